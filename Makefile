@@ -1,0 +1,37 @@
+# Two commands: `make demo` and `make test`. Both create or refresh .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean-demo
+
+# Torch first, pinned to the wheels this machine ships (other versions download gigabytes).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/shapes/demo.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/bench_snapshot.py
+
+# Forget the demo's snapshots (ids are never reused, so a fresh demo needs a fresh project state).
+clean-demo:
+	rm -rf examples/shapes/data .mlflow-cv/cache
+	chmod -R u+w data/manifests 2>/dev/null || true
+	rm -f data/manifests/DS-*.json conf/data/DS-*.yaml

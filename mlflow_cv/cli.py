@@ -1,0 +1,337 @@
+"""The ``mlflow-cv`` command line: a thin shell over the library.
+
+Each command calls one library function and prints its result; :class:`MlflowCvError` is turned into
+``error: …`` on stderr and exit status 2 here, and only here. ``data verify`` exits 1 on drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlflow_cv._version import __version__
+from mlflow_cv.errors import MlflowCvError
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """Turns library errors into one clean message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlflowCvError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr for long jobs in a terminal; nothing otherwise."""
+    if total < 2000 or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _project(path: str | None) -> Any:
+    from mlflow_cv.data.snapshots import Project
+
+    return Project.at(path)
+
+
+_project_option = click.option(
+    "--project",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Project folder holding data/manifests and conf/ (default: $MLFLOW_CV_PROJECT or the current folder).",
+)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlflow-cv")
+def cli() -> None:
+    """Reproducible computer-vision training on MLflow.
+
+    \b
+    Example:
+      mlflow-cv data snapshot examples/shapes/data --id DS-1.0.0
+    """
+
+
+@cli.group(cls=_Group)
+def data() -> None:
+    """Immutable, content-addressed dataset snapshots.
+
+    \b
+    Example:
+      mlflow-cv data list
+    """
+
+
+@data.command("snapshot")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--id", "snapshot_id", help="Snapshot id DS-MAJOR.MINOR.PATCH (or use --parent with --bump).")
+@click.option("--parent", help="The snapshot this one derives from; the semver bump is checked against it.")
+@click.option("--bump", type=click.Choice(["major", "minor", "patch"]), help="Pick the next free id of this kind.")
+@click.option("--seed", type=int, help="Split seed (default: the parent's, else 42).")
+@click.option("--split", "split_text", help="Ratios like train=0.7,val=0.2,test=0.1, or 'from-dirs'.")
+@click.option(
+    "--task",
+    type=click.Choice(["detect", "segment", "pose", "classify"]),
+    help="Default: parent's, else detect.",
+)
+@click.option("--classes", help="Class map as a comma-separated list (else data.yaml 'names' or classes.txt).")
+@click.option("--notes", default="", help="Free text kept in the manifest.")
+@_project_option
+def data_snapshot(
+    source: Path,
+    snapshot_id: str | None,
+    parent: str | None,
+    bump: str | None,
+    seed: int | None,
+    split_text: str | None,
+    task: str | None,
+    classes: str | None,
+    notes: str,
+    project: str | None,
+) -> None:
+    """Freeze the dataset at SOURCE as a new snapshot.
+
+    Hashes every image and label, checks the semver bump against --parent, stores the bytes in the
+    content-addressed store, and writes data/manifests/DS-….json (read-only) and conf/data/DS-….yaml.
+
+    \b
+    Examples:
+      mlflow-cv data snapshot data/shapes --id DS-1.0.0 --notes "initial"
+      mlflow-cv data snapshot data/shapes --parent DS-1.0.0 --bump minor
+      mlflow-cv data snapshot data/yolo --id DS-0.1.0 --split from-dirs
+    """
+    from mlflow_cv.data.labels import parse_class_list
+    from mlflow_cv.data.snapshots import create_snapshot
+    from mlflow_cv.data.splits import DEFAULT_RATIOS, DEFAULT_SEED, SplitSpec, parse_ratios
+    from mlflow_cv.semver import Bump
+
+    proj = _project(project)
+    split = None
+    if split_text == "from-dirs":
+        if seed is not None:
+            raise click.UsageError("--seed has no meaning with --split from-dirs")
+        split = SplitSpec(method="from-dirs", seed=None, ratios=())
+    elif split_text is not None or seed is not None:
+        base = proj.load(parent).split if parent else SplitSpec()
+        ratios = parse_ratios(split_text) if split_text else (base.ratios or DEFAULT_RATIOS)
+        split = SplitSpec(method="hash", seed=seed if seed is not None else (base.seed or DEFAULT_SEED), ratios=ratios)
+    with _progress("hashing", 10**9) as progress:
+        result = create_snapshot(
+            proj,
+            source,
+            snapshot_id=snapshot_id,
+            parent=parent,
+            bump=Bump.parse(bump) if bump else None,
+            task=task,
+            class_map=parse_class_list(classes) if classes else None,
+            split=split,
+            notes=notes,
+            progress=progress,
+        )
+    m = result.manifest
+    click.echo(f"created {m.snapshot_id}  manifest {m.sha256}")
+    click.echo(f"  {m.stats.images} images, {m.stats.labels} label files, {m.stats.background} background")
+    click.echo(f"  splits: {', '.join(f'{k}={len(v)}' for k, v in m.splits.items())}  ({_split_text(m.split)})")
+    click.echo(f"  read {result.hashed} file(s), stored {result.new_objects} new object(s)")
+    if result.declared is not None:
+        click.echo(f"  {result.declared.name} bump of {m.parent}:")
+        for reason in result.reasons:
+            click.echo(f"    - {reason}")
+    if result.skipped:
+        click.echo(
+            f"  skipped {len(result.skipped)} file(s) that are neither images nor labels, e.g. {result.skipped[0]}"
+        )
+    click.echo(f"  wrote {result.path} and conf/data/{m.snapshot_id}.yaml")
+
+
+def _split_text(split: Any) -> str:
+    if split.method == "from-dirs":
+        return "from-dirs"
+    return f"seed {split.seed}, " + ",".join(f"{n}={r:g}" for n, r in split.ratios)
+
+
+@data.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_project_option
+def data_list(as_json: bool, project: str | None) -> None:
+    """List the frozen snapshots, oldest first.
+
+    \b
+    Example:
+      mlflow-cv data list
+    """
+    proj = _project(project)
+    rows = []
+    for sid in proj.snapshot_ids():
+        m = proj.load(sid)
+        rows.append(
+            {"id": sid, "parent": m.parent, "created_at": m.created_at, "images": m.stats.images,
+             "labels": m.stats.labels, "classes": len(m.class_map), "manifest_sha256": m.sha256, "notes": m.notes}
+        )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no snapshots yet: create one with `mlflow-cv data snapshot SOURCE --id DS-0.1.0`")
+        return
+    click.echo(f"{'ID':<12} {'PARENT':<12} {'CREATED':<21} {'IMAGES':>7} {'LABELS':>7}  MANIFEST      NOTES")
+    for r in rows:
+        click.echo(
+            f"{r['id']:<12} {r['parent'] or '-':<12} {r['created_at']:<21} {r['images']:>7} {r['labels']:>7}  "
+            f"{str(r['manifest_sha256'])[:12]}  {r['notes']}"
+        )
+
+
+@data.command("show")
+@click.argument("snapshot_id")
+@click.option("--files", is_flag=True, help="Also list every file with its hash.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@_project_option
+def data_show(snapshot_id: str, files: bool, as_json: bool, project: str | None) -> None:
+    """Show one snapshot: lineage, class map, split, counts per class and split.
+
+    \b
+    Example:
+      mlflow-cv data show DS-1.1.1
+    """
+    m = _project(project).load(snapshot_id)
+    if as_json:
+        click.echo(json.dumps({**m.to_dict(), "manifest_sha256": m.sha256}, indent=1, sort_keys=True))
+        return
+    click.echo(f"{m.snapshot_id}  (parent {m.parent or '-'}, created {m.created_at}, mlflow-cv {m.tool_version})")
+    click.echo(f"manifest sha256: {m.sha256}")
+    click.echo(f"task: {m.task}  labels: {m.label_format}  split: {_split_text(m.split)}")
+    click.echo("classes: " + ", ".join(f"{k}={v}" for k, v in m.class_map.items()))
+    if m.notes:
+        click.echo(f"notes: {m.notes}")
+    names = list(m.class_map.values())
+    click.echo(f"\n{'':<8} {'images':>7} {'labels':>7} {'backgr.':>7}  " + " ".join(f"{n:>10}" for n in names))
+    for name, s in [("all", m.stats), *m.split_stats.items()]:
+        counts = " ".join(f"{s.instances.get(n, 0):>10}" for n in names)
+        click.echo(f"{name:<8} {s.images:>7} {s.labels:>7} {s.background:>7}  {counts}")
+    if files:
+        click.echo("")
+        for f in m.files:
+            click.echo(f"{f.sha256}  {f.size:>10}  {f.kind:<5}  {f.path}")
+
+
+@data.command("verify")
+@click.argument("snapshot_id")
+@click.argument("source", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_project_option
+def data_verify(snapshot_id: str, source: Path | None, as_json: bool, project: str | None) -> None:
+    """Check files against a snapshot: missing, modified and extra files by path.
+
+    With SOURCE, checks that folder (working files or a checkout); without it, checks the store's
+    objects. Unchanged files are vouched for by a stat cache, so re-checks are fast. Exits 1 on drift.
+
+    \b
+    Examples:
+      mlflow-cv data verify DS-1.1.1 examples/shapes/data
+      mlflow-cv data verify DS-1.1.1
+    """
+    from mlflow_cv.data.checkout import verify
+
+    proj = _project(project)
+    n = len(proj.load(snapshot_id).files)
+    with _progress("verifying", n) as progress:
+        report = verify(proj, snapshot_id, source, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        state = "OK" if report.ok else "DRIFT"
+        click.echo(
+            f"{state}: {report.snapshot_id} vs {report.target}: {report.checked} file(s) checked, "
+            f"{report.hashed} read, {len(report.missing)} missing, {len(report.modified)} modified, "
+            f"{len(report.extra)} extra"
+        )
+        for line in report.problems():
+            click.echo(f"  {line}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@data.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@click.option("--limit", default=10, show_default=True, help="Paths shown per section.")
+@_project_option
+def data_diff(old: str, new: str, as_json: bool, limit: int, project: str | None) -> None:
+    """What changed from snapshot OLD to NEW, and the semver bump that change requires.
+
+    \b
+    Example:
+      mlflow-cv data diff DS-1.1.0 DS-1.1.1
+    """
+    from mlflow_cv.data.diff import diff_manifests
+
+    proj = _project(project)
+    d = diff_manifests(proj.load(old), proj.load(new))
+    if as_json:
+        click.echo(json.dumps(d.to_dict(), indent=2))
+        return
+    click.echo(f"{d.old} → {d.new}: requires a {d.required.name} bump")
+    for reason in d.reasons:
+        click.echo(f"  - {reason}")
+    for title, paths in [
+        ("images added", d.images_added), ("images removed", d.images_removed),
+        ("images modified", d.images_modified), ("labels added", d.labels_added),
+        ("labels removed", d.labels_removed), ("labels modified", d.labels_modified),
+    ]:  # fmt: skip
+        if paths:
+            more = f" … (+{len(paths) - limit})" if len(paths) > limit else ""
+            click.echo(f"{title} ({len(paths)}): {', '.join(paths[:limit])}{more}")
+    if d.instance_deltas:
+        click.echo("instances per class: " + ", ".join(f"{k} {v:+d}" for k, v in d.instance_deltas.items()))
+    if d.split_moves:
+        click.echo(
+            f"split moves ({len(d.split_moves)}): " + ", ".join(f"{i} {a}→{b}" for i, a, b in d.split_moves[:limit])
+        )
+    if d.leakage:
+        click.echo(
+            f"LEAKAGE: {len(d.leakage)} item(s) trained on in {d.old} are evaluated on in {d.new}: "
+            + ", ".join(f"{i} (now {s})" for i, s in d.leakage[:limit])
+        )
+
+
+@data.command("checkout")
+@click.argument("snapshot_id")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--link", type=click.Choice(["copy", "hardlink"]), default="copy", show_default=True,
+              help="copy (reflink where possible) or hard-link the read-only objects (for read-only use).")  # fmt: skip
+@_project_option
+def data_checkout(snapshot_id: str, dest: Path, link: str, project: str | None) -> None:
+    """Write a snapshot's exact bytes to DEST, with a data.yaml Ultralytics can train on.
+
+    \b
+    Example:
+      mlflow-cv data checkout DS-1.1.1 /tmp/ds-1.1.1 && yolo train data=/tmp/ds-1.1.1/data.yaml
+    """
+    from mlflow_cv.data.checkout import checkout
+
+    proj = _project(project)
+    n = len(proj.load(snapshot_id).files)
+    with _progress("checking out", n) as progress:
+        out = checkout(proj, snapshot_id, dest, link="hardlink" if link == "hardlink" else "copy", progress=progress)
+    click.echo(f"checked out {snapshot_id} ({n} files) to {out}; train with data={out / 'data.yaml'}")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,248 @@
+"""Re-checking files against a frozen manifest, and materializing a snapshot from the store.
+
+``verify`` compares a working tree (or the store itself) with a manifest and reports missing,
+modified and extra files by path. Files whose (inode, size, mtime_ns) match the stat cache are not
+read again, so verifying an unchanged tree costs about one ``stat`` per file.
+
+``checkout`` writes a snapshot's exact bytes into a new folder (verifying every object on the way)
+and adds what Ultralytics needs to train on it directly: ``data.yaml`` and one list file per split.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mlflow_cv.data.build import hash_paths
+from mlflow_cv.data.hashing import FileStat, parallel_map
+from mlflow_cv.data.manifest import Manifest, item_id
+from mlflow_cv.data.scan import classify_path, walk_files
+from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.store import LinkMode, ObjectStore
+from mlflow_cv.errors import DatasetError, SnapshotError
+
+__all__ = ["CHECKOUT_MARKER", "VerifyReport", "checkout", "verify"]
+
+CHECKOUT_MARKER = ".mlflow-cv-checkout.json"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The result of checking a tree against a manifest; ``ok`` when nothing is missing, modified or extra."""
+
+    snapshot_id: str
+    target: str
+    checked: int
+    hashed: int  # files read; the others were vouched for by the stat cache
+    missing: tuple[str, ...]
+    modified: tuple[str, ...]
+    extra: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.modified or self.extra)
+
+    def problems(self) -> list[str]:
+        return [
+            *(f"missing  {p}" for p in self.missing),
+            *(f"modified {p}" for p in self.modified),
+            *(f"extra    {p}" for p in self.extra),
+        ]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "target": self.target,
+            "ok": self.ok,
+            "checked": self.checked,
+            "hashed": self.hashed,
+            "missing": list(self.missing),
+            "modified": list(self.modified),
+            "extra": list(self.extra),
+        }
+
+
+def verify(
+    project: Project,
+    snapshot_id: str,
+    source: Path | None = None,
+    *,
+    manifest: Manifest | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Check ``source`` (working files or a checkout) against the snapshot; without it, check the store."""
+    manifest = manifest or project.load(snapshot_id)
+    if source is None:
+        return _verify_store(project, manifest, progress=progress)
+    root = source.resolve()
+    if not root.is_dir():
+        raise DatasetError(f"{source}: folder does not exist")
+    layout = _checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
+    expected = {(layout or {}).get(f.path, f.path): f.sha256 for f in manifest.files}
+    present = {}
+    for rel, stat in walk_files(root):
+        if _is_data(rel, manifest, layout):
+            present[rel] = stat
+    cache = project.cache_for(root)
+    to_hash: list[str] = []
+    actual: dict[str, str] = {}
+    for rel in expected.keys() & present.keys():
+        cached = cache.get(rel, present[rel])
+        if cached is None:
+            to_hash.append(rel)
+        else:
+            actual[rel] = cached
+    if progress is not None:
+        progress(len(actual))
+    for rel, (sha, stat, hashed_at) in hash_paths(root, sorted(to_hash), progress=progress).items():
+        actual[rel] = sha
+        cache.put(rel, stat, sha, hashed_at_ns=hashed_at)
+    cache.save()
+    return VerifyReport(
+        snapshot_id=manifest.snapshot_id,
+        target=str(root),
+        checked=len(expected),
+        hashed=len(to_hash),
+        missing=tuple(sorted(expected.keys() - present.keys())),
+        modified=tuple(sorted(rel for rel, sha in actual.items() if sha != expected[rel])),
+        extra=tuple(sorted(present.keys() - expected.keys())),
+    )
+
+
+def _is_data(rel: str, manifest: Manifest, layout: dict[str, str] | None) -> bool:
+    if layout is not None:  # a checkout: everything but our own generated files is data
+        return "/" in rel
+    try:
+        found = classify_path(rel, task=manifest.task, from_dirs=manifest.split.method == "from-dirs")
+    except DatasetError:
+        return True  # a data-looking file in the wrong place is an extra, not something to ignore
+    return found is not None
+
+
+def _verify_store(project: Project, manifest: Manifest, *, progress: Callable[[int], None] | None) -> VerifyReport:
+    store = project.store
+    objects = store.root / "objects"
+    by_object = {f"{f.sha256[:2]}/{f.sha256[2:]}": f for f in manifest.files}
+    cache = project.cache_for(objects)
+    missing: list[str] = []
+    to_hash: list[str] = []
+    for rel, entry in by_object.items():
+        try:
+            st = os.stat(objects / rel)
+        except FileNotFoundError:
+            missing.append(entry.path)
+            continue
+        if cache.get(rel, FileStat.of(st)) != entry.sha256:
+            to_hash.append(rel)
+    modified = []
+    for rel, (sha, stat, hashed_at) in hash_paths(objects, sorted(to_hash), progress=progress).items():
+        cache.put(rel, stat, sha, hashed_at_ns=hashed_at)
+        if sha != by_object[rel].sha256:
+            modified.append(by_object[rel].path)
+    cache.save()
+    return VerifyReport(
+        snapshot_id=manifest.snapshot_id,
+        target=f"store {store.root}",
+        checked=len(by_object),
+        hashed=len(to_hash),
+        missing=tuple(sorted(missing)),
+        modified=tuple(sorted(modified)),
+        extra=(),
+    )
+
+
+def _checkout_layout(manifest: Manifest) -> dict[str, str]:
+    """manifest path → path inside a checkout. Classification data is laid out ``split/class/file``."""
+    if manifest.task != "classify":
+        return {f.path: f.path for f in manifest.files}
+    split_of = manifest.split_of
+    out = {}
+    for f in manifest.files:
+        item = item_id(manifest, f.path)
+        out[f.path] = f"{split_of[item]}/{item.split('/')[0]}/{f.path.rsplit('/', 1)[-1]}"
+    return out
+
+
+def checkout(
+    project: Project,
+    snapshot_id: str,
+    dest: Path,
+    *,
+    link: LinkMode = "copy",
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Materialize the snapshot into ``dest`` (new or empty), byte for byte, ready for Ultralytics.
+
+    An existing checkout of the same snapshot is re-verified (incrementally) and reused; anything
+    else already at ``dest`` is refused. Built in a temp folder and renamed, so a crash leaves no
+    half checkout at ``dest``.
+    """
+    manifest = project.load(snapshot_id)
+    dest = dest.resolve()
+    marker = dest / CHECKOUT_MARKER
+    if marker.is_file():
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        if info.get("manifest_sha256") != manifest.sha256:
+            raise SnapshotError(f"{dest} holds a checkout of {info.get('snapshot_id')}; choose another folder")
+        report = verify(project, snapshot_id, dest, manifest=manifest, progress=progress)
+        if not report.ok:
+            raise SnapshotError(
+                f"{dest}: the checkout of {snapshot_id} was changed; delete the folder and check out again",
+                problems=report.problems(),
+            )
+        return dest
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise SnapshotError(f"{dest} exists and is not empty: check out into a new or empty folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
+    try:
+        layout = _checkout_layout(manifest)
+        jobs = [(f.sha256, layout[f.path]) for f in manifest.files]
+        for rel in {os.path.dirname(r) for _, r in jobs}:
+            (tmp / rel).mkdir(parents=True, exist_ok=True)
+        worker = functools.partial(_materialize_chunk, store=str(project.store.root), dest=str(tmp), link=link)
+        parallel_map(worker, jobs, total_bytes=sum(f.size for f in manifest.files), progress=progress)
+        _write_training_files(manifest, tmp, layout)
+        (tmp / CHECKOUT_MARKER).write_text(
+            json.dumps({"snapshot_id": manifest.snapshot_id, "manifest_sha256": manifest.sha256}) + "\n",
+            encoding="utf-8",
+        )
+        if dest.exists():
+            dest.rmdir()
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _materialize_chunk(chunk: Sequence[tuple[str, str]], *, store: str, dest: str, link: LinkMode) -> list[None]:
+    objects = ObjectStore(Path(store))
+    for sha, rel in chunk:
+        objects.materialize(sha, Path(dest, rel), link=link)
+    return [None] * len(chunk)
+
+
+def _write_training_files(manifest: Manifest, root: Path, layout: dict[str, str]) -> None:
+    names = {cid: name for cid, name in sorted(manifest.class_map.items())}
+    doc: dict[str, object] = {}
+    if manifest.task != "classify":
+        for split, items in manifest.splits.items():
+            lines = [f"./{layout[manifest.image_of[item]]}\n" for item in items]
+            (root / f"{split}.txt").write_text("".join(lines), encoding="utf-8")
+            doc[split] = f"{split}.txt"
+    else:
+        doc.update({split: split for split in manifest.splits})
+    doc["names"] = names
+    if manifest.kpt_shape:
+        doc["kpt_shape"] = list(manifest.kpt_shape)
+    header = f"# {manifest.snapshot_id} (manifest {manifest.sha256}), written by `mlflow-cv data checkout`\n"
+    (root / "data.yaml").write_text(header + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

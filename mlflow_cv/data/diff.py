@@ -1,0 +1,138 @@
+"""What changed between two snapshots, and which semver bump that change requires (DESIGN §2).
+
+| change against the parent                                         | required bump |
+|-------------------------------------------------------------------|---------------|
+| class removed, renamed or re-indexed; task or label format changed | MAJOR         |
+| images added, removed or changed; classes appended; split changed  | MINOR         |
+| only label contents changed (same images, same class map)          | PATCH         |
+| nothing changed                                                    | refused       |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlflow_cv.data.manifest import Manifest
+from mlflow_cv.semver import Bump
+
+__all__ = ["SnapshotDiff", "diff_manifests"]
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    """The difference ``old → new``; paths are sorted, deltas are ``new - old`` per class name."""
+
+    old: str
+    new: str
+    images_added: tuple[str, ...]
+    images_removed: tuple[str, ...]
+    images_modified: tuple[str, ...]
+    labels_added: tuple[str, ...]
+    labels_removed: tuple[str, ...]
+    labels_modified: tuple[str, ...]
+    instance_deltas: Mapping[str, int]
+    split_moves: tuple[tuple[str, str, str], ...]  # (item, old split, new split)
+    leakage: tuple[tuple[str, str], ...]  # (item, new split): in train before, evaluated on now
+    required: Bump
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "old": self.old,
+            "new": self.new,
+            "images": {"added": self.images_added, "removed": self.images_removed,
+                       "modified": self.images_modified},
+            "labels": {"added": self.labels_added, "removed": self.labels_removed,
+                       "modified": self.labels_modified},
+            "instance_deltas": dict(self.instance_deltas),
+            "split_moves": [list(m) for m in self.split_moves],
+            "leakage": [list(x) for x in self.leakage],
+            "required_bump": self.required.name,
+            "reasons": list(self.reasons),
+        }  # fmt: skip
+
+
+def _compare(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[tuple[str, ...], ...]:
+    added = tuple(sorted(set(new) - set(old)))
+    removed = tuple(sorted(set(old) - set(new)))
+    modified = tuple(sorted(p for p in set(old) & set(new) if old[p] != new[p]))
+    return added, removed, modified
+
+
+def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
+    """Compare two manifests file by file and rule by rule."""
+
+    def hashes(m: Manifest, kind: str) -> dict[str, str]:
+        return {f.path: f.sha256 for f in m.files if f.kind == kind}
+
+    img_added, img_removed, img_modified = _compare(hashes(old, "image"), hashes(new, "image"))
+    lbl_added, lbl_removed, lbl_modified = _compare(hashes(old, "label"), hashes(new, "label"))
+
+    names = sorted(set(old.stats.instances) | set(new.stats.instances))
+    deltas = {n: new.stats.instances.get(n, 0) - old.stats.instances.get(n, 0) for n in names}
+    deltas = {n: d for n, d in deltas.items() if d}
+
+    old_split, new_split = old.split_of, new.split_of
+    moves = tuple(
+        (item, old_split[item], new_split[item])
+        for item in sorted(set(old_split) & set(new_split))
+        if old_split[item] != new_split[item]
+    )
+    leakage = tuple((item, to) for item, frm, to in moves if frm == "train")
+
+    reasons: list[tuple[Bump, str]] = []
+    if old.task != new.task:
+        reasons.append((Bump.MAJOR, f"task changed: {old.task} → {new.task}"))
+    if old.label_format != new.label_format:
+        reasons.append((Bump.MAJOR, f"label format changed: {old.label_format} → {new.label_format}"))
+    if old.kpt_shape != new.kpt_shape:
+        reasons.append((Bump.MAJOR, f"keypoint shape changed: {old.kpt_shape} → {new.kpt_shape}"))
+    reasons.extend(_class_map_reasons(old.class_map, new.class_map))
+    if img_added or img_removed:
+        reasons.append((Bump.MINOR, f"images added: {len(img_added)}, removed: {len(img_removed)}"))
+    if img_modified:
+        reasons.append((Bump.MINOR, f"image bytes changed: {len(img_modified)} (e.g. {img_modified[0]})"))
+    if old.split != new.split:
+        reasons.append((Bump.MINOR, f"split changed: {old.split.to_dict()} → {new.split.to_dict()}"))
+    if moves:
+        reasons.append((Bump.MINOR, f"items moved between splits: {len(moves)}"))
+    if lbl_added or lbl_removed or lbl_modified:
+        reasons.append(
+            (Bump.PATCH, f"label files added: {len(lbl_added)}, removed: {len(lbl_removed)}, "
+                         f"modified: {len(lbl_modified)}")
+        )  # fmt: skip
+    required = max((b for b, _ in reasons), default=Bump.NONE)
+    return SnapshotDiff(
+        old=old.snapshot_id,
+        new=new.snapshot_id,
+        images_added=img_added,
+        images_removed=img_removed,
+        images_modified=img_modified,
+        labels_added=lbl_added,
+        labels_removed=lbl_removed,
+        labels_modified=lbl_modified,
+        instance_deltas=deltas,
+        split_moves=moves,
+        leakage=leakage,
+        required=required,
+        reasons=tuple(f"{b.name}: {text}" for b, text in sorted(reasons, key=lambda r: -r[0])),
+    )
+
+
+def _class_map_reasons(old: Mapping[int, str], new: Mapping[int, str]) -> list[tuple[Bump, str]]:
+    reasons: list[tuple[Bump, str]] = []
+    new_ids = {name: cid for cid, name in new.items()}
+    for cid, name in sorted(old.items()):
+        if new.get(cid) == name:
+            continue
+        if name in new_ids:
+            reasons.append((Bump.MAJOR, f"class {name!r} re-indexed: {cid} → {new_ids[name]}"))
+        elif cid in new:
+            reasons.append((Bump.MAJOR, f"class {cid} renamed: {name!r} → {new[cid]!r}"))
+        else:
+            reasons.append((Bump.MAJOR, f"class {cid} {name!r} removed"))
+    appended = [f"{cid} {new[cid]!r}" for cid in sorted(new) if cid not in old and new[cid] not in old.values()]
+    if appended:
+        reasons.append((Bump.MINOR, f"classes appended: {', '.join(appended)}"))
+    return reasons

@@ -1,0 +1,146 @@
+"""Content hashing near the machine's limit, and the stat cache that makes re-checks incremental.
+
+CPython threads do not speed up hashing many small files (the per-file work holds the GIL), so large
+batches go to a pool of processes, one per core, each hashing whole chunks of files and returning
+plain tuples. Small batches are hashed in-process: starting a pool costs more than it saves.
+
+The :class:`StatCache` remembers ``(inode, size, mtime_ns) -> sha256`` per file of one directory, so a
+re-check of an unchanged tree costs about one ``stat`` per file. An entry is only trusted when the
+file's mtime was older than the moment it was hashed by more than :data:`RACY_NS` (the "racy git"
+rule): a file rewritten within the same clock tick as its hashing is hashed again next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import pickle
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["RACY_NS", "SMALL_FILE", "FileStat", "StatCache", "parallel_map"]
+
+RACY_NS = 100_000_000  # 0.1 s: far above any file system's timestamp granularity
+SMALL_FILE = 16 * 1024 * 1024  # read whole below this size, stream above it
+_POOL_MIN_ITEMS = 512
+_POOL_MIN_BYTES = 64 * 1024 * 1024
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """The identity of a file's current bytes as far as ``stat`` can tell."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def parallel_map(
+    func: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    *,
+    total_bytes: int = 0,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> list[R]:
+    """Apply ``func`` (a top-level function over a chunk) to ``items`` in chunks; results keep order.
+
+    Uses one process per core for large batches (``len(items)`` or ``total_bytes`` above a threshold),
+    the calling process otherwise. ``progress(n)`` is called with the number of items each chunk did.
+    """
+    n_workers = workers or os.cpu_count() or 1
+    if n_workers <= 1 or (len(items) < _POOL_MIN_ITEMS and total_bytes < _POOL_MIN_BYTES):
+        return _run_chunks(func, [items], progress)
+    # Enough chunks to balance uneven files and report progress, few enough to keep overhead low.
+    n_chunks = min(len(items), n_workers * 16)
+    size = -(-len(items) // n_chunks)
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    # fork is cheapest, but unsafe once other threads run (locks held mid-copy); then use forkserver.
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    ctx = multiprocessing.get_context(method)
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+        results: list[R] = []
+        for chunk, out in zip(chunks, pool.map(func, chunks), strict=True):
+            results.extend(out)
+            if progress is not None:
+                progress(len(chunk))
+        return results
+
+
+def _run_chunks(
+    func: Callable[[Sequence[T]], list[R]],
+    chunks: Iterable[Sequence[T]],
+    progress: Callable[[int], None] | None,
+) -> list[R]:
+    results: list[R] = []
+    for chunk in chunks:
+        results.extend(func(chunk))
+        if progress is not None:
+            progress(len(chunk))
+    return results
+
+
+class StatCache:
+    """``relative path -> (FileStat, sha256)`` for one directory tree, persisted with pickle.
+
+    The cache is a local accelerator, never a source of truth: an unreadable or foreign cache file is
+    treated as empty and rewritten.
+    """
+
+    _VERSION = 1
+
+    def __init__(self, path: Path, *, root: Path) -> None:
+        self.path = path
+        self.root = str(root)
+        self._entries: dict[str, tuple[int, int, int, str]] = {}
+        self._dirty = False
+        try:
+            with open(path, "rb") as f:
+                doc: Any = pickle.load(f)
+            if doc.get("version") == self._VERSION and doc.get("root") == self.root:
+                self._entries = doc["entries"]
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError):
+            self._entries = {}
+
+    @classmethod
+    def for_root(cls, cache_dir: Path, root: Path) -> StatCache:
+        root = root.resolve()
+        key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        return cls(cache_dir / f"{key}.stat", root=root)
+
+    def get(self, rel: str, stat: FileStat) -> str | None:
+        """The cached hash if the file still has exactly this (inode, size, mtime_ns)."""
+        entry = self._entries.get(rel)
+        if entry is not None and entry[0] == stat.ino and entry[1] == stat.size and entry[2] == stat.mtime_ns:
+            return entry[3]
+        return None
+
+    def put(self, rel: str, stat: FileStat, sha256: str, *, hashed_at_ns: int) -> None:
+        if hashed_at_ns - stat.mtime_ns <= RACY_NS:
+            # Rewritten in the same tick it was hashed: its mtime cannot prove a later change.
+            self._entries.pop(rel, None)
+        else:
+            self._entries[rel] = (stat.ino, stat.size, stat.mtime_ns, sha256)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the cache atomically (temp file + rename); a no-op when nothing changed."""
+        if not self._dirty:
+            return
+        from mlflow_cv.data.atomic import atomic_write_bytes
+
+        doc = {"version": self._VERSION, "root": self.root, "entries": self._entries}
+        atomic_write_bytes(self.path, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+        self._dirty = False

@@ -1,0 +1,167 @@
+"""Walking a dataset's working files safely, and naming what each file is.
+
+Layouts (``from-dirs`` adds a split folder right below ``images/``/``labels/`` or the root):
+
+- detect / segment / pose: ``images/<item>.<ext>`` with ``labels/<item>.txt`` beside the mirror path
+- classify: ``<class>/<name>.<ext>`` (item id ``<class>/<name>``)
+
+``data.yaml``, ``data.yml`` and ``classes.txt`` at the root hold the class map; hidden files and
+folders are ignored; any other file is listed as skipped so nothing is left out silently.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mlflow_cv.data.hashing import FileStat
+from mlflow_cv.errors import DatasetError, UnsafePathError
+
+__all__ = ["IMAGE_SUFFIXES", "SourceFile", "SourceScan", "check_relpath", "scan_source", "walk_files"]
+
+IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"})
+META_FILES = frozenset({"data.yaml", "data.yml", "classes.txt"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One image or label file of the working tree, with what :func:`scan_source` learned of it."""
+
+    path: str  # relative POSIX path
+    kind: str  # "image" | "label"
+    item: str  # item id: the image path without root folder, split folder and suffix
+    split: str | None  # the split folder, for from-dirs layouts
+    stat: FileStat
+
+
+@dataclass(frozen=True)
+class SourceScan:
+    files: tuple[SourceFile, ...]
+    skipped: tuple[str, ...]
+
+
+def check_relpath(path: str) -> str:
+    """Return ``path`` if it is a clean relative POSIX path inside its root, else raise."""
+    pure = PurePosixPath(path)
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\x00" in path
+        or any(part in ("", ".", "..") for part in path.split("/"))
+        or pure.is_absolute()
+    ):
+        raise UnsafePathError(f"{path!r} is not a clean relative path inside the dataset (no '..', no '/' start)")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnsafePathError(f"{path!r} is not valid UTF-8; rename the file") from None
+    return path
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, FileStat]]:
+    """Yield ``(relative POSIX path, stat)`` of every non-hidden regular file under ``root``.
+
+    File symlinks are followed only when they resolve inside ``root``; directory symlinks, symlinks
+    pointing outside and non-UTF-8 names raise :class:`UnsafePathError` naming the path.
+    """
+    real_root = root.resolve()
+    stack = [("", os.fspath(root))]
+    while stack:
+        prefix, directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            raise DatasetError(f"{directory}: cannot list folder: {exc.strerror}") from exc
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnsafePathError(f"{os.fsencode(entry.path)!r}: file name is not valid UTF-8; rename it") from None
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if not target.is_relative_to(real_root):
+                    raise UnsafePathError(f"{rel}: symlink points outside the dataset, to {target}")
+                if target.is_dir():
+                    raise UnsafePathError(f"{rel}: directory symlinks are not supported; use a real folder")
+            if entry.is_dir():
+                stack.append((rel + "/", entry.path))
+                continue
+            try:
+                st = entry.stat()
+            except OSError as exc:
+                raise DatasetError(f"{rel}: cannot stat: {exc.strerror}") from exc
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise DatasetError(f"{rel}: not a regular file")
+            yield rel, FileStat.of(st)
+
+
+def classify_path(rel: str, *, task: str, from_dirs: bool) -> tuple[str, str, str | None] | None:
+    """``(kind, item id, split folder)`` of a dataset file, or None for files that are not data."""
+    parts = rel.split("/")
+    suffix = PurePosixPath(rel).suffix.lower()
+    if task == "classify":
+        body, kind = parts, ("image" if suffix in IMAGE_SUFFIXES else None)
+    elif parts[0] == "images" and suffix in IMAGE_SUFFIXES:
+        body, kind = parts[1:], "image"
+    elif parts[0] == "labels" and suffix == ".txt":
+        body, kind = parts[1:], "label"
+    else:
+        return None
+    if kind is None:
+        return None
+    split = None
+    if from_dirs:
+        split, body = body[0], body[1:]
+    expected = 2 if task == "classify" else 1
+    if len(body) < expected or (task == "classify" and len(body) != 2):
+        where = " below a split folder (train/val/test)" if from_dirs else ""
+        shape = "CLASS/IMAGE" if task == "classify" else "images/NAME or labels/NAME"
+        raise DatasetError(f"{rel}: expected {shape}{where}")
+    return kind, str(PurePosixPath(*body).with_suffix("")), split
+
+
+def scan_source(root: Path, *, task: str, from_dirs: bool) -> SourceScan:
+    """Find the images and labels of a dataset; raise listing every duplicate or orphan found."""
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder does not exist")
+    images: dict[str, SourceFile] = {}  # by item id
+    labels: list[SourceFile] = []
+    skipped: list[str] = []
+    problems: list[str] = []
+    for rel, stat in sorted(walk_files(root)):
+        try:
+            found = classify_path(rel, task=task, from_dirs=from_dirs)
+        except DatasetError as exc:
+            problems.append(exc.message)
+            continue
+        if found is None:
+            if rel not in META_FILES:
+                skipped.append(rel)
+            continue
+        kind, item, split = found
+        f = SourceFile(rel, kind, item, split, stat)
+        if kind == "label":
+            labels.append(f)
+        elif item in images:
+            problems.append(f"{images[item].path} and {rel}: two images with the same item id {item!r}")
+        else:
+            images[item] = f
+    image_stems = {str(PurePosixPath(f.path).with_suffix(""))[len("images/") :]: f for f in images.values()}
+    for label in labels:
+        stem = str(PurePosixPath(label.path).with_suffix(""))[len("labels/") :]
+        if stem not in image_stems:
+            problems.append(f"{label.path}: label without an image (expected images/{stem}.<ext>)")
+    if problems:
+        raise DatasetError(f"{root}: {len(problems)} problem(s) with the dataset's files", problems=problems)
+    if not images:
+        expected = "CLASS/IMAGE files" if task == "classify" else "images/ with image files"
+        raise DatasetError(f"{root}: empty dataset: no images found (expected {expected})")
+    files = sorted([*images.values(), *labels], key=lambda f: f.path)
+    return SourceScan(files=tuple(files), skipped=tuple(skipped))

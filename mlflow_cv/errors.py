@@ -1,0 +1,95 @@
+"""The exception tree of mlflow-cv.
+
+Every error the package raises on purpose derives from :class:`MlflowCvError`, so a caller can catch
+one class; the CLI turns these (and only these) into a clean message and a non-zero exit.
+
+    MlflowCvError
+    ├── SemverError                 a version or snapshot id that is not MAJOR.MINOR.PATCH
+    │   └── BumpError               a declared bump smaller than the change requires, or no change at all
+    ├── DatasetError                the working files of a dataset cannot be snapshotted as they are
+    │   ├── UnsafePathError         a path escapes the source (``..``, absolute, symlink out, non-UTF-8)
+    │   └── LabelError              malformed label lines or class ids outside the class map
+    ├── ManifestError               a manifest that is malformed, of an unknown schema, or edited by hand
+    ├── SnapshotError               a snapshot id that is unknown, already taken, or cannot be used
+    │   └── SnapshotNotFoundError   no manifest with that id
+    └── StoreError                  an object missing from, or corrupt in, the content-addressed store
+
+Messages say what was expected and how to fix it. Errors that carry a list of problems (one per file
+or line) keep it in ``problems`` so callers can show or count them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "BumpError",
+    "DatasetError",
+    "LabelError",
+    "ManifestError",
+    "MlflowCvError",
+    "SemverError",
+    "SnapshotError",
+    "SnapshotNotFoundError",
+    "StoreError",
+    "UnsafePathError",
+]
+
+_MAX_SHOWN = 20
+
+
+class MlflowCvError(Exception):
+    """Base class of every error mlflow-cv raises on purpose.
+
+    ``problems`` lists the individual findings behind the error (may be empty); ``str()`` shows the
+    message followed by the first problems, one per line.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        self.message = message
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        shown = [f"  - {p}" for p in self.problems[:_MAX_SHOWN]]
+        if len(self.problems) > _MAX_SHOWN:
+            shown.append(f"  ... and {len(self.problems) - _MAX_SHOWN} more")
+        return "\n".join([self.message, *shown])
+
+
+class SemverError(MlflowCvError, ValueError):
+    """A version string or snapshot id is not of the form ``MAJOR.MINOR.PATCH`` (``DS-1.2.3``)."""
+
+
+class BumpError(SemverError):
+    """The declared version bump is smaller than the change requires, or nothing changed."""
+
+
+class DatasetError(MlflowCvError):
+    """The dataset's working files cannot be snapshotted: empty, duplicated ids, unreadable files."""
+
+
+class UnsafePathError(DatasetError):
+    """A path escapes the dataset root (``..``, absolute, a symlink pointing outside) or is not UTF-8."""
+
+
+class LabelError(DatasetError):
+    """Label files hold malformed lines or class ids outside the class map (``path:line: problem``)."""
+
+
+class ManifestError(MlflowCvError):
+    """A manifest is not valid JSON, misses fields, has an unknown schema version, or was edited."""
+
+
+class SnapshotError(MlflowCvError):
+    """A snapshot cannot be created or used: id taken, parent missing, checkout target not empty."""
+
+
+class SnapshotNotFoundError(SnapshotError, LookupError):
+    """No manifest exists for the requested snapshot id; the message lists the ones that do."""
+
+
+class StoreError(MlflowCvError):
+    """An object is missing from the content-addressed store or its bytes do not match its hash."""
