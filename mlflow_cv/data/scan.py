@@ -85,7 +85,10 @@ def walk_files(root: Path) -> Iterator[tuple[str, FileStat]]:
             except UnicodeEncodeError:
                 raise UnsafePathError(f"{os.fsencode(entry.path)!r}: file name is not valid UTF-8; rename it") from None
             if entry.is_symlink():
-                target = Path(entry.path).resolve()
+                try:
+                    target = Path(entry.path).resolve(strict=True)
+                except (OSError, RuntimeError) as exc:
+                    raise UnsafePathError(f"{rel}: symlink cannot be resolved (dangling or a loop): {exc}") from None
                 if not target.is_relative_to(real_root):
                     raise UnsafePathError(f"{rel}: symlink points outside the dataset, to {target}")
                 if target.is_dir():

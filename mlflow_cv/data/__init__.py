@@ -1,0 +1,1 @@
+"""Dataset snapshots: manifests, hashing, the object store, splits, labels."""

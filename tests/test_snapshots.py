@@ -1,0 +1,178 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mlflow_cv.data.snapshots import create_snapshot
+from mlflow_cv.data.splits import SplitSpec
+from mlflow_cv.errors import BumpError, DatasetError, LabelError, SnapshotError, SnapshotNotFoundError, UnsafePathError
+from mlflow_cv.semver import Bump
+from tests.conftest import REPO, write_yolo
+
+
+def test_guide_example_1(project, shapes_dir):
+    first = create_snapshot(project, shapes_dir("1.0.0"), snapshot_id="DS-1.0.0", notes="initial")
+    assert first.declared is None and first.new_objects == 480
+    assert first.manifest.stats.images == 240
+    assert (project.conf_data_dir / "DS-1.0.0.yaml").read_text().count(first.manifest.sha256) == 1
+    with pytest.raises(BumpError, match="requires MINOR"):
+        create_snapshot(project, shapes_dir("1.1.0"), snapshot_id="DS-1.0.1", parent="DS-1.0.0")
+    second = create_snapshot(project, shapes_dir("1.1.0"), snapshot_id="DS-1.1.0", parent="DS-1.0.0")
+    assert second.declared is Bump.MINOR
+    assert second.new_objects == 135, "only new or changed files enter the store"
+    third = create_snapshot(project, shapes_dir("1.1.1"), parent="DS-1.1.0", bump=Bump.PATCH)
+    assert third.manifest.snapshot_id == "DS-1.1.1" and third.declared is Bump.PATCH
+    assert third.reasons == ("PATCH: label files added: 0, removed: 0, modified: 80",)
+    assert third.hashed == 300, "unchanged images came from the stat cache; labels are always parsed"
+    assert project.snapshot_ids() == ["DS-1.0.0", "DS-1.1.0", "DS-1.1.1"]
+    # splits are stable: the 240 original items keep their split in DS-1.1.0
+    old, new = project.load("DS-1.0.0").split_of, project.load("DS-1.1.0").split_of
+    assert all(new[i] == s for i, s in old.items())
+
+
+def test_objects_are_read_only_and_content_addressed(project, shapes_dir):
+    m = create_snapshot(project, shapes_dir(), snapshot_id="DS-1.0.0").manifest
+    entry = m.files[0]
+    obj = project.store.object_path(entry.sha256)
+    assert obj.read_bytes() == (shapes_dir() / entry.path).read_bytes()
+    assert not obj.stat().st_mode & 0o222
+    assert obj.stat().st_ino != (shapes_dir() / entry.path).stat().st_ino, "never hard-linked to working files"
+
+
+def test_refusals(project, shapes_dir):
+    src = shapes_dir()
+    create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    with pytest.raises(SnapshotError, match="already exists; snapshot ids are never reused"):
+        create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    with pytest.raises(BumpError, match="nothing changed"):
+        create_snapshot(project, src, snapshot_id="DS-1.0.1", parent="DS-1.0.0")
+    with pytest.raises(SnapshotError, match="--parent"):
+        create_snapshot(project, src, snapshot_id="DS-2.0.0")
+    with pytest.raises(SnapshotNotFoundError, match=r"known: DS-1\.0\.0"):
+        create_snapshot(project, src, snapshot_id="DS-2.0.0", parent="DS-9.9.9")
+    assert project.snapshot_ids() == ["DS-1.0.0"]
+    assert not any(project.store.root.joinpath("tmp").iterdir()), "refusals leave nothing staged"
+
+
+def test_bump_rules(project, tmp_path):
+    src = write_yolo(tmp_path / "s", {"a": "0 0.5 0.5 0.2 0.2\n", "b": "1 0.5 0.5 0.2 0.2\n"})
+    create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    (src / "labels" / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    assert create_snapshot(project, src, snapshot_id="DS-1.0.1", parent="DS-1.0.0").declared is Bump.PATCH
+    (src / "data.yaml").write_text("names: [a, b, c]\n")
+    r = create_snapshot(project, src, parent="DS-1.0.1", bump=Bump.MINOR)
+    assert "MINOR: classes appended: 2 'c'" in r.reasons
+    (src / "data.yaml").write_text("names: [b, a, c]\n")
+    with pytest.raises(BumpError, match="requires MAJOR") as info:
+        create_snapshot(project, src, snapshot_id="DS-1.2.0", parent="DS-1.1.0")
+    assert any("re-indexed" in p for p in info.value.problems)
+    (src / "data.yaml").write_text("names: [a, b, c]\n")
+    seed = SplitSpec(seed=1)
+    assert create_snapshot(project, src, snapshot_id="DS-1.2.0", parent="DS-1.1.0", split=seed).declared is Bump.MINOR
+
+
+def test_from_dirs_split(project, tmp_path):
+    src = write_yolo(tmp_path / "s", {"train/a": "0 0.5 0.5 0.2 0.2\n", "val/b": "1 0.5 0.5 0.2 0.2\n"})
+    m = create_snapshot(project, src, snapshot_id="DS-0.1.0", split=SplitSpec("from-dirs", None, ())).manifest
+    assert dict(m.splits) == {"train": ("a",), "val": ("b",)}
+
+
+def test_classification_folders(project, tmp_path):
+    src = tmp_path / "cls"
+    for cls, n in (("cat", 3), ("dog", 2)):
+        (src / cls).mkdir(parents=True)
+        for i in range(n):
+            (src / cls / f"{i}.png").write_bytes(f"{cls}{i}".encode())
+    m = create_snapshot(project, src, snapshot_id="DS-1.0.0", task="classify").manifest
+    assert m.class_map == {0: "cat", 1: "dog"} and m.label_format == "folders"
+    assert m.stats.instances == {"cat": 3, "dog": 2}
+
+
+@pytest.mark.parametrize(
+    ("setup", "error", "match"),
+    [
+        (lambda s: (s / "labels" / "a.txt").write_text("0 0.5\n"), LabelError, r"labels/a.txt:1: expected 5 values"),
+        (lambda s: (s / "labels" / "a.txt").write_text("7 0.5 0.5 0.1 0.1\n"), LabelError, "class id 7 is not in"),
+        (lambda s: (s / "images" / "a.png").write_bytes(b"x"), DatasetError, "same item id 'a'"),
+        (lambda s: (s / "labels" / "zz.txt").write_text(""), DatasetError, "label without an image"),
+        (lambda s: (s / "images" / "out.jpg").symlink_to("/etc/hostname"), UnsafePathError, "points outside"),
+        (lambda s: (s / "images" / "d").symlink_to(s / "labels"), UnsafePathError, "directory symlinks"),
+        (lambda s: (s / "labels" / "a.txt").write_bytes(b"\xff\xfe"), LabelError, "not UTF-8 text"),
+        (lambda s: (s / "data.yaml").unlink(), DatasetError, "no class map"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_written(project, tmp_path, setup, error, match):
+    src = write_yolo(tmp_path / "s", {"a": "0 0.5 0.5 0.2 0.2\n", "b": "1 0.5 0.5 0.2 0.2\n"})
+    setup(src)
+    with pytest.raises(error, match=match):
+        create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    assert project.snapshot_ids() == [] and not project.conf_data_dir.exists()
+    assert not list((project.store.root / "objects").glob("*/*")), "no object published"
+
+
+def test_non_utf8_file_name(project, tmp_path):
+    src = write_yolo(tmp_path / "s", {"a": "0 0.5 0.5 0.2 0.2\n"})
+    with open(os.fsencode(src / "images") + b"/bad\xff.jpg", "wb") as f:
+        f.write(b"x")
+    with pytest.raises(UnsafePathError, match="not valid UTF-8"):
+        create_snapshot(project, src, snapshot_id="DS-1.0.0")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(project, tmp_path):
+    src = write_yolo(tmp_path / "s", {"a": "0 0.5 0.5 0.2 0.2\n"})
+    (src / "images" / "a.jpg").chmod(0)
+    with pytest.raises(DatasetError, match="images/a.jpg: cannot read"):
+        create_snapshot(project, src, snapshot_id="DS-1.0.0")
+
+
+def test_unreadable_entries_even_as_root(project, tmp_path):
+    src = write_yolo(tmp_path / "s", {"a": "0 0.5 0.5 0.2 0.2\n"})
+    (src / "images" / "loop.jpg").symlink_to("loop.jpg")  # a self-loop: unreadable whoever you are
+    with pytest.raises(UnsafePathError, match="images/loop.jpg: symlink cannot be resolved"):
+        create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    (src / "images" / "loop.jpg").unlink()
+    os.mkfifo(src / "images" / "pipe.jpg")
+    with pytest.raises(DatasetError, match="images/pipe.jpg: not a regular file"):
+        create_snapshot(project, src, snapshot_id="DS-1.0.0")
+
+
+def test_empty_dataset(project, tmp_path):
+    (tmp_path / "e" / "images").mkdir(parents=True)
+    (tmp_path / "e" / "data.yaml").write_text("names: [a]\n")
+    with pytest.raises(DatasetError, match="empty dataset"):
+        create_snapshot(project, tmp_path / "e", snapshot_id="DS-1.0.0")
+
+
+def test_kill_mid_snapshot_leaves_nothing_and_rerun_succeeds(project, shapes_dir):
+    src = shapes_dir()
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from mlflow_cv.data import snapshots, store
+        real_commit = store.Staging.commit
+        def dying_commit(self):
+            # publish half the staged objects, then die as if killed (no cleanup runs)
+            names = sorted(os.listdir(self.path))
+            for name in names[: len(names) // 2]:
+                os.chmod(self.path / name, 0o444)
+                final = self.store.object_path(name)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.path / name, final)
+            os._exit(137)
+        store.Staging.commit = dying_commit
+        project = snapshots.Project(root=Path({str(project.root)!r}))
+        snapshots.create_snapshot(project, Path({str(src)!r}), snapshot_id="DS-1.0.0")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 137, proc.stderr
+    assert project.snapshot_ids() == [] and not project.manifests_dir.exists()
+    objects = list((project.store.root / "objects").glob("*/*"))
+    assert 0 < len(objects) < 480 and all(o.stat().st_size > 0 for o in objects)
+    result = create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    assert result.new_objects == 480 - len(objects)
+    assert project.snapshot_ids() == ["DS-1.0.0"]
