@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from mlflow_cv.data.build import hash_paths
-from mlflow_cv.data.hashing import FileStat, parallel_map
+from mlflow_cv.data.hashing import CleanRecord, FileStat, parallel_map
 from mlflow_cv.data.manifest import Manifest, item_id
 from mlflow_cv.data.scan import classify_path, walk_files
 from mlflow_cv.data.snapshots import Project
@@ -78,23 +78,31 @@ def verify(
     manifest: Manifest | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
-    """Check ``source`` (working files or a checkout) against the snapshot; without it, check the store."""
-    manifest = manifest or project.load(snapshot_id)
+    """Check ``source`` (working files or a checkout) against the snapshot; without it, check the store.
+
+    An unchanged tree that verified clean before is confirmed from one walk of ``stat`` calls, without
+    loading the manifest (see :class:`~mlflow_cv.data.hashing.CleanRecord`).
+    """
     if source is None:
-        return _verify_store(project, manifest, progress=progress)
+        return _verify_store(project, manifest or project.load(snapshot_id), progress=progress)
     root = source.resolve()
     if not root.is_dir():
         raise DatasetError(f"{source}: folder does not exist")
+    present = dict(walk_files(root))
+    cache = project.cache_for(root)
+    manifest_path = project.manifest_path(snapshot_id)
+    key = str(manifest_path)
+    record = cache.clean_record(key)
+    if record is not None and _still_clean(record, present, manifest_path, manifest):
+        return VerifyReport(snapshot_id, str(root), len(record.files), 0, (), (), ())
+
+    manifest = manifest or project.load(snapshot_id)
     layout = _checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
     expected = {(layout or {}).get(f.path, f.path): f.sha256 for f in manifest.files}
-    present = {}
-    for rel, stat in walk_files(root):
-        if _is_data(rel, manifest, layout):
-            present[rel] = stat
-    cache = project.cache_for(root)
+    data = {rel for rel in present if rel in expected or _is_data(rel, manifest, layout)}
     to_hash: list[str] = []
     actual: dict[str, str] = {}
-    for rel in expected.keys() & present.keys():
+    for rel in expected.keys() & data:
         cached = cache.get(rel, present[rel])
         if cached is None:
             to_hash.append(rel)
@@ -105,16 +113,45 @@ def verify(
     for rel, (sha, stat, hashed_at) in hash_paths(root, sorted(to_hash), progress=progress).items():
         actual[rel] = sha
         cache.put(rel, stat, sha, hashed_at_ns=hashed_at)
-    cache.save()
-    return VerifyReport(
+    report = VerifyReport(
         snapshot_id=manifest.snapshot_id,
         target=str(root),
         checked=len(expected),
         hashed=len(to_hash),
-        missing=tuple(sorted(expected.keys() - present.keys())),
+        missing=tuple(sorted(expected.keys() - data)),
         modified=tuple(sorted(rel for rel, sha in actual.items() if sha != expected[rel])),
-        extra=tuple(sorted(present.keys() - expected.keys())),
+        extra=tuple(sorted(data - expected.keys())),
     )
+    trusted = report.ok and all(cache.get(rel, present[rel]) is not None for rel in expected)
+    cache.set_clean(
+        key,
+        CleanRecord(
+            manifest=FileStat.of(os.stat(manifest_path)),
+            manifest_sha256=manifest.sha256,
+            files={rel: (*present[rel],) for rel in expected},  # plain tuples unpickle fastest
+            others=frozenset(present.keys() - expected.keys()),
+        )
+        if trusted
+        else None,
+    )
+    cache.save()
+    return report
+
+
+def _still_clean(
+    record: CleanRecord, present: dict[str, FileStat], manifest_path: Path, manifest: Manifest | None
+) -> bool:
+    try:
+        manifest_stat = FileStat.of(os.stat(manifest_path))
+    except FileNotFoundError:
+        return False
+    if manifest_stat != record.manifest or (manifest is not None and manifest.sha256 != record.manifest_sha256):
+        return False
+    if len(present) != len(record.files) + len(record.others):
+        return False
+    files = record.files
+    others = record.others
+    return all(files.get(rel) == stat or (rel in others and rel not in files) for rel, stat in present.items())
 
 
 def _is_data(rel: str, manifest: Manifest, layout: dict[str, str] | None) -> bool:

@@ -19,9 +19,8 @@ import pickle
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 __all__ = ["RACY_NS", "SMALL_FILE", "FileStat", "StatCache", "parallel_map"]
 
@@ -34,9 +33,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """The identity of a file's current bytes as far as ``stat`` can tell."""
+class FileStat(NamedTuple):
+    """The identity of a file's current bytes as far as ``stat`` can tell.
+
+    A named tuple rather than a dataclass: one is made per file on every walk, the hottest path.
+    """
 
     ino: int
     size: int
@@ -92,6 +93,20 @@ def _run_chunks(
     return results
 
 
+class CleanRecord(NamedTuple):
+    """A tree that verified clean: the manifest file it was checked against (its stat and hash), the
+    stat of every expected file then, and the other (non-data) files present then.
+
+    If the manifest file and every file still have those stats and no file came or went, the tree is
+    still clean, and a verify needs neither the manifest nor a single read.
+    """
+
+    manifest: FileStat
+    manifest_sha256: str
+    files: dict[str, tuple[int, int, int]]  # equal to the FileStat they were made from
+    others: frozenset[str]
+
+
 class StatCache:
     """``relative path -> (FileStat, sha256)`` for one directory tree, persisted with pickle.
 
@@ -105,12 +120,13 @@ class StatCache:
         self.path = path
         self.root = str(root)
         self._entries: dict[str, tuple[int, int, int, str]] = {}
+        self._clean: dict[str, CleanRecord] = {}
         self._dirty = False
         try:
             with open(path, "rb") as f:
                 doc: Any = pickle.load(f)
             if doc.get("version") == self._VERSION and doc.get("root") == self.root:
-                self._entries = doc["entries"]
+                self._entries, self._clean = doc["entries"], doc["clean"]
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError):
             self._entries = {}
 
@@ -135,12 +151,24 @@ class StatCache:
             self._entries[rel] = (stat.ino, stat.size, stat.mtime_ns, sha256)
         self._dirty = True
 
+    def clean_record(self, key: str) -> CleanRecord | None:
+        """What the tree looked like when it last verified clean against manifest ``key``."""
+        return self._clean.get(key)
+
+    def set_clean(self, key: str, record: CleanRecord | None) -> None:
+        if record is None:
+            if self._clean.pop(key, None) is not None:
+                self._dirty = True
+            return
+        self._clean[key] = record
+        self._dirty = True
+
     def save(self) -> None:
         """Write the cache atomically (temp file + rename); a no-op when nothing changed."""
         if not self._dirty:
             return
         from mlflow_cv.data.atomic import atomic_write_bytes
 
-        doc = {"version": self._VERSION, "root": self.root, "entries": self._entries}
+        doc = {"version": self._VERSION, "root": self.root, "entries": self._entries, "clean": self._clean}
         atomic_write_bytes(self.path, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
         self._dirty = False

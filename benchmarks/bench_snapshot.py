@@ -1,0 +1,139 @@
+"""Snapshot speed against the machine's own baselines, each measured in this run.
+
+Prints three ratios (lower is better) and one rate:
+
+- cold manifest build ÷ ``find … -print0 | xargs -0 -P<cores> -n 2000 sha256sum``   (target ≤ 1.0)
+- no-change verify ÷ a Python ``os.scandir`` + ``stat`` walk of the same tree        (target ≤ 2.0)
+- verify after 1% of the files changed ÷ the same walk                              (target ≤ 3.0)
+- full ``snapshot`` (manifest + object store), cold, in files/s
+
+Each timing is the best of ``--repeat`` runs, baselines and ours alternated, all with a warm page
+cache (so both sides measure hashing, not the disk). Not a test: these machines are noisy.
+
+    python benchmarks/bench_snapshot.py                 # 20,000 images + 20,000 labels
+    python benchmarks/bench_snapshot.py --n 2000 --keep /tmp/tree
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mlflow_cv.data.build import build_manifest
+from mlflow_cv.data.checkout import verify
+from mlflow_cv.data.snapshots import Project, create_snapshot
+
+
+def make_tree(root: Path, n: int, size: int) -> None:
+    rng = random.Random(0)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "data.yaml").write_text("names: [a, b, c]\n")
+    block = os.urandom(size + 4096)
+    for i in range(n):
+        off = rng.randrange(4096)
+        (root / "images" / f"{i:06d}.jpg").write_bytes(b"\xff\xd8" + i.to_bytes(4, "big") + block[off : off + size])
+        lines = "".join(f"{rng.randrange(3)} 0.5 0.5 0.1 0.1\n" for _ in range(rng.randint(1, 4)))
+        (root / "labels" / f"{i:06d}.txt").write_text(lines)
+    past = time.time() - 60  # files at rest, outside the stat cache's racy window
+    for d in ("images", "labels"):
+        for entry in os.scandir(root / d):
+            os.utime(entry.path, (past, past))
+
+
+def walk(root: Path) -> int:
+    n = 0
+    stack = [str(root)]
+    while stack:
+        for entry in os.scandir(stack.pop()):
+            if entry.is_dir():
+                stack.append(entry.path)
+            else:
+                entry.stat()
+                n += 1
+    return n
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=20_000, help="images (and as many labels)")
+    ap.add_argument("--size", type=int, default=28_000, help="bytes per image")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="build the tree here and keep it")
+    args = ap.parse_args()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
+    tree = base / "tree"
+    if not tree.exists():
+        t = time.perf_counter()
+        make_tree(tree, args.n, args.size)
+        print(f"generated {2 * args.n} files in {time.perf_counter() - t:.1f}s under {tree}")
+    cores = os.cpu_count() or 1
+    pipeline = f"find {tree} -type f -print0 | xargs -0 -P{cores} -n 2000 sha256sum > /dev/null"
+    try:
+        project = Project(root=base / "project")
+        shutil.rmtree(project.root, ignore_errors=True)
+
+        def cold_build() -> None:
+            build_manifest(tree, snapshot_id="DS-1.0.0")  # no cache, no store: hashing + parsing only
+
+        sha_t, build_t = [], []
+        for _ in range(args.repeat):  # alternate so both see the same machine state
+            sha_t.append(best(lambda: subprocess.run(pipeline, shell=True, check=True), 1))
+            build_t.append(best(cold_build, 1))
+        sha_s, build_s = min(sha_t), min(build_t)
+
+        t = time.perf_counter()
+        create_snapshot(project, tree, snapshot_id="DS-1.0.0")
+        snap_s = time.perf_counter() - t
+
+        walk_s = best(lambda: walk(tree), args.repeat)
+        report = verify(project, "DS-1.0.0", tree)
+        assert report.ok and report.hashed == 0, report
+        verify_s = best(lambda: verify(project, "DS-1.0.0", tree), args.repeat)
+
+        changed = sorted((tree / "images").iterdir())[::100][: max(1, args.n * 2 // 100)]
+        drift_times = []
+        for _ in range(args.repeat):
+            for p in changed:  # rewrite 1% of the files in place (same bytes: mtimes move)
+                p.write_bytes(p.read_bytes())
+            t = time.perf_counter()
+            report = verify(project, "DS-1.0.0", tree)
+            drift_times.append(time.perf_counter() - t)
+            assert report.ok and report.hashed >= len(changed), report
+        drift_s = min(drift_times)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+    files = 2 * args.n
+    print(f"files: {files} ({args.n} images of {args.size} B + {args.n} labels), cores: {cores}")
+    print(
+        f"cold manifest build   {build_s:7.3f}s  vs sha256sum pipeline {sha_s:7.3f}s  ratio {build_s / sha_s:5.2f}  (target <= 1.0)"
+    )
+    print(
+        f"no-change verify      {verify_s:7.3f}s  vs scandir+stat walk {walk_s:7.3f}s  ratio {verify_s / walk_s:5.2f}  (target <= 2.0)"
+    )
+    print(
+        f"verify, 1% changed    {drift_s:7.3f}s  vs scandir+stat walk {walk_s:7.3f}s  ratio {drift_s / walk_s:5.2f}  (target <= 3.0)"
+    )
+    print(f"full snapshot, cold   {snap_s:7.3f}s  = {files / snap_s:,.0f} files/s (manifest + object store)")
+
+
+if __name__ == "__main__":
+    main()
