@@ -121,3 +121,23 @@ def test_checkout_refuses_corrupt_object_and_leaves_nothing(snap, tmp_path):
     with pytest.raises(StoreError, match="corrupt"):
         checkout(project, "DS-1.0.0", tmp_path / "co")
     assert not (tmp_path / "co").exists() and not list(tmp_path.glob(".co.partial-*"))
+
+
+def test_cached_expectations_never_hide_a_manifest_edit(snap):
+    project, src = snap
+    assert verify(project, "DS-1.0.0", src).ok
+    path = project.manifest_path("DS-1.0.0")
+    os.chmod(path, 0o644)
+    path.write_text(path.read_text().replace('"notes": ""', '"notes": "sneaky"'))
+    from mlflow_cv.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="edited by hand"):
+        verify(project, "DS-1.0.0", src)
+
+
+def test_new_non_data_file_is_judged_then_remembered(snap):
+    project, src = snap
+    (src / "NOTES.md").write_text("not data")
+    assert verify(project, "DS-1.0.0", src).ok
+    (src / "images" / "late.jpg").write_bytes(b"x")
+    assert verify(project, "DS-1.0.0", src).extra == ("images/late.jpg",)

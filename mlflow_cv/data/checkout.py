@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from mlflow_cv.data.build import hash_paths
-from mlflow_cv.data.hashing import CleanRecord, FileStat, parallel_map
+from mlflow_cv.data.hashing import ExpectedTree, FileStat, parallel_map
 from mlflow_cv.data.manifest import Manifest, item_id
 from mlflow_cv.data.scan import classify_path, walk_files
 from mlflow_cv.data.snapshots import Project
@@ -80,8 +80,9 @@ def verify(
 ) -> VerifyReport:
     """Check ``source`` (working files or a checkout) against the snapshot; without it, check the store.
 
-    An unchanged tree that verified clean before is confirmed from one walk of ``stat`` calls, without
-    loading the manifest (see :class:`~mlflow_cv.data.hashing.CleanRecord`).
+    Cost: one ``stat`` per file, plus reading the files whose stat changed. What the manifest expects
+    of this tree is kept beside the stat cache (:class:`~mlflow_cv.data.hashing.ExpectedTree`), so
+    the manifest itself is only loaded again when it, or the set of non-data files, changed.
     """
     if source is None:
         return _verify_store(project, manifest or project.load(snapshot_id), progress=progress)
@@ -92,14 +93,16 @@ def verify(
     cache = project.cache_for(root)
     manifest_path = project.manifest_path(snapshot_id)
     key = str(manifest_path)
-    record = cache.clean_record(key)
-    if record is not None and _still_clean(record, present, manifest_path, manifest):
-        return VerifyReport(snapshot_id, str(root), len(record.files), 0, (), (), ())
-
-    manifest = manifest or project.load(snapshot_id)
-    layout = _checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
-    expected = {(layout or {}).get(f.path, f.path): f.sha256 for f in manifest.files}
-    data = {rel for rel in present if rel in expected or _is_data(rel, manifest, layout)}
+    record = cache.expected(key)
+    if record is None or not _usable(record, present, manifest_path, manifest):
+        manifest = manifest or project.load(snapshot_id)
+        layout = _checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
+        files = {(layout or {}).get(f.path, f.path): f.sha256 for f in manifest.files}
+        others = frozenset(rel for rel in present if rel not in files and not _is_data(rel, manifest, layout))
+        record = ExpectedTree(FileStat.of(os.stat(manifest_path)), manifest.sha256, files, others)
+        cache.set_expected(key, record)
+    expected = record.files
+    data = present.keys() - record.others
     to_hash: list[str] = []
     actual: dict[str, str] = {}
     for rel in expected.keys() & data:
@@ -113,8 +116,9 @@ def verify(
     for rel, (sha, stat, hashed_at) in hash_paths(root, sorted(to_hash), progress=progress).items():
         actual[rel] = sha
         cache.put(rel, stat, sha, hashed_at_ns=hashed_at)
-    report = VerifyReport(
-        snapshot_id=manifest.snapshot_id,
+    cache.save()
+    return VerifyReport(
+        snapshot_id=snapshot_id,
         target=str(root),
         checked=len(expected),
         hashed=len(to_hash),
@@ -122,36 +126,19 @@ def verify(
         modified=tuple(sorted(rel for rel, sha in actual.items() if sha != expected[rel])),
         extra=tuple(sorted(data - expected.keys())),
     )
-    trusted = report.ok and all(cache.get(rel, present[rel]) is not None for rel in expected)
-    cache.set_clean(
-        key,
-        CleanRecord(
-            manifest=FileStat.of(os.stat(manifest_path)),
-            manifest_sha256=manifest.sha256,
-            files={rel: (*present[rel],) for rel in expected},  # plain tuples unpickle fastest
-            others=frozenset(present.keys() - expected.keys()),
-        )
-        if trusted
-        else None,
-    )
-    cache.save()
-    return report
 
 
-def _still_clean(
-    record: CleanRecord, present: dict[str, FileStat], manifest_path: Path, manifest: Manifest | None
-) -> bool:
+def _usable(record: ExpectedTree, present: dict[str, FileStat], manifest_path: Path, manifest: Manifest | None) -> bool:
+    """The record still describes the manifest on disk, and no unjudged file appeared in the tree."""
     try:
-        manifest_stat = FileStat.of(os.stat(manifest_path))
+        if FileStat.of(os.stat(manifest_path)) != record.manifest:
+            return False
     except FileNotFoundError:
         return False
-    if manifest_stat != record.manifest or (manifest is not None and manifest.sha256 != record.manifest_sha256):
+    if manifest is not None and manifest.sha256 != record.manifest_sha256:
         return False
-    if len(present) != len(record.files) + len(record.others):
-        return False
-    files = record.files
-    others = record.others
-    return all(files.get(rel) == stat or (rel in others and rel not in files) for rel, stat in present.items())
+    files, others = record.files, record.others
+    return all(rel in files or rel in others for rel in present)
 
 
 def _is_data(rel: str, manifest: Manifest, layout: dict[str, str] | None) -> bool:

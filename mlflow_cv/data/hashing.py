@@ -93,17 +93,17 @@ def _run_chunks(
     return results
 
 
-class CleanRecord(NamedTuple):
-    """A tree that verified clean: the manifest file it was checked against (its stat and hash), the
-    stat of every expected file then, and the other (non-data) files present then.
+class ExpectedTree(NamedTuple):
+    """What a manifest expects of one tree, kept so a re-check need not load the manifest.
 
-    If the manifest file and every file still have those stats and no file came or went, the tree is
-    still clean, and a verify needs neither the manifest nor a single read.
+    ``manifest`` and ``manifest_sha256`` identify the manifest file it was derived from (its stat
+    and hash: if the file changes, the record is not used); ``files`` maps each expected path in the
+    tree to its hash; ``others`` are the paths that were judged not to be data.
     """
 
     manifest: FileStat
     manifest_sha256: str
-    files: dict[str, tuple[int, int, int]]  # equal to the FileStat they were made from
+    files: dict[str, str]
     others: frozenset[str]
 
 
@@ -114,19 +114,19 @@ class StatCache:
     treated as empty and rewritten.
     """
 
-    _VERSION = 1
+    _VERSION = 2
 
     def __init__(self, path: Path, *, root: Path) -> None:
         self.path = path
         self.root = str(root)
         self._entries: dict[str, tuple[int, int, int, str]] = {}
-        self._clean: dict[str, CleanRecord] = {}
+        self._expected: dict[str, ExpectedTree] = {}
         self._dirty = False
         try:
             with open(path, "rb") as f:
                 doc: Any = pickle.load(f)
             if doc.get("version") == self._VERSION and doc.get("root") == self.root:
-                self._entries, self._clean = doc["entries"], doc["clean"]
+                self._entries, self._expected = doc["entries"], doc["expected"]
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError):
             self._entries = {}
 
@@ -151,17 +151,14 @@ class StatCache:
             self._entries[rel] = (stat.ino, stat.size, stat.mtime_ns, sha256)
         self._dirty = True
 
-    def clean_record(self, key: str) -> CleanRecord | None:
-        """What the tree looked like when it last verified clean against manifest ``key``."""
-        return self._clean.get(key)
+    def expected(self, key: str) -> ExpectedTree | None:
+        """What the manifest at path ``key`` expects of this tree, as recorded by the last full verify."""
+        return self._expected.get(key)
 
-    def set_clean(self, key: str, record: CleanRecord | None) -> None:
-        if record is None:
-            if self._clean.pop(key, None) is not None:
-                self._dirty = True
-            return
-        self._clean[key] = record
-        self._dirty = True
+    def set_expected(self, key: str, record: ExpectedTree) -> None:
+        if self._expected.get(key) != record:
+            self._expected[key] = record
+            self._dirty = True
 
     def save(self) -> None:
         """Write the cache atomically (temp file + rename); a no-op when nothing changed."""
@@ -169,6 +166,6 @@ class StatCache:
             return
         from mlflow_cv.data.atomic import atomic_write_bytes
 
-        doc = {"version": self._VERSION, "root": self.root, "entries": self._entries, "clean": self._clean}
+        doc = {"version": self._VERSION, "root": self.root, "entries": self._entries, "expected": self._expected}
         atomic_write_bytes(self.path, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
         self._dirty = False
