@@ -103,14 +103,7 @@ def verify(
         cache.set_expected(key, record)
     expected = record.files
     data = present.keys() - record.others
-    to_hash: list[str] = []
-    actual: dict[str, str] = {}
-    for rel in expected.keys() & data:
-        cached = cache.get(rel, present[rel])
-        if cached is None:
-            to_hash.append(rel)
-        else:
-            actual[rel] = cached
+    actual, to_hash = cache.known(expected.keys() & data, present)
     if progress is not None:
         progress(len(actual))
     for rel, (sha, stat, hashed_at) in hash_paths(root, sorted(to_hash), progress=progress).items():

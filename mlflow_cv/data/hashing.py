@@ -143,6 +143,20 @@ class StatCache:
             return entry[3]
         return None
 
+    def known(self, rels: Iterable[str], stats: dict[str, FileStat]) -> tuple[dict[str, str], list[str]]:
+        """Split ``rels`` into ``{rel: cached hash}`` and the list of those that must be read again."""
+        entries = self._entries
+        known: dict[str, str] = {}
+        unknown: list[str] = []
+        for rel in rels:
+            entry = entries.get(rel)
+            stat = stats[rel]
+            if entry is not None and entry[0] == stat[0] and entry[1] == stat[1] and entry[2] == stat[2]:
+                known[rel] = entry[3]
+            else:
+                unknown.append(rel)
+        return known, unknown
+
     def put(self, rel: str, stat: FileStat, sha256: str, *, hashed_at_ns: int) -> None:
         if hashed_at_ns - stat.mtime_ns <= RACY_NS:
             # Rewritten in the same tick it was hashed: its mtime cannot prove a later change.
