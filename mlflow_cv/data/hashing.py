@@ -63,7 +63,10 @@ def parallel_map(
     """
     n_workers = workers or os.cpu_count() or 1
     if n_workers <= 1 or (len(items) < _POOL_MIN_ITEMS and total_bytes < _POOL_MIN_BYTES):
-        return _run_chunks(func, [items], progress)
+        done = func(items)
+        if progress is not None:
+            progress(len(items))
+        return done
     # Enough chunks to balance uneven files and report progress, few enough to keep overhead low.
     n_chunks = min(len(items), n_workers * 16)
     size = -(-len(items) // n_chunks)
@@ -78,19 +81,6 @@ def parallel_map(
             if progress is not None:
                 progress(len(chunk))
         return results
-
-
-def _run_chunks(
-    func: Callable[[Sequence[T]], list[R]],
-    chunks: Iterable[Sequence[T]],
-    progress: Callable[[int], None] | None,
-) -> list[R]:
-    results: list[R] = []
-    for chunk in chunks:
-        results.extend(func(chunk))
-        if progress is not None:
-            progress(len(chunk))
-    return results
 
 
 class ExpectedTree(NamedTuple):

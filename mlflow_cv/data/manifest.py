@@ -216,10 +216,6 @@ class Manifest:
 
     # -- convenient views ---------------------------------------------------------------------
     @functools.cached_property
-    def by_path(self) -> dict[str, FileEntry]:
-        return {f.path: f for f in self.files}
-
-    @functools.cached_property
     def split_of(self) -> dict[str, str]:
         """item id → split name."""
         return {item: name for name, items in self.splits.items() for item in items}
