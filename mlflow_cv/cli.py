@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import click
 
 from mlflow_cv._version import __version__
 from mlflow_cv.errors import MlflowCvError
+from mlflow_cv.progress import progress_bar
 
 __all__ = ["cli", "main"]
 
@@ -30,16 +29,6 @@ class _Group(click.Group):
         except MlflowCvError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
-
-
-@contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on stderr for long jobs in a terminal; nothing otherwise."""
-    if total < 2000 or not sys.stderr.isatty():
-        yield None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
 
 
 def _project(path: str | None) -> Any:
@@ -130,7 +119,7 @@ def data_snapshot(
         base = proj.load(parent).split if parent else SplitSpec()
         ratios = parse_ratios(split_text) if split_text else (base.ratios or DEFAULT_RATIOS)
         split = SplitSpec(method="hash", seed=seed if seed is not None else (base.seed or DEFAULT_SEED), ratios=ratios)
-    with _progress("hashing", 10**9) as progress:
+    with progress_bar("hashing", 10**9) as progress:
         result = create_snapshot(
             proj,
             source,
@@ -250,7 +239,7 @@ def data_verify(snapshot_id: str, source: Path | None, as_json: bool, project: s
 
     proj = _project(project)
     n = len(proj.load(snapshot_id).files)
-    with _progress("verifying", n) as progress:
+    with progress_bar("verifying", n) as progress:
         report = verify(proj, snapshot_id, source, progress=progress)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -328,9 +317,66 @@ def data_checkout(snapshot_id: str, dest: Path, link: str, project: str | None) 
 
     proj = _project(project)
     n = len(proj.load(snapshot_id).files)
-    with _progress("checking out", n) as progress:
+    with progress_bar("checking out", n) as progress:
         out = checkout(proj, snapshot_id, dest, link="hardlink" if link == "hardlink" else "copy", progress=progress)
     click.echo(f"checked out {snapshot_id} ({n} files) to {out}; train with data={out / 'data.yaml'}")
+
+
+@cli.command("preflight", context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1)
+@_project_option
+def preflight(overrides: tuple[str, ...], project: str | None) -> None:
+    """Run train.py's preflight checks for a config, without training. Exits 1 when one fails.
+
+    OVERRIDES are Hydra overrides, as for train.py. The snapshot is checked out (or an earlier
+    checkout re-verified) exactly as training would read it.
+
+    \b
+    Example:
+      mlflow-cv preflight data=DS-1.1.1 model=yolo
+    """
+    from mlflow_cv.training import compose_job, preflight_job
+
+    proj = _project(project)
+    report, _ = preflight_job(compose_job(proj.root, overrides), project=proj, show_progress=True)
+    click.echo(report.table())
+    if report.overridden:
+        click.echo(f"cv.preflight would be: {report.verdict}")
+    if not report.passed:
+        click.echo(f"refused: {len(report.failed)} check(s) failed", err=True)
+        sys.exit(1)
+
+
+@cli.command("compare")
+@click.argument("run_ids", nargs=-1)
+@click.option("--experiment", help="Compare the latest finished runs of this experiment instead.")
+@click.option("--last", default=2, show_default=True, help="How many runs --experiment compares.")
+@click.option("--tracking-uri", help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@_project_option
+def compare(
+    run_ids: tuple[str, ...], experiment: str | None, last: int, tracking_uri: str | None, as_json: bool,
+    project: str | None,
+) -> None:  # fmt: skip
+    """Runs side by side: snapshot, commit, config id, the params that differ, final metrics.
+
+    \b
+    Examples:
+      mlflow-cv compare 3f2a9c1b… 8e41d0aa…
+      mlflow-cv compare --experiment shapes-demo --last 2
+    """
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_cv.tracking.compare import compare_runs, latest_runs
+    from mlflow_cv.tracking.server import resolve_tracking_uri
+
+    client = MlflowClient(resolve_tracking_uri(tracking_uri, project_root=_project(project).root))
+    if experiment:
+        run_ids = (*run_ids, *latest_runs(client, experiment, last))
+    if not run_ids:
+        raise click.UsageError("give RUN_IDS or --experiment")
+    result = compare_runs(client, run_ids)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.table())
 
 
 def main() -> None:

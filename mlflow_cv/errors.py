@@ -12,7 +12,11 @@ one class; the CLI turns these (and only these) into a clean message and a non-z
     ├── ManifestError               a manifest that is malformed, of an unknown schema, or edited by hand
     ├── SnapshotError               a snapshot id that is unknown, already taken, or cannot be used
     │   └── SnapshotNotFoundError   no manifest with that id
-    └── StoreError                  an object missing from, or corrupt in, the content-addressed store
+    ├── StoreError                  an object missing from, or corrupt in, the content-addressed store
+    ├── ConfigError                 a training config that cannot be used (unknown check name, bad path)
+    ├── TrackingError               the MLflow tracking store cannot be reached or used
+    ├── PreflightError              one or more preflight checks failed (each in ``problems``)
+    └── TrainingError               Ultralytics failed, or its output misses what the run must log
 
 Messages say what was expected and how to fix it. Errors that carry a list of problems (one per file
 or line) keep it in ``problems`` so callers can show or count them.
@@ -24,14 +28,18 @@ from collections.abc import Sequence
 
 __all__ = [
     "BumpError",
+    "ConfigError",
     "DatasetError",
     "LabelError",
     "ManifestError",
     "MlflowCvError",
+    "PreflightError",
     "SemverError",
     "SnapshotError",
     "SnapshotNotFoundError",
     "StoreError",
+    "TrackingError",
+    "TrainingError",
     "UnsafePathError",
 ]
 
@@ -93,3 +101,19 @@ class SnapshotNotFoundError(SnapshotError, LookupError):
 
 class StoreError(MlflowCvError):
     """An object is missing from the content-addressed store or its bytes do not match its hash."""
+
+
+class ConfigError(MlflowCvError, ValueError):
+    """A composed training config cannot be used: a task mismatch, an unknown override name, a bad path."""
+
+
+class TrackingError(MlflowCvError):
+    """The MLflow tracking store is unreachable or refuses a call; raised before training starts."""
+
+
+class PreflightError(MlflowCvError):
+    """The run is not pinned: ``problems`` lists every failed check with how to fix it."""
+
+
+class TrainingError(MlflowCvError):
+    """Ultralytics failed, or a finished training lacks an output the run must log (e.g. weights)."""

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["RACY_NS", "SMALL_FILE", "FileStat", "StatCache", "parallel_map"]
+__all__ = ["RACY_NS", "SMALL_FILE", "FileStat", "StatCache", "parallel_map", "sha256_file"]
 
 RACY_NS = 100_000_000  # 0.1 s: far above any file system's timestamp granularity
 SMALL_FILE = 16 * 1024 * 1024  # read whole below this size, stream above it
@@ -31,6 +31,12 @@ _POOL_MIN_BYTES = 64 * 1024 * 1024
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of one file, streamed."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class FileStat(NamedTuple):

@@ -1,0 +1,121 @@
+"""The training job's structured config: Hydra's schema, its canonical hash and its flat params.
+
+The dataclasses are registered in Hydra's ConfigStore (``job_schema``), so an unknown key or a wrong
+type fails when Hydra composes the config, before anything runs. They are plain (not frozen)
+dataclasses because Hydra merges overrides into them; the job receives them as an object and treats
+them as values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+__all__ = [
+    "DataConfig",
+    "JobConfig",
+    "ModelConfig",
+    "PreflightConfig",
+    "TrackingConfig",
+    "TrainConfig",
+    "config_digest",
+    "flat_params",
+    "register_configs",
+]
+
+# The sections that decide what a training produces: their canonical hash is the config id.
+TRAINING_SECTIONS = ("data", "model", "train")
+
+
+@dataclass
+class DataConfig:
+    """A frozen snapshot, as written to ``conf/data/DS-x.y.z.yaml`` by ``mlflow-cv data snapshot``."""
+
+    snapshot_id: str = MISSING
+    manifest_sha256: str = MISSING
+    task: str = MISSING
+    split_seed: int | None = MISSING  # None for splits taken from folders
+
+
+@dataclass
+class ModelConfig:
+    name: str = "yolo"
+    task: str = "detect"  # must equal the snapshot's task
+    arch: str = "yolov8n.yaml"  # an Ultralytics architecture YAML: built from scratch, nothing downloaded
+    weights: str | None = None  # a local .pt to fine-tune from (its SHA-256 is recorded)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batch: int = 16
+    imgsz: int = 640
+    optimizer: str = "SGD"
+    lr0: float = 0.01
+    seed: int | None = 0  # None: the preflight refuses an unseeded run
+    device: str = "cpu"
+    deterministic: bool = True
+    workers: int = 2
+    patience: int = 100
+    plots: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # any other Ultralytics train argument
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # else $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db
+    experiment: str = "mlflow-cv"
+    run_name: str | None = None
+
+
+@dataclass
+class PreflightConfig:
+    allow: list[str] = field(default_factory=list)  # checks to override by name, e.g. [dirty_code]
+
+
+@dataclass
+class JobConfig:
+    data: DataConfig = MISSING
+    model: ModelConfig = MISSING
+    train: TrainConfig = MISSING
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    preflight: PreflightConfig = field(default_factory=PreflightConfig)
+
+
+def register_configs() -> None:
+    """Register the schema as ``job_schema`` (the first entry of ``conf/config.yaml``'s defaults)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="job_schema", node=JobConfig)
+
+
+def training_config(job: JobConfig) -> dict[str, Any]:
+    """The sections that decide what a training produces, as plain data."""
+    whole = asdict(job)
+    return {name: whole[name] for name in TRAINING_SECTIONS}
+
+
+def config_digest(job: JobConfig) -> str:
+    """SHA-256 of the canonical JSON (sorted keys) of the training sections."""
+    text = json.dumps(training_config(job), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def flat_params(job: JobConfig) -> dict[str, str]:
+    """``{"train.epochs": "50", "model.arch": "yolov8n.yaml", …}`` for ``mlflow.log_params``."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}", sub)
+        else:
+            out[prefix] = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+    for name, section in training_config(job).items():
+        walk(name, section)
+    return out

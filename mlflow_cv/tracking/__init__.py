@@ -1,0 +1,1 @@
+"""Runs: lineage tags, dataset inputs, metrics and the preflight gate."""

@@ -1,0 +1,98 @@
+"""A snapshot split as an MLflow dataset input: the source points to the frozen manifest.
+
+MLflow keeps at most 36 characters of a dataset digest, so the digest is a prefix of the manifest hash
+and the full hash is in the run's ``cv.data.manifest_sha256`` tag (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mlflow.data.dataset import Dataset
+from mlflow.data.dataset_source import DatasetSource
+
+from mlflow_cv.data.manifest import Manifest
+
+__all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_datasets"]
+
+DIGEST_LENGTH = 36  # MLflow's limit
+SOURCE_TYPE = "mlflow_cv_snapshot"
+
+
+class SnapshotSource(DatasetSource):
+    """Where a snapshot is defined: its frozen manifest (entry point ``mlflow.dataset_source``)."""
+
+    def __init__(self, *, snapshot_id: str, manifest_sha256: str, uri: str) -> None:
+        self.snapshot_id = snapshot_id
+        self.manifest_sha256 = manifest_sha256
+        self.uri = uri
+
+    @staticmethod
+    def _get_source_type() -> str:
+        return SOURCE_TYPE
+
+    def load(self) -> Manifest:
+        """The manifest, read from ``uri`` and checked against its stored hash."""
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        from mlflow_cv.data.manifest import read_manifest
+
+        return read_manifest(Path(url2pathname(urlparse(self.uri).path)))
+
+    @staticmethod
+    def _can_resolve(raw_source: Any) -> bool:
+        return False  # built explicitly from a manifest, never guessed from a string
+
+    @classmethod
+    def _resolve(cls, raw_source: Any) -> SnapshotSource:
+        raise NotImplementedError("build a SnapshotSource from a manifest")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"snapshot_id": self.snapshot_id, "manifest_sha256": self.manifest_sha256, "uri": self.uri}
+
+    @classmethod
+    def from_dict(cls, source_dict: dict[Any, Any]) -> SnapshotSource:
+        return cls(
+            snapshot_id=source_dict["snapshot_id"],
+            manifest_sha256=source_dict["manifest_sha256"],
+            uri=source_dict["uri"],
+        )
+
+
+class SnapshotDataset(Dataset):
+    """One split of a snapshot; its profile counts the split's images, labels and instances per class."""
+
+    def __init__(self, manifest: Manifest, split: str, *, manifest_uri: str) -> None:
+        self._manifest = manifest
+        self._split = split
+        source = SnapshotSource(snapshot_id=manifest.snapshot_id, manifest_sha256=manifest.sha256, uri=manifest_uri)
+        super().__init__(source=source, name=f"{manifest.snapshot_id}/{split}")
+
+    def _compute_digest(self) -> str:
+        return self._manifest.sha256[:DIGEST_LENGTH]
+
+    @property
+    def split(self) -> str:
+        return self._split
+
+    @property
+    def profile(self) -> dict[str, Any]:
+        return {"split": self._split, **self._manifest.split_stats[self._split].to_dict()}
+
+    @property
+    def schema(self) -> None:
+        return None
+
+    def to_dict(self) -> dict[str, str]:
+        out: dict[str, str] = super().to_dict()
+        out["profile"] = json.dumps(self.profile, sort_keys=True)
+        return out
+
+
+def snapshot_datasets(manifest: Manifest, manifest_path: Path) -> list[SnapshotDataset]:
+    """One dataset per non-empty split, in the manifest's split order."""
+    uri = manifest_path.resolve().as_uri()
+    return [SnapshotDataset(manifest, split, manifest_uri=uri) for split, items in manifest.splits.items() if items]

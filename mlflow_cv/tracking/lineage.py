@@ -1,0 +1,134 @@
+"""The lineage every training run carries: DESIGN §3's ``cv.*`` tags and MLflow's own source tags.
+
+:class:`Lineage` is the record; :func:`active_lineage` makes it the current one, and
+:class:`LineageRunContext` (registered through the ``mlflow.run_context_provider`` entry point) hands
+its tags to every ``mlflow.start_run`` made while it is active, so a nested run, or any other code that
+starts a run inside the training job, carries the same lineage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+__all__ = [
+    "TAG_ARCH_SHA256",
+    "TAG_ARTIFACTS_SHA256",
+    "TAG_COMMIT",
+    "TAG_CONFIG_ID",
+    "TAG_CONFIG_SHA256",
+    "TAG_DIRTY",
+    "TAG_INIT_WEIGHTS_SHA256",
+    "TAG_LABELMAP_SHA256",
+    "TAG_MANIFEST_SHA256",
+    "TAG_PREFLIGHT",
+    "TAG_SNAPSHOT",
+    "TAG_SPLIT_SEED",
+    "TAG_TASK",
+    "TAG_TRAIN_SEED",
+    "TAG_WEIGHTS_DIGEST",
+    "TAG_WEIGHTS_SHA256",
+    "Lineage",
+    "LineageRunContext",
+    "active_lineage",
+]
+
+# DESIGN §3 (contract: other parts and users' searches rely on these exact names)
+TAG_SNAPSHOT = "cv.data.snapshot"
+TAG_MANIFEST_SHA256 = "cv.data.manifest_sha256"
+TAG_SPLIT_SEED = "cv.data.split_seed"
+TAG_COMMIT = "cv.code.commit"
+TAG_DIRTY = "cv.code.dirty"
+TAG_CONFIG_ID = "cv.config.id"
+TAG_CONFIG_SHA256 = "cv.config.sha256"
+TAG_TRAIN_SEED = "cv.train.seed"
+TAG_PREFLIGHT = "cv.preflight"
+TAG_WEIGHTS_SHA256 = "cv.weights.sha256"
+# Set when the training ends: the tensors' digest (equal across deterministic runs, unlike the file's
+# hash, which holds a date), the label map, the architecture and the index of every artifact's hash.
+TAG_WEIGHTS_DIGEST = "cv.weights.digest"
+TAG_LABELMAP_SHA256 = "cv.model.labelmap_sha256"
+TAG_ARCH_SHA256 = "cv.model.arch_sha256"
+TAG_TASK = "cv.model.task"
+TAG_ARTIFACTS_SHA256 = "cv.artifacts.sha256"
+TAG_INIT_WEIGHTS_SHA256 = "cv.model.init_sha256"  # only when fine-tuning from model.weights
+
+PREFLIGHT_PASSED = "passed"
+CONFIG_ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What pins a run before it starts: data, code, config and the preflight verdict."""
+
+    snapshot_id: str
+    manifest_sha256: str
+    split_seed: int | None
+    commit: str
+    dirty: bool
+    config_sha256: str
+    train_seed: int | None
+    preflight: str  # "passed" or "overridden: <reasons>"
+    source_name: str  # absolute path of the entry point (train.py)
+    branch: str | None = None
+    remote_url: str | None = None
+    init_weights_sha256: str | None = None
+
+    @property
+    def config_id(self) -> str:
+        return self.config_sha256[:CONFIG_ID_LENGTH]
+
+    def tags(self) -> dict[str, str]:
+        tags = {
+            TAG_SNAPSHOT: self.snapshot_id,
+            TAG_MANIFEST_SHA256: self.manifest_sha256,
+            TAG_SPLIT_SEED: "none" if self.split_seed is None else str(self.split_seed),
+            TAG_COMMIT: self.commit,
+            TAG_DIRTY: "true" if self.dirty else "false",
+            TAG_CONFIG_ID: self.config_id,
+            TAG_CONFIG_SHA256: self.config_sha256,
+            TAG_TRAIN_SEED: "none" if self.train_seed is None else str(self.train_seed),
+            TAG_PREFLIGHT: self.preflight,
+            # MLflow's own source tags, set here because its git provider resolves them from a relative
+            # argv[0], which breaks when Hydra changes directory.
+            "mlflow.source.git.commit": self.commit,
+            "mlflow.source.name": self.source_name,
+            "mlflow.source.type": "LOCAL",
+        }
+        if self.branch:
+            tags["mlflow.source.git.branch"] = self.branch
+        if self.remote_url:
+            tags["mlflow.source.git.repoURL"] = self.remote_url
+        if self.init_weights_sha256:
+            tags[TAG_INIT_WEIGHTS_SHA256] = self.init_weights_sha256
+        return tags
+
+
+_ACTIVE: ContextVar[Lineage | None] = ContextVar("mlflow_cv_lineage", default=None)
+
+
+@contextmanager
+def active_lineage(lineage: Lineage) -> Iterator[Lineage]:
+    """Make ``lineage`` the one every ``mlflow.start_run`` inside the block is tagged with."""
+    token = _ACTIVE.set(lineage)
+    try:
+        yield lineage
+    finally:
+        _ACTIVE.reset(token)
+
+
+class LineageRunContext:
+    """MLflow run context provider (entry point ``mlflow.run_context_provider``): the active lineage.
+
+    It implements MLflow's ``RunContextProvider`` interface without subclassing it, so that MLflow can
+    load it while this module is being imported (MLflow loads providers when it is first imported).
+    """
+
+    def in_context(self) -> bool:
+        return _ACTIVE.get() is not None
+
+    def tags(self) -> dict[str, str]:
+        lineage = _ACTIVE.get()
+        return lineage.tags() if lineage is not None else {}

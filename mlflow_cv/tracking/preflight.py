@@ -1,0 +1,210 @@
+"""The preflight gate: nothing trains unless code, config and data are pinned (DESIGN §3).
+
+Every check runs (cheap ones first) and every failure is reported with how to fix it. Only the checks
+in :data:`OVERRIDABLE` can be overridden (``preflight.allow=[dirty_code]``); an overridden run is tagged
+``cv.preflight=overridden: …`` and can never be promoted. The snapshot check materializes the
+snapshot from the store (verifying every object) or re-verifies an earlier checkout incrementally,
+which is what training then reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow_cv.config import JobConfig
+from mlflow_cv.data.checkout import checkout
+from mlflow_cv.data.manifest import Manifest
+from mlflow_cv.data.snapshots import Project
+from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
+from mlflow_cv.progress import progress_bar
+from mlflow_cv.tracking.git import GitState, git_state
+from mlflow_cv.tracking.lineage import PREFLIGHT_PASSED
+from mlflow_cv.tracking.server import tracking_problem
+
+__all__ = ["CHECKS", "OVERRIDABLE", "Check", "PreflightReport", "run_preflight"]
+
+# name → what it makes sure of, in the order the checks run
+CHECKS = {
+    "git_repo": "the project is a git repository with a commit",
+    "dirty_code": "tracked code has no uncommitted changes",
+    "dirty_conf": "conf/ has no uncommitted or untracked changes",
+    "seed": "the training seed is set",
+    "task": "the model's task is the snapshot's task",
+    "weights": "initial weights, if any, are a readable local file",
+    "tracking": "the tracking store answers",
+    "snapshot": "the snapshot is frozen and conf/data pins its manifest hash",
+    "snapshot_verified": "every file of the snapshot verifies against the manifest",
+}
+OVERRIDABLE = frozenset({"dirty_code", "dirty_conf", "seed"})
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # what was found
+    fix: str = ""  # for a failure: how to fix it
+    overridden: bool = False
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    checks: tuple[Check, ...]
+    project_root: Path
+    git: GitState | None
+    manifest: Manifest | None
+    manifest_path: Path | None
+    checkout: Path | None  # the verified checkout training reads
+    weights_path: Path | None  # initial weights to fine-tune from, resolved
+
+    @property
+    def failed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if not c.ok and not c.overridden)
+
+    @property
+    def overridden(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.overridden)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    @property
+    def verdict(self) -> str:
+        """The ``cv.preflight`` tag: ``passed`` or ``overridden: name (detail); …``."""
+        if not self.overridden:
+            return PREFLIGHT_PASSED
+        return "overridden: " + "; ".join(f"{c.name} ({c.detail})" for c in self.overridden)
+
+    def raise_for_failures(self) -> None:
+        if self.failed:
+            raise PreflightError(
+                f"preflight refused the run: {len(self.failed)} of {len(self.checks)} checks failed",
+                problems=[f"{c.name}: {c.detail}" + (f"; {c.fix}" if c.fix else "") for c in self.failed],
+            )
+
+    def table(self) -> str:
+        marks = {True: "ok", False: "FAIL"}
+        rows = [
+            f"  {'override' if c.overridden else marks[c.ok]:<8} {c.name:<18} {c.detail}"
+            + (f"\n  {'':<8} {'':<18} fix: {c.fix}" if c.fix and not c.ok else "")
+            for c in self.checks
+        ]
+        return "\n".join(["preflight:", *rows])
+
+
+def check_allow(allow: list[str]) -> frozenset[str]:
+    """The override names, refusing unknown names and checks that cannot be overridden."""
+    unknown = sorted(set(allow) - CHECKS.keys())
+    if unknown:
+        raise ConfigError(f"preflight.allow names unknown checks {unknown}; known: {', '.join(CHECKS)}")
+    hard = sorted(set(allow) - OVERRIDABLE)
+    if hard:
+        raise ConfigError(f"preflight.allow: {hard} cannot be overridden; only {', '.join(sorted(OVERRIDABLE))} can")
+    return frozenset(allow)
+
+
+def run_preflight(
+    job: JobConfig,
+    *,
+    project: Project,
+    tracking_uri: str,
+    show_progress: bool = False,
+) -> PreflightReport:
+    """Run every check and return the report; call :meth:`PreflightReport.raise_for_failures` to gate."""
+    allow = check_allow(list(job.preflight.allow))
+    checks: list[Check] = []
+
+    def add(name: str, problem: str | None, ok_detail: str, fix: str = "") -> None:
+        ok = problem is None
+        overridden = not ok and name in allow
+        if not ok and name in OVERRIDABLE and not overridden:
+            fix = f"{fix}, or override with preflight.allow=[{name}]" if fix else fix
+        checks.append(Check(name, ok, ok_detail if ok else str(problem), fix if not ok else "", overridden))
+
+    git: GitState | None = None
+    try:
+        git = git_state(project.root)
+    except MlflowCvError as exc:
+        add("git_repo", str(exc), "", "make the project a git repository with a commit")
+    if git is not None:
+        add("git_repo", None, f"{git.root} at {git.commit[:12]}")
+        add("dirty_code", _dirty(git.dirty_code), "no uncommitted changes to tracked code", "commit or stash them")
+        add("dirty_conf", _dirty(git.dirty_conf), "conf/ is committed", "commit them (git add conf && git commit)")
+    add(
+        "seed",
+        None if job.train.seed is not None else "train.seed is null: the run cannot be repeated",
+        f"train.seed={job.train.seed}",
+        "set it, e.g. train.seed=0",
+    )
+    add(
+        "task",
+        None
+        if job.model.task == job.data.task
+        else f"model {job.model.name} trains task {job.model.task!r} but {job.data.snapshot_id} is a "
+        f"{job.data.task!r} dataset",
+        f"{job.model.task}",
+        f"pick a model for {job.data.task!r} (conf/model/)",
+    )
+    weights = _resolve(job.model.weights, project.root)
+    add(
+        "weights",
+        f"model.weights={job.model.weights}: no such file" if weights is not None and not weights.is_file() else None,
+        str(weights) if weights else f"built from {job.model.arch}",
+        "give the path of a local .pt (nothing is downloaded)",
+    )
+    add("tracking", tracking_problem(tracking_uri), tracking_uri, "start the server, or set tracking.uri")
+    manifest, problem = _snapshot(job, project)
+    add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen")
+    dest: Path | None = None
+    if manifest is not None:
+        dest = project.state_dir / "checkouts" / f"{manifest.snapshot_id}-{manifest.sha256[:12]}"
+        label = f"verifying {manifest.snapshot_id}"
+        try:
+            with progress_bar(label, len(manifest.files) if show_progress else 0) as progress:
+                checkout(project, manifest.snapshot_id, dest, progress=progress)
+        except MlflowCvError as exc:
+            add("snapshot_verified", str(exc), "", f"restore the store's objects, or delete {dest} to check out again")
+            dest = None
+        else:
+            add("snapshot_verified", None, f"{len(manifest.files)} files verified in {dest}")
+    return PreflightReport(
+        checks=tuple(checks),
+        project_root=project.root,
+        git=git,
+        manifest=manifest,
+        manifest_path=project.manifest_path(manifest.snapshot_id) if manifest else None,
+        checkout=dest,
+        weights_path=weights,
+    )
+
+
+def _dirty(paths: tuple[str, ...]) -> str | None:
+    if not paths:
+        return None
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return f"{len(paths)} uncommitted: {shown}"
+
+
+def _resolve(path: str | None, root: Path) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    return p if p.is_absolute() else root / p
+
+
+def _snapshot(job: JobConfig, project: Project) -> tuple[Manifest | None, str | None]:
+    try:
+        manifest = project.load(job.data.snapshot_id)
+    except MlflowCvError as exc:
+        return None, str(exc)
+    pinned = job.data
+    if pinned.manifest_sha256 != manifest.sha256:
+        return None, (
+            f"conf/data/{pinned.snapshot_id}.yaml pins manifest {pinned.manifest_sha256[:12]}… but the frozen "
+            f"manifest is {manifest.sha256[:12]}…; restore conf/data/{pinned.snapshot_id}.yaml from git"
+        )
+    if (pinned.task, pinned.split_seed) != (manifest.task, manifest.split.seed):
+        return None, f"conf/data/{pinned.snapshot_id}.yaml disagrees with the manifest's task or split seed"
+    return manifest, None

@@ -1,0 +1,52 @@
+"""Which tracking store a run goes to, and whether it answers, decided before any training work."""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from mlflow_cv.errors import ConfigError
+
+__all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_problem"]
+
+DEFAULT_DB = "mlflow.db"
+_SQLITE = "sqlite:///"
+HEALTH_TIMEOUT_S = 5.0
+
+
+def resolve_tracking_uri(configured: str | None, *, project_root: Path) -> str:
+    """``configured``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<project>/mlflow.db``; made absolute.
+
+    A relative SQLite path is taken from the project root, not the current directory (which Hydra may
+    have changed). MLflow 3's file store is refused: it raises on first use.
+    """
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or f"{_SQLITE}{project_root / DEFAULT_DB}"
+    if uri.startswith(_SQLITE):
+        path = Path(uri[len(_SQLITE) :])
+        return uri if path.is_absolute() else f"{_SQLITE}{(project_root / path).resolve()}"
+    if "://" not in uri or uri.startswith("file:"):
+        raise ConfigError(
+            f"tracking URI {uri!r} is a file store, which MLflow 3 no longer supports; "
+            f"use sqlite:///{DEFAULT_DB} (the default) or a server URL (tracking.uri=http://host:5000)"
+        )
+    return uri
+
+
+def tracking_problem(uri: str) -> str | None:
+    """Why ``uri`` cannot take a run (unreachable server, unwritable database folder), or None."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S) as reply:
+                if reply.status == 200:
+                    return None
+                return f"tracking server {uri} answered /health with HTTP {reply.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return f"cannot reach the tracking server at {uri} ({reason})"
+    if uri.startswith(_SQLITE):
+        folder = Path(uri[len(_SQLITE) :]).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            return f"cannot write the tracking database in {folder}; create the folder"
+    return None

@@ -1,0 +1,123 @@
+"""The seam to Ultralytics: its settings, its metric names, per-class results and weight digests.
+
+Ultralytics is imported inside functions (it pulls in torch) after :func:`configure_ultralytics` has
+pointed ``YOLO_CONFIG_DIR`` at the project, so its integrations (its own MLflow callback first of all,
+DESIGN §6) are switched off in a project-local settings file and the user's global one is not touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "WeightsInfo",
+    "configure_ultralytics",
+    "metric_name",
+    "per_class_metrics",
+    "strip_foreign_callbacks",
+    "weights_info",
+]
+
+# Integrations that would log elsewhere or call home; all off (we do the logging).
+_INTEGRATIONS = ("clearml", "comet", "dvc", "mlflow", "neptune", "raytune", "tensorboard", "wandb", "sync")
+_UNSAFE = re.compile(r"[^\w./\- :]")  # MLflow's metric-name alphabet
+_SUFFIX = {"(B)": "", "(M)": "mask_", "(P)": "pose_"}
+
+
+def configure_ultralytics(config_dir: Path) -> None:
+    """Keep Ultralytics' settings in ``config_dir`` with every integration off; call before training."""
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
+
+    if Path(USER_CONFIG_DIR).resolve().is_relative_to(config_dir.resolve()):
+        wanted = {key: False for key in _INTEGRATIONS if key in SETTINGS and SETTINGS[key] is not False}
+        if wanted:
+            SETTINGS.update(wanted)  # type: ignore[no-untyped-call]
+    # else Ultralytics was imported earlier with the user's own config dir: leave their file alone, and
+    # rely on strip_foreign_callbacks() to keep its MLflow callback out of our runs.
+
+
+def strip_foreign_callbacks(trainer: Any) -> None:
+    """Drop integration callbacks (MLflow, W&B, …) that Ultralytics' settings may still have added."""
+    for event, funcs in trainer.callbacks.items():
+        trainer.callbacks[event] = [
+            f
+            for f in funcs
+            if not getattr(f, "__module__", "").startswith("ultralytics.utils.callbacks.")
+            or getattr(f, "__module__", "").endswith(".base")
+        ]
+
+
+def metric_name(key: str) -> str:
+    """Ultralytics' ``metrics/mAP50(B)`` → ``val/mAP50``; ``metrics/mAP50(M)`` → ``val/mask_mAP50``."""
+    if key.startswith("metrics/"):
+        name = key[len("metrics/") :]
+        prefix = ""
+        for suffix, replacement in _SUFFIX.items():
+            if name.endswith(suffix):
+                name, prefix = name[: -len(suffix)], replacement
+        key = f"val/{prefix}{name}"
+    return _UNSAFE.sub("_", key)
+
+
+def per_class_metrics(validator: Any, names: Mapping[int, str]) -> dict[str, float]:
+    """Final per-class metrics of the best weights, e.g. ``val/AP50/circle``.
+
+    Detection-style tasks report precision, recall, AP50 and AP50-95 per class (mask or pose metrics
+    too); classification reports the per-class accuracy (recall) from the confusion matrix. A class
+    absent from the validation split has no value.
+    """
+    metrics = validator.metrics
+    out: dict[str, float] = {}
+    if hasattr(metrics, "top1"):  # classification
+        matrix = validator.confusion_matrix.matrix
+        totals = matrix.sum(0)
+        for cid, name in names.items():
+            if cid < len(totals) and totals[cid] > 0:
+                out[f"val/accuracy/{_UNSAFE.sub('_', name)}"] = float(matrix[cid, cid] / totals[cid])
+        return out
+    parts = [("", metrics.box)] + [
+        (p, getattr(metrics, a)) for p, a in (("mask_", "seg"), ("pose_", "pose")) if hasattr(metrics, a)
+    ]
+    for prefix, part in parts:
+        for i, cid in enumerate(part.ap_class_index):
+            p, r, ap50, ap = part.class_result(i)
+            name = _UNSAFE.sub("_", names.get(int(cid), str(cid)))
+            for metric, value in (("precision", p), ("recall", r), ("AP50", ap50), ("AP50-95", ap)):
+                out[f"val/{prefix}{metric}/{name}"] = float(value)
+    return out
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    sha256: str  # of the file (covers a date and training metadata too)
+    digest: str  # of the tensors: equal for two deterministic trainings
+    arch_sha256: str  # of the architecture (the model's YAML dict, canonical JSON)
+
+
+def weights_info(path: Path) -> WeightsInfo:
+    """Hashes of an Ultralytics checkpoint: the file, its tensors (name, dtype, shape, bytes) and its
+    architecture. Loads the checkpoint with pickle: only for weights this job trained or was given."""
+    import torch
+
+    from mlflow_cv.data.hashing import sha256_file
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = ckpt.get("ema") or ckpt["model"]
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    spec = {k: v for k, v in dict(model.yaml).items() if k != "yaml_file"}
+    arch = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+    return WeightsInfo(sha256=sha256_file(path), digest=digest.hexdigest(), arch_sha256=arch)

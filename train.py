@@ -1,0 +1,15 @@
+"""python train.py data=DS-1.1.1 model=yolo  (Hydra: see conf/; multirun with -m)"""
+
+import hydra
+
+from mlflow_cv.config import JobConfig
+from mlflow_cv.training import main
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def train(cfg: JobConfig) -> None:
+    main(cfg)
+
+
+if __name__ == "__main__":
+    train()
