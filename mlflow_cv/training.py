@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 import warnings
@@ -51,6 +52,7 @@ __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
 register_configs()
 
 ARTIFACT_INDEX = "lineage/artifacts.json"
+MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
 # Ultralytics outputs worth keeping with the run (plots, the results table, its own resolved args)
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
 _HEADLINE = ("val/mAP50", "val/mAP50-95", "val/mask_mAP50", "val/pose_mAP50", "val/accuracy_top1")
@@ -168,7 +170,31 @@ def train(
         remote_url=report.git.remote_url,
         init_weights_sha256=sha256_file(report.weights_path) if report.weights_path else None,
     )
+    # MLflow also exports the URI as $MLFLOW_TRACKING_URI; put that back afterwards, so that the next
+    # job in this process (another project, a test) resolves its own store.
+    env_before = os.environ.get(MLFLOW_TRACKING_URI)
     mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return _tracked_run(job, report, lineage, project, tracking_uri, output_dir, overrides, started)
+    finally:
+        if env_before is None:
+            os.environ.pop(MLFLOW_TRACKING_URI, None)
+        else:
+            os.environ[MLFLOW_TRACKING_URI] = env_before
+
+
+def _tracked_run(
+    job: JobConfig,
+    report: PreflightReport,
+    lineage: Lineage,
+    project: Project,
+    tracking_uri: str,
+    output_dir: Path,
+    overrides: Sequence[str],
+    started: float,
+) -> TrainResult:
+    import mlflow
+
     experiment_id = _experiment(job.tracking.experiment, tracking_uri, project)
     configure_ultralytics(project.state_dir / "ultralytics")
     with active_lineage(lineage):

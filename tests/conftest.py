@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +61,58 @@ def write_yolo(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+# --- training projects -------------------------------------------------------------------------------
+
+# The smallest training that still exercises everything: one epoch at 64 px, no plots.
+TINY = ["train.epochs=1", "train.imgsz=64", "train.batch=32", "train.plots=false", "train.workers=0"]
+EXPERIMENT = "tests"
+
+
+def git(root: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def make_train_project(root: Path, stages: tuple[str, ...] = ("1.0.0", "1.1.0")) -> Project:
+    """A git repository like a user's: train.py, conf/, the shapes data snapshotted, all committed."""
+    from mlflow_cv.data.snapshots import create_snapshot
+
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "train.py", root / "train.py")
+    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("DS-*.yaml"))
+    (root / ".gitignore").write_text(".mlflow-cv/\nmlflow.db\nmlruns/\noutputs/\nmultirun/\nshapes/\n")
+    project = Project(root=root)
+    parent = None
+    for stage in stages:
+        shapes.generate(root / "shapes", stage=stage)
+        create_snapshot(project, root / "shapes", snapshot_id=f"DS-{stage}", parent=parent)
+        parent = f"DS-{stage}"
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "project")
+    return project
+
+
+@pytest.fixture(scope="session")
+def train_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """One committed project shared by the training tests (which must not dirty it)."""
+    return make_train_project(tmp_path_factory.mktemp("train") / "project")
+
+
+def run_train(project: Project, *overrides: str, cwd: Path | None = None, script: str | None = None,
+              check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``python train.py OVERRIDES`` in a subprocess, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "YOLO_"))}
+    cmd = [sys.executable, script or str(project.root / "train.py"), *overrides]
+    out = subprocess.run(cmd, cwd=cwd or project.root, env=env, capture_output=True, text=True, timeout=600)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return out
+
+
+def client_for(project: Project) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{project.root / 'mlflow.db'}")

@@ -1,0 +1,202 @@
+"""Real tiny trainings through ``python train.py``: lineage, determinism, multirun, chdir, fine-tune, Ctrl-C."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlflow_cv.config import config_digest, flat_params
+from mlflow_cv.data.snapshots import Project
+from mlflow_cv.training import compose_job, train
+from tests.conftest import EXPERIMENT, TINY, client_for, git, run_train
+
+pytestmark = pytest.mark.slow
+
+RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
+
+
+def run_id_of(out: subprocess.CompletedProcess[str]) -> str:
+    found = RUN_LINE.findall(out.stdout)
+    assert found, out.stdout[-2000:]
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def trained(train_project: Project) -> tuple[str, list[str]]:
+    overrides = [
+        "data=DS-1.0.0",
+        "model=yolo",
+        *TINY,
+        "train.epochs=2",
+        "train.plots=true",
+        f"tracking.experiment={EXPERIMENT}",
+    ]
+    return run_id_of(run_train(train_project, *overrides)), overrides
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_lineage_tag_has_its_value(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    run_id, overrides = trained
+    client = client_for(train_project)
+    run = client.get_run(run_id)
+    tags = run.data.tags
+    manifest_path = train_project.manifest_path("DS-1.0.0")
+    manifest = json.loads(manifest_path.read_text())
+    job = compose_job(train_project.root, overrides)
+    assert run.info.status == "FINISHED"
+    assert tags["cv.data.snapshot"] == "DS-1.0.0"
+    assert tags["cv.data.manifest_sha256"] == manifest["manifest_sha256"] == train_project.load("DS-1.0.0").sha256
+    assert tags["cv.data.split_seed"] == str(manifest["split"]["seed"]) == "42"
+    assert tags["cv.code.commit"] == git(train_project.root, "rev-parse", "HEAD")
+    assert tags["mlflow.source.git.commit"] == tags["cv.code.commit"]
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["cv.code.dirty"] == "false"
+    assert tags["cv.config.sha256"] == config_digest(job)
+    assert tags["cv.config.id"] == config_digest(job)[:12]
+    assert tags["cv.train.seed"] == "0"
+    assert tags["cv.preflight"] == "passed"
+    assert tags["cv.model.task"] == "detect"
+    weights = Path(client.download_artifacts(run_id, "weights/best.pt"))
+    assert tags["cv.weights.sha256"] == sha256(weights)
+    # params: the flattened resolved config
+    assert run.data.params == flat_params(job)
+    assert run.data.params["train.epochs"] == "2" and run.data.params["model.arch"] == "yolov8n.yaml"
+
+
+def test_dataset_inputs_one_per_split(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    run = client_for(train_project).get_run(trained[0])
+    manifest = train_project.load("DS-1.0.0")
+    inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {f"DS-1.0.0/{s}" for s in manifest.splits}
+    for name, inp in inputs.items():
+        split = name.split("/")[1]
+        assert inp.dataset.digest == manifest.sha256[:36]
+        assert inp.dataset.source_type == "mlflow_cv_snapshot"
+        source = json.loads(inp.dataset.source)
+        assert source["manifest_sha256"] == manifest.sha256
+        assert source["uri"] == train_project.manifest_path("DS-1.0.0").resolve().as_uri()
+        assert {t.key: t.value for t in inp.tags}["mlflow.data.context"] == split
+        assert json.loads(inp.dataset.profile)["images"] == len(manifest.splits[split])
+
+
+def test_metrics_per_epoch_and_per_class(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    client = client_for(train_project)
+    run = client.get_run(trained[0])
+    metrics = run.data.metrics
+    history = client.get_metric_history(trained[0], "val/mAP50")
+    assert [m.step for m in history] == [1, 2, 3]  # two epochs, then the final validation of best.pt
+    assert len(client.get_metric_history(trained[0], "train/box_loss")) == 2
+    for name in ("circle", "square", "triangle"):
+        for metric in ("AP50", "AP50-95", "precision", "recall"):
+            assert f"val/{metric}/{name}" in metrics
+    assert {"val/mAP50", "val/mAP50-95", "val/precision", "val/recall"} <= metrics.keys()
+
+
+def test_artifacts_are_logged_and_hashed(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    run_id = trained[0]
+    client = client_for(train_project)
+    root = Path(client.download_artifacts(run_id, ""))
+    index_text = (root / "lineage" / "artifacts.json").read_text()
+    index = json.loads(index_text)
+    assert client.get_run(run_id).data.tags["cv.artifacts.sha256"] == hashlib.sha256(index_text.encode()).hexdigest()
+    assert {"weights/best.pt", "labelmap.json", "data/DS-1.0.0.json", "config/resolved.yaml",
+            "ultralytics/results.csv"} <= index.keys()  # fmt: skip
+    assert any(p.endswith(".png") for p in index)  # Ultralytics' plots
+    for rel, digest in index.items():
+        assert sha256(root / rel) == digest, rel
+    assert (root / "data" / "DS-1.0.0.json").read_bytes() == train_project.manifest_path("DS-1.0.0").read_bytes()
+    assert json.loads((root / "labelmap.json").read_text()) == {"0": "circle", "1": "square", "2": "triangle"}
+    # the tracking store and artifacts are where the project is, not in Hydra's output folder
+    assert (train_project.root / "mlflow.db").is_file()
+    assert (train_project.root / "mlruns" / run_id).is_dir()
+
+
+def test_deterministic_and_chdir_safe(train_project: Project, trained: tuple[str, list[str]], tmp_path: Path) -> None:
+    """Same seed, same tensors; also when Hydra changes directory and train.py is given relatively."""
+    run_id, overrides = trained
+    out = run_train(train_project, *overrides, "hydra.job.chdir=true", f"hydra.run.dir={tmp_path}/out",
+                    script="train.py")  # fmt: skip
+    again = run_id_of(out)
+    client = client_for(train_project)
+    first, second = client.get_run(run_id).data.tags, client.get_run(again).data.tags
+    assert second["cv.weights.digest"] == first["cv.weights.digest"]
+    assert second["cv.config.id"] == first["cv.config.id"]
+    assert second["mlflow.source.git.commit"] == git(train_project.root, "rev-parse", "HEAD")
+    assert second["mlflow.source.name"] == str(train_project.root / "train.py")
+    assert not list(tmp_path.rglob("mlflow.db")) and not list(tmp_path.rglob("mlruns"))
+
+
+def test_multirun_gives_one_run_per_combination(train_project: Project) -> None:
+    out = run_train(train_project, "-m", "data=DS-1.0.0,DS-1.1.0", "model=yolo", *TINY, "tracking.experiment=multirun")
+    ids = RUN_LINE.findall(out.stdout)
+    assert len(ids) == 2
+    client = client_for(train_project)
+    experiment = client.get_experiment_by_name("multirun")
+    runs = client.search_runs([experiment.experiment_id])
+    assert {r.info.run_id for r in runs} == set(ids)
+    assert sorted(r.data.tags["cv.data.snapshot"] for r in runs) == ["DS-1.0.0", "DS-1.1.0"]
+
+
+def test_fine_tune_from_local_weights(train_project: Project, trained: tuple[str, list[str]], tmp_path: Path) -> None:
+    client = client_for(train_project)
+    weights = Path(client.download_artifacts(trained[0], "weights/best.pt", str(tmp_path)))
+    job = compose_job(
+        train_project.root, ["data=DS-1.1.0", *TINY, f"model.weights={weights}", "tracking.experiment=ft"]
+    )
+    result = train(job, project=train_project, output_dir=tmp_path / "out")
+    tags = client.get_run(result.run_id).data.tags
+    assert tags["cv.model.init_sha256"] == sha256(weights)
+    assert client.get_run(result.run_id).data.params["model.weights"] == str(weights)
+    assert tags["cv.data.snapshot"] == "DS-1.1.0"
+    assert tags["cv.weights.digest"] != client.get_run(trained[0]).data.tags["cv.weights.digest"]
+
+
+def test_override_is_recorded(tmp_path: Path) -> None:
+    from tests.conftest import make_train_project
+
+    project = make_train_project(tmp_path / "p", stages=("1.0.0",))
+    (project.root / "train.py").write_text((project.root / "train.py").read_text() + "\n# edited\n")
+    job = compose_job(project.root, ["data=DS-1.0.0", *TINY, "preflight.allow=[dirty_code]"])
+    result = train(job, project=project, output_dir=tmp_path / "out")
+    tags = client_for(project).get_run(result.run_id).data.tags
+    assert tags["cv.preflight"] == "overridden: dirty_code (1 uncommitted: train.py)"
+    assert tags["cv.code.dirty"] == "true"
+
+
+def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
+    from tests.conftest import make_train_project
+
+    project = make_train_project(tmp_path / "p", stages=("1.0.0",))
+    env_cmd = [sys.executable, "train.py", "data=DS-1.0.0", *TINY, "train.epochs=200"]
+    proc = subprocess.Popen(env_cmd, cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    client = client_for(project)
+    run: Any = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(1)
+        if (project.root / "mlflow.db").exists():
+            runs = client.search_runs(client.search_experiments()[0].experiment_id and
+                                      [e.experiment_id for e in client.search_experiments()])  # fmt: skip
+            if runs and client.get_metric_history(runs[0].info.run_id, "train/box_loss"):
+                run = runs[0]
+                break
+    assert run is not None, "training never logged an epoch"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    final = client.get_run(run.info.run_id)
+    assert final.info.status == "KILLED", err[-2000:]
+    assert "cv.weights.sha256" not in final.data.tags
+    assert f"run {run.info.run_id} marked KILLED" in err
