@@ -29,9 +29,11 @@ test: lint
 
 bench: install
 	$(BIN)/python benchmarks/bench_snapshot.py
+	$(BIN)/python benchmarks/bench_overhead.py
 
 # Forget the demo's snapshots (ids are never reused, so a fresh demo needs a fresh project state).
 clean-demo:
 	rm -rf examples/shapes/data .mlflow-cv/cache
 	chmod -R u+w data/manifests 2>/dev/null || true
 	rm -f data/manifests/DS-*.json conf/data/DS-*.yaml
+	rm -rf .mlflow-cv/checkouts
