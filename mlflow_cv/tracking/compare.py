@@ -57,7 +57,7 @@ def compare_runs(client: Any, run_ids: Sequence[str]) -> Comparison:
     rows: list[tuple[str, tuple[str, ...]]] = []
     for label, key, width in _TAGS:
         rows.append((label, tuple(r.data.tags.get(key, "-")[:width] for r in runs)))
-    params = sorted({k for r in runs for k in r.data.params})
+    params = sorted({k for r in runs for k in r.data.params if not k.startswith("data.")})  # data: the tags above
     for key in params:
         values = tuple(r.data.params.get(key, "-") for r in runs)
         if len(set(values)) > 1:
