@@ -1,8 +1,11 @@
 """mlflow-cv: reproducible, auditable computer-vision training on MLflow.
 
 The public API is what ``__all__`` lists; everything else may change without notice. Importing the
-package is light (no MLflow, torch or Ultralytics import) so the CLI and worker processes start fast.
+package is light (no MLflow, torch or Ultralytics import) so the CLI and worker processes start fast:
+the training and registry names are loaded on first use.
 """
+
+from typing import Any as _Any
 
 from mlflow_cv._version import __version__
 from mlflow_cv.data.build import build_manifest
@@ -13,28 +16,74 @@ from mlflow_cv.data.snapshots import Project, SnapshotResult, create_snapshot
 from mlflow_cv.data.splits import SplitSpec, assign_splits
 from mlflow_cv.errors import (
     BumpError,
+    ConfigError,
     DatasetError,
+    GateError,
     LabelError,
     ManifestError,
     MlflowCvError,
+    PreflightError,
+    RegistryError,
     SemverError,
     SnapshotError,
     SnapshotNotFoundError,
     StoreError,
+    TrackingError,
+    TrainingError,
     UnsafePathError,
 )
 from mlflow_cv.semver import Bump, Version
 
+# name → module, imported on first access (they pull in MLflow, Hydra or torch)
+_LAZY = {
+    "JobConfig": "mlflow_cv.config",
+    "Lineage": "mlflow_cv.tracking.lineage",
+    "Policy": "mlflow_cv.registry.policy",
+    "PreflightReport": "mlflow_cv.tracking.preflight",
+    "Promotion": "mlflow_cv.registry.promotion",
+    "Registration": "mlflow_cv.registry.promotion",
+    "TrainResult": "mlflow_cv.training",
+    "compose_job": "mlflow_cv.training",
+    "history": "mlflow_cv.registry.promotion",
+    "preflight_job": "mlflow_cv.training",
+    "promote": "mlflow_cv.registry.promotion",
+    "register": "mlflow_cv.registry.promotion",
+    "registry_client": "mlflow_cv.registry.promotion",
+    "rollback": "mlflow_cv.registry.promotion",
+    "train": "mlflow_cv.training",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlflow_cv' has no attribute {name!r}")
+
+
 __all__ = [
     "Bump",
     "BumpError",
+    "ConfigError",
     "DatasetError",
     "FileEntry",
+    "GateError",
+    "JobConfig",
     "LabelError",
+    "Lineage",
     "Manifest",
     "ManifestError",
     "MlflowCvError",
+    "Policy",
+    "PreflightError",
+    "PreflightReport",
     "Project",
+    "Promotion",
+    "Registration",
+    "RegistryError",
     "SemverError",
     "SnapshotDiff",
     "SnapshotError",
@@ -43,6 +92,9 @@ __all__ = [
     "SplitSpec",
     "SplitStats",
     "StoreError",
+    "TrackingError",
+    "TrainResult",
+    "TrainingError",
     "UnsafePathError",
     "VerifyReport",
     "Version",
@@ -50,8 +102,16 @@ __all__ = [
     "assign_splits",
     "build_manifest",
     "checkout",
+    "compose_job",
     "create_snapshot",
     "diff_manifests",
+    "history",
+    "preflight_job",
+    "promote",
     "read_manifest",
+    "register",
+    "registry_client",
+    "rollback",
+    "train",
     "verify",
 ]

@@ -379,5 +379,154 @@ def compare(
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else result.table())
 
 
+@cli.group(cls=_Group)
+def model() -> None:
+    """Registered models: semantic versions, gated promotion through aliases, history, rollback.
+
+    \b
+    Example:
+      mlflow-cv model register 3f2a9c1b… --name shapes-detector
+    """
+
+
+_tracking_option = click.option(
+    "--tracking-uri", help="Default: $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db."
+)
+
+
+def _registry(tracking_uri: str | None, project: str | None) -> Any:
+    from mlflow_cv.registry.promotion import registry_client
+    from mlflow_cv.tracking.server import resolve_tracking_uri
+
+    return registry_client(resolve_tracking_uri(tracking_uri, project_root=_project(project).root))
+
+
+@model.command("register")
+@click.argument("run_id")
+@click.option("--name", required=True, help="Registered model name.")
+@click.option("--bump", type=click.Choice(["auto", "major", "minor", "patch"]), default="auto", show_default=True,
+              help="auto: the bump the lineage requires; a smaller one is refused.")  # fmt: skip
+@click.option("--version", "version", help="Declare the semver (X.Y.Z) instead of bumping.")
+@_tracking_option
+@_project_option
+def model_register(
+    run_id: str, name: str, bump: str, version: str | None, tracking_uri: str | None, project: str | None
+) -> None:
+    """Register a training run's model with the semantic version its lineage requires.
+
+    Against the highest version: architecture, class map or task changed → MAJOR; dataset or config →
+    MINOR; only code → PATCH (metrics must stay within tolerance). Release notes become the description.
+
+    \b
+    Examples:
+      mlflow-cv model register 3f2a9c1b… --name shapes-detector
+      mlflow-cv model register 3f2a9c1b… --name shapes-detector --version 2.0.0
+    """
+    from mlflow_cv.registry.promotion import register
+
+    r = register(_registry(tracking_uri, project), run_id, name=name, bump=bump, version=version)
+    how = f"{r.bump.name} bump from v{r.supersedes}" if r.supersedes else "first version"
+    click.echo(f"registered {r.name} v{r.semver} (version {r.version}): {how}")
+    for reason in r.reasons:
+        click.echo(f"  - {reason}")
+
+
+@model.command("promote")
+@click.argument("name")
+@click.argument("semver")
+@click.option("--to", "alias", required=True, help="The alias to move, e.g. production or staging.")
+@click.option("--why", default="", help="Recorded in the history.")
+@click.option("--dry-run", is_flag=True, help="Show the verdict of every gate; move nothing.")
+@_tracking_option
+@_project_option
+def model_promote(
+    name: str, semver: str, alias: str, why: str, dry_run: bool, tracking_uri: str | None, project: str | None
+) -> None:
+    """Move an alias to a version (by semver) when every gate passes. Exits 1 when a gate fails.
+
+    \b
+    Examples:
+      mlflow-cv model promote shapes-detector 1.1.0 --to production --why "better on night images"
+      mlflow-cv model promote shapes-detector 1.1.0 --to production --dry-run
+    """
+    from mlflow_cv.errors import GateError
+    from mlflow_cv.registry.promotion import promote
+
+    try:
+        p = promote(_registry(tracking_uri, project), name, semver, alias=alias, why=why, dry_run=dry_run)
+    except GateError as exc:
+        click.echo(f"refused: {exc.message}", err=True)
+        for problem in exc.problems:
+            click.echo(f"  FAIL {problem}", err=True)
+        sys.exit(1)
+    _print_move(p, dry_run)
+
+
+def _print_move(p: Any, dry_run: bool) -> None:
+    for gate in p.gates:
+        click.echo(f"  {gate.line()}")
+    failed = any(not g.passed for g in p.gates)
+    if dry_run:
+        click.echo(f"dry run: {p.name} v{p.semver} → {p.alias!r} would be {'refused' if failed else 'allowed'}")
+        if failed:
+            sys.exit(1)
+    elif p.moved:
+        click.echo(f"{p.alias}: {'v' + p.previous if p.previous else 'unset'} → v{p.semver} ({p.kind})")
+    else:
+        click.echo(f"{p.alias} already points to v{p.semver}")
+
+
+@model.command("rollback")
+@click.argument("name")
+@click.option("--alias", required=True, help="The alias to move back, e.g. production.")
+@click.option("--why", default="", help="Recorded in the history.")
+@click.option("--dry-run", is_flag=True, help="Show where it would go; move nothing.")
+@_tracking_option
+@_project_option
+def model_rollback(
+    name: str, alias: str, why: str, dry_run: bool, tracking_uri: str | None, project: str | None
+) -> None:
+    """Move an alias back to the version that held it before the current one.
+
+    \b
+    Example:
+      mlflow-cv model rollback shapes-detector --alias production --why "regressed on night images"
+    """
+    from mlflow_cv.registry.promotion import rollback
+
+    _print_move(rollback(_registry(tracking_uri, project), name, alias=alias, why=why, dry_run=dry_run), dry_run)
+
+
+@model.command("history")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+@_tracking_option
+@_project_option
+def model_history(name: str, as_json: bool, tracking_uri: str | None, project: str | None) -> None:
+    """Every alias move of a registered model: when, who, from, to, why, gate results.
+
+    \b
+    Example:
+      mlflow-cv model history shapes-detector
+    """
+    import dataclasses
+
+    from mlflow_cv.registry.promotion import history
+
+    events = history(_registry(tracking_uri, project), name)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(e) for e in events], indent=2))
+        return
+    if not events:
+        click.echo(f"no alias of {name} has moved yet")
+    for e in events:
+        frm = f"v{e.from_semver}" if e.from_version else "unset"
+        click.echo(
+            f"{e.when}  {e.alias:<12} {frm} → v{e.to_semver}  {e.kind:<8} by {e.who}" + (f": {e.why}" if e.why else "")
+        )
+        for gate in e.gates:
+            click.echo(f"    {gate}")
+
+
 def main() -> None:
     cli()

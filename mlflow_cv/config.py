@@ -20,6 +20,7 @@ __all__ = [
     "JobConfig",
     "ModelConfig",
     "PreflightConfig",
+    "RegistryConfig",
     "TrackingConfig",
     "TrainConfig",
     "config_digest",
@@ -78,12 +79,19 @@ class PreflightConfig:
 
 
 @dataclass
+class RegistryConfig:
+    name: str | None = None  # register the trained model under this name when the run finishes
+    bump: str = "auto"  # auto | major | minor | patch (checked against the lineage)
+
+
+@dataclass
 class JobConfig:
     data: DataConfig = MISSING
     model: ModelConfig = MISSING
     train: TrainConfig = MISSING
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     preflight: PreflightConfig = field(default_factory=PreflightConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
 
 def register_configs() -> None:

@@ -16,7 +16,9 @@ one class; the CLI turns these (and only these) into a clean message and a non-z
     ├── ConfigError                 a training config that cannot be used (unknown check name, bad path)
     ├── TrackingError               the MLflow tracking store cannot be reached or used
     ├── PreflightError              one or more preflight checks failed (each in ``problems``)
-    └── TrainingError               Ultralytics failed, or its output misses what the run must log
+    ├── TrainingError               Ultralytics failed, or its output misses what the run must log
+    └── RegistryError               an unknown model, version or run; missing lineage; a refused move
+        └── GateError               a promotion whose gates failed (each in ``problems``)
 
 Messages say what was expected and how to fix it. Errors that carry a list of problems (one per file
 or line) keep it in ``problems`` so callers can show or count them.
@@ -30,10 +32,12 @@ __all__ = [
     "BumpError",
     "ConfigError",
     "DatasetError",
+    "GateError",
     "LabelError",
     "ManifestError",
     "MlflowCvError",
     "PreflightError",
+    "RegistryError",
     "SemverError",
     "SnapshotError",
     "SnapshotNotFoundError",
@@ -117,3 +121,12 @@ class PreflightError(MlflowCvError):
 
 class TrainingError(MlflowCvError):
     """Ultralytics failed, or a finished training lacks an output the run must log (e.g. weights)."""
+
+
+class RegistryError(MlflowCvError):
+    """A registry operation cannot proceed: unknown model, version or run, missing lineage, no previous
+    holder to roll back to, or a refusal by the server-side guard."""
+
+
+class GateError(RegistryError):
+    """A promotion was refused: ``problems`` lists each failed gate with what it found."""

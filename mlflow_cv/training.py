@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -37,6 +37,9 @@ from mlflow_cv.tracking.lineage import (
     active_lineage,
 )
 from mlflow_cv.tracking.preflight import PreflightReport, run_preflight
+
+if TYPE_CHECKING:
+    from mlflow_cv.registry.promotion import Registration
 from mlflow_cv.tracking.server import resolve_tracking_uri
 from mlflow_cv.yolo import (
     WeightsInfo,
@@ -68,12 +71,13 @@ class TrainResult:
     metrics: Mapping[str, float]  # final metrics of the best weights, per class included
     save_dir: Path  # Ultralytics' output folder
     seconds: float
+    registration: Registration | None = None
 
     def summary(self) -> str:
         shown = "  ".join(f"{k}={self.metrics[k]:.4f}" for k in _HEADLINE if k in self.metrics)
         db = self.tracking_uri if self.tracking_uri.startswith("sqlite:") else None
         compare = f"mlflow ui --backend-store-uri {db}" if db else f"open {self.tracking_uri}"
-        lineage = self.lineage
+        lineage, reg = self.lineage, self.registration
         return "\n".join(
             [
                 f"run {self.run_id} finished in {self.seconds:.0f} s",
@@ -83,6 +87,7 @@ class TrainResult:
                 f"  preflight  {lineage.preflight}",
                 f"  metrics    {shown or 'none'}",
                 f"  weights    {self.weights.sha256[:12]}… (tensors {self.weights.digest[:12]}…)",
+                *([f"  registered {reg.name} v{reg.semver} ({reg.bump.name})"] if reg else []),
                 f"compare runs: {compare}   (experiment {self.experiment_id})",
             ]
         )
@@ -223,6 +228,11 @@ def _tracked_run(
         mlflow.end_run("FAILED")
         raise
     mlflow.end_run("FINISHED")
+    registration = None
+    if job.registry.name:
+        from mlflow_cv.registry.promotion import register, registry_client
+
+        registration = register(registry_client(tracking_uri), run_id, name=job.registry.name, bump=job.registry.bump)
     return TrainResult(
         run_id=run_id,
         experiment_id=experiment_id,
@@ -232,6 +242,7 @@ def _tracked_run(
         metrics=final,
         save_dir=save_dir,
         seconds=time.monotonic() - started,
+        registration=registration,
     )
 
 

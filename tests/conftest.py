@@ -5,9 +5,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -116,3 +116,53 @@ def client_for(project: Project) -> Any:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(f"sqlite:///{project.root / 'mlflow.db'}")
+
+
+# --- a real MLflow server ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server(NamedTuple):
+    url: str
+    root: Path  # holds mlflow.db, artifacts/ and server.log
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``mlflow server`` on 127.0.0.1 with a SQLite backend, proxied artifacts and mlflow-cv's registry guard."""
+    import time
+    import urllib.request
+
+    root = tmp_path_factory.mktemp("server")
+    db = f"sqlite:///{root / 'mlflow.db'}"
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", db, "--registry-store-uri", f"cv-guard-{db}",
+           "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    log = open(root / "server.log", "w")  # noqa: SIM115 (kept open for the server's lifetime)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(
+                    f"mlflow server did not start:\n{(root / 'server.log').read_text()[-3000:]}"
+                ) from None
+            time.sleep(0.5)
+    yield Server(url, root)
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()

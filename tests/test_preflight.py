@@ -39,7 +39,7 @@ def test_a_pinned_project_passes(proj: Project) -> None:
     assert report.passed and report.verdict == "passed"
     assert report.checkout is not None and (report.checkout / "data.yaml").is_file()
     assert [c.name for c in report.checks] == [
-        "git_repo", "dirty_code", "dirty_conf", "seed", "task", "weights", "tracking", "snapshot", "snapshot_verified"
+        "git_repo", "dirty_code", "dirty_conf", "seed", "task", "weights", "tracking", "registry", "snapshot", "snapshot_verified"
     ]  # fmt: skip
 
 
@@ -79,7 +79,7 @@ def test_every_failure_is_listed_at_once(proj: Project) -> None:
     with pytest.raises(PreflightError) as info:
         report.raise_for_failures()
     assert len(info.value.problems) == 4
-    assert "4 of 9 checks failed" in str(info.value)
+    assert "4 of 10 checks failed" in str(info.value)
 
 
 def test_drifted_checkout_is_reported_by_path(proj: Project) -> None:

@@ -139,8 +139,10 @@ def test_deterministic_and_chdir_safe(train_project: Project, trained: tuple[str
 
 
 def test_multirun_gives_one_run_per_combination(train_project: Project) -> None:
-    out = run_train(train_project, "-m", "data=DS-1.0.0,DS-1.1.0", "model=yolo", *TINY, "tracking.experiment=multirun")
+    out = run_train(train_project, "-m", "data=DS-1.0.0,DS-1.1.0", "model=yolo", *TINY, "tracking.experiment=multirun",
+                    "registry.name=multi")  # fmt: skip
     ids = RUN_LINE.findall(out.stdout)
+    assert "registered multi v1.0.0 (NONE)" in out.stdout and "registered multi v1.1.0 (MINOR)" in out.stdout
     assert len(ids) == 2
     client = client_for(train_project)
     experiment = client.get_experiment_by_name("multirun")
@@ -200,3 +202,15 @@ def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
     assert final.info.status == "KILLED", err[-2000:]
     assert "cv.weights.sha256" not in final.data.tags
     assert f"run {run.info.run_id} marked KILLED" in err
+
+
+def test_a_trained_run_registers_and_promotes(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    """Real artifacts through the registry, with the guard in-process over the embedded SQLite store."""
+    from mlflow_cv.registry.promotion import promote, register, registry_client
+
+    client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
+    first = register(client, trained[0], name="shapes")
+    assert str(first.semver) == "1.0.0"
+    moved = promote(client, "shapes", "1.0.0", alias="production", why="first")
+    assert moved.moved and all(g.passed for g in moved.gates)
+    assert [g.detail for g in moved.gates if g.name == "artifacts"] == ["every hash verifies"]

@@ -54,3 +54,32 @@ for id in DS-1.0.0 DS-1.1.1; do
 done
 echo "\$ mlflow-cv compare ${runs[*]}"
 mlflow-cv compare "${runs[@]}"
+
+# The guide's Example 2: register both runs (the semver follows from the lineage: DS-1.1.1 is a MINOR
+# bump), promote the better one to production through the gates, show the audit history. On a rerun
+# the registry refuses to register the same model twice, and says under which version it already is.
+model=shapes-detector
+semvers=()
+for run in "${runs[@]}"; do
+  echo
+  echo "\$ mlflow-cv model register $run --name $model"
+  if out=$(mlflow-cv model register "$run" --name "$model" 2>&1); then
+    echo "$out"
+  else
+    echo "$out"
+    grep -q "already registered" <<<"$out" || exit 1
+  fi
+  semvers+=("$(grep -o 'v[0-9]*\.[0-9]*\.[0-9]*' <<<"$out" | head -1 | tr -d v)")
+done
+echo
+echo "\$ mlflow-cv model promote $model ${semvers[1]} --to production --why \"DS-1.1.1: 80 wrong boxes fixed\""
+if ! mlflow-cv model promote "$model" "${semvers[1]}" --to production --why "DS-1.1.1: 80 wrong boxes fixed"; then
+  [ -n "$allow" ] || exit 1
+  echo "(refused: this working tree's runs overrode the preflight, so they can never be promoted)"
+fi
+echo
+echo "\$ mlflow-cv model promote $model ${semvers[0]} --to production --dry-run"
+mlflow-cv model promote "$model" "${semvers[0]}" --to production --dry-run || true
+echo
+echo "\$ mlflow-cv model history $model"
+mlflow-cv model history "$model"

@@ -35,6 +35,7 @@ CHECKS = {
     "tracking": "the tracking store answers",
     "snapshot": "the snapshot is frozen and conf/data pins its manifest hash",
     "snapshot_verified": "every file of the snapshot verifies against the manifest",
+    "registry": "the model name and bump for registration, if any, are usable",
 }
 OVERRIDABLE = frozenset({"dirty_code", "dirty_conf", "seed"})
 
@@ -155,6 +156,12 @@ def run_preflight(
         "give the path of a local .pt (nothing is downloaded)",
     )
     add("tracking", tracking_problem(tracking_uri), tracking_uri, "start the server, or set tracking.uri")
+    add(
+        "registry",
+        _registry_problem(job.registry.name, job.registry.bump),
+        f"register as {job.registry.name} (bump {job.registry.bump})" if job.registry.name else "not registering",
+        "set registry.name to a plain name and registry.bump to auto, major, minor or patch",
+    )
     manifest, problem = _snapshot(job, project)
     add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen")
     dest: Path | None = None
@@ -185,6 +192,14 @@ def _dirty(paths: tuple[str, ...]) -> str | None:
         return None
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     return f"{len(paths)} uncommitted: {shown}"
+
+
+def _registry_problem(name: str | None, bump: str) -> str | None:
+    if bump not in ("auto", "major", "minor", "patch"):
+        return f"registry.bump={bump!r} is not auto, major, minor or patch"
+    if name is not None and (not name.strip() or "/" in name or ":" in name):
+        return f"registry.name={name!r} is not a usable model name"
+    return None
 
 
 def _resolve(path: str | None, root: Path) -> Path | None:

@@ -1,0 +1,1 @@
+"""The model registry: enforced semantic versions, gated alias promotion, audit history, guard store."""

@@ -1,0 +1,108 @@
+"""The audit history of alias moves, kept as registered-model tags so it lives in the registry itself.
+
+Each move is one tag ``cv.history.<ms>.<nonce>`` holding a JSON :class:`AliasEvent`; keys sort by
+time. Who moves an alias first states the move in ``cv.move.request`` (who, why, gate results, whether
+it is a rollback); the guard store reads that request when it records the move, and records moves made
+without one (the MLflow UI, raw REST) as ``direct``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+__all__ = [
+    "HISTORY_PREFIX",
+    "REQUEST_TAG",
+    "AliasEvent",
+    "MoveRequest",
+    "new_nonce",
+    "parse_history",
+    "previous_holder",
+]
+
+HISTORY_PREFIX = "cv.history."
+REQUEST_TAG = "cv.move.request"
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    """What a client states before it moves an alias."""
+
+    alias: str
+    version: str  # the model version number, as MLflow's API takes it
+    who: str
+    why: str
+    kind: str = "promote"  # promote | rollback
+    gates: tuple[str, ...] = ()
+    nonce: str = field(default_factory=lambda: new_nonce())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> MoveRequest | None:
+        try:
+            doc = json.loads(text or "")
+            return cls(**{**doc, "gates": tuple(doc.get("gates", ()))})
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    when: str  # ISO 8601, UTC
+    who: str
+    alias: str
+    from_version: str | None  # model version numbers; None: the alias was not set
+    to_version: str
+    from_semver: str | None
+    to_semver: str | None
+    why: str
+    kind: str  # promote | rollback | direct
+    gates: tuple[str, ...]
+    nonce: str
+
+    @classmethod
+    def now(cls, **fields: object) -> AliasEvent:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        return cls(when=stamp, **fields)  # type: ignore[arg-type]
+
+    @property
+    def key(self) -> str:
+        ms = int(datetime.fromisoformat(self.when).timestamp() * 1000)
+        return f"{HISTORY_PREFIX}{ms:013d}.{self.nonce}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AliasEvent:
+        doc = json.loads(text)
+        return cls(**{**doc, "gates": tuple(doc.get("gates", ()))})
+
+
+def parse_history(tags: Mapping[str, str]) -> list[AliasEvent]:
+    """Every recorded move, oldest first (unreadable entries are skipped, never guessed at)."""
+    events = []
+    for key in sorted(k for k in tags if k.startswith(HISTORY_PREFIX)):
+        try:
+            events.append(AliasEvent.from_json(tags[key]))
+        except (ValueError, TypeError):
+            continue
+    return events
+
+
+def previous_holder(events: list[AliasEvent], alias: str, current: str) -> AliasEvent | None:
+    """The move that put ``current`` on ``alias`` (its ``from_version`` is where a rollback goes)."""
+    for event in reversed(events):
+        if event.alias == alias and event.to_version == current:
+            return event if event.from_version is not None else None
+    return None
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(4)

@@ -1,0 +1,237 @@
+"""The registry's rules as pure functions over tags and metrics (DESIGN §4); no MLflow calls here.
+
+The same functions decide on the client (``mlflow-cv model register|promote|rollback``) and inside
+the server-side guard store, so the MLflow UI and raw REST calls meet the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlflow_cv.errors import BumpError, ConfigError
+from mlflow_cv.semver import Bump, Version
+from mlflow_cv.tracking.lineage import (
+    TAG_ARCH_SHA256,
+    TAG_ARTIFACTS_SHA256,
+    TAG_COMMIT,
+    TAG_CONFIG_ID,
+    TAG_CONFIG_SHA256,
+    TAG_DIRTY,
+    TAG_LABELMAP_SHA256,
+    TAG_MANIFEST_SHA256,
+    TAG_PREFLIGHT,
+    TAG_SNAPSHOT,
+    TAG_SPLIT_SEED,
+    TAG_TASK,
+    TAG_TRAIN_SEED,
+    TAG_WEIGHTS_DIGEST,
+    TAG_WEIGHTS_SHA256,
+)
+
+__all__ = [
+    "GATES",
+    "REQUIRED_TAGS",
+    "TAG_METRICS",
+    "TAG_POLICY",
+    "TAG_SEMVER",
+    "Gate",
+    "Policy",
+    "VersionFacts",
+    "evaluate_gates",
+    "metric_regressions",
+    "missing_lineage",
+    "required_bump",
+    "same_lineage",
+]
+
+TAG_SEMVER = "cv.semver"  # on a model version: its semantic version, set once
+TAG_METRICS = "cv.metrics"  # on a model version: the gate metrics (JSON), copied from the run
+TAG_POLICY = "cv.policy"  # on a registered model: the Policy as JSON (optional)
+
+# Every lineage tag a run must carry to be registered (DESIGN §3 plus what training adds at the end).
+REQUIRED_TAGS = (
+    TAG_SNAPSHOT, TAG_MANIFEST_SHA256, TAG_SPLIT_SEED, TAG_COMMIT, TAG_DIRTY, TAG_CONFIG_ID, TAG_CONFIG_SHA256,
+    TAG_TRAIN_SEED, TAG_PREFLIGHT, TAG_WEIGHTS_SHA256, TAG_WEIGHTS_DIGEST, TAG_ARCH_SHA256, TAG_LABELMAP_SHA256,
+    TAG_TASK, TAG_ARTIFACTS_SHA256,
+)  # fmt: skip
+GATES = ("lineage", "preflight", "artifacts", "metrics", "semver")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Per registered model (tag ``cv.policy``, JSON); every field has a sane default."""
+
+    tolerance: float = 0.01  # absolute: a metric may drop this much against the holder
+    protected: tuple[str, ...] = ("production", "staging")  # aliases that only move through the gates
+    gates: tuple[str, ...] = GATES  # the gates that apply
+    metrics: tuple[str, ...] = ("val/mAP50-95", "val/mAP50", "val/mask_mAP50-95", "val/accuracy_top1")
+    per_class: tuple[str, ...] = ("val/AP50-95/", "val/mask_AP50-95/", "val/accuracy/")  # metric-name prefixes
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Policy:
+        if not text:
+            return cls()
+        try:
+            doc = json.loads(text)
+            unknown = set(doc) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise ValueError(f"unknown fields {sorted(unknown)}")
+            fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+            policy = cls(**fields)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(
+                f"the {TAG_POLICY} tag is not a valid policy: {exc}; fields: {list(asdict(cls()))}"
+            ) from exc
+        bad = set(policy.gates) - set(GATES)
+        if bad:
+            raise ConfigError(f"{TAG_POLICY}: unknown gates {sorted(bad)}; known: {', '.join(GATES)}")
+        return policy
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def gate_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        """The metrics the gates and the PATCH rule compare: the headline ones and those per class."""
+        return {k: float(v) for k, v in sorted(metrics.items()) if k in self.metrics or k.startswith(self.per_class)}
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What the rules know of a version (or a run about to become one): tags and gate metrics."""
+
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    label: str = ""  # how messages name it, e.g. "v1.4.2" or "run 3f2a…"
+
+    @property
+    def semver(self) -> Version | None:
+        text = self.tags.get(TAG_SEMVER)
+        return Version.parse(text) if text else None
+
+
+def missing_lineage(tags: Mapping[str, str]) -> list[str]:
+    return [t for t in REQUIRED_TAGS if not tags.get(t)]
+
+
+def metric_regressions(old: Mapping[str, float], new: Mapping[str, float], tolerance: float) -> list[str]:
+    """Each metric of ``old`` that ``new`` lacks or has lower by more than ``tolerance``, worst first."""
+    drops = []
+    for key, before in old.items():
+        after = new.get(key)
+        if after is None:
+            drops.append((float("inf"), f"{key}: missing (was {before:.4f})"))
+        elif after < before - tolerance:
+            drops.append((before - after, f"{key}: {after:.4f} < {before:.4f} - {tolerance}"))
+    return [text for _, text in sorted(drops, key=lambda d: -d[0])]
+
+
+_IDENTITY = (TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_MANIFEST_SHA256, TAG_CONFIG_SHA256, TAG_COMMIT,
+             TAG_WEIGHTS_DIGEST)  # fmt: skip
+
+
+def same_lineage(a: VersionFacts, b: VersionFacts) -> bool:
+    """Same architecture, class map, task, data, config, code and weights: the same model."""
+    return all(a.tags.get(t) == b.tags.get(t) for t in _IDENTITY)
+
+
+def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tuple[Bump, list[str]]:
+    """The bump ``new`` needs over ``old`` (DESIGN §4) and why; ``Bump.NONE`` when nothing changed.
+
+    A code-only change must keep every gate metric within the tolerance of ``old``; otherwise it is
+    refused (:class:`BumpError`): a PATCH promises no accuracy shift.
+    """
+    a, b = old.tags, new.tags
+    reasons: list[str] = []
+    for tag, what in ((TAG_ARCH_SHA256, "architecture"), (TAG_LABELMAP_SHA256, "class map"), (TAG_TASK, "task")):
+        if a.get(tag) != b.get(tag):
+            reasons.append(f"MAJOR: {what} changed ({_short(a.get(tag))} → {_short(b.get(tag))})")
+    if reasons:
+        return Bump.MAJOR, reasons
+    if a.get(TAG_MANIFEST_SHA256) != b.get(TAG_MANIFEST_SHA256):
+        reasons.append(f"MINOR: dataset changed ({a.get(TAG_SNAPSHOT)} → {b.get(TAG_SNAPSHOT)})")
+    if a.get(TAG_CONFIG_SHA256) != b.get(TAG_CONFIG_SHA256):
+        reasons.append(f"MINOR: training config changed ({a.get(TAG_CONFIG_ID)} → {b.get(TAG_CONFIG_ID)})")
+    if reasons:
+        return Bump.MINOR, reasons
+    if not same_lineage(old, new):
+        shifted = _shifts(old.metrics, new.metrics, policy.tolerance)
+        if shifted:
+            raise BumpError(
+                f"only code changed against {old.label} ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))}), "
+                f"so this is a PATCH, but metrics moved beyond ±{policy.tolerance}: a PATCH must not shift accuracy",
+                problems=shifted,
+            )
+        return Bump.PATCH, [f"PATCH: only code changed ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))})"]
+    return Bump.NONE, [f"same architecture, class map, data, config, code and weights as {old.label}"]
+
+
+def _shifts(old: Mapping[str, float], new: Mapping[str, float], tolerance: float) -> list[str]:
+    keys = sorted(old.keys() | new.keys())
+    return [
+        f"{k} {old.get(k, float('nan')):.4f} → {new.get(k, float('nan')):.4f}"
+        for k in keys
+        if k not in old or k not in new or abs(new[k] - old[k]) > tolerance
+    ]
+
+
+def _short(value: str | None) -> str:
+    return "-" if value is None else value[:12]
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'pass' if self.passed else 'FAIL'}  {self.name:<10} {self.detail}"
+
+
+def evaluate_gates(
+    candidate: VersionFacts,
+    holder: VersionFacts | None,
+    *,
+    policy: Policy,
+    artifacts: Sequence[str] | None,
+    rollback: bool = False,
+) -> list[Gate]:
+    """Every gate of ``policy`` for moving an alias from ``holder`` to ``candidate``.
+
+    ``artifacts`` lists artifact hash mismatches found by the caller, or is None where artifacts
+    cannot be read (the server-side guard): that gate then says so and passes. A rollback (to the
+    alias's recorded previous holder) skips the metric and semver comparisons: going back is its point.
+    """
+    gates = []
+    on = set(policy.gates)
+    if "lineage" in on:
+        missing = missing_lineage(candidate.tags)
+        gates.append(Gate("lineage", not missing, f"missing {', '.join(missing)}" if missing else "complete"))
+    if "preflight" in on:
+        verdict = candidate.tags.get(TAG_PREFLIGHT, "missing")
+        gates.append(Gate("preflight", verdict == "passed", verdict))
+    if "artifacts" in on:
+        if artifacts is None:
+            gates.append(Gate("artifacts", True, "not checked here (checked by mlflow-cv model promote)"))
+        else:
+            gates.append(Gate("artifacts", not artifacts, "; ".join(artifacts) or "every hash verifies"))
+    if "metrics" in on:
+        if holder is None or rollback:
+            gates.append(Gate("metrics", True, "rollback" if rollback else "no current holder"))
+        else:
+            drops = metric_regressions(holder.metrics, candidate.metrics, policy.tolerance)
+            gates.append(
+                Gate("metrics", not drops, "; ".join(drops) or f"none below {holder.label} - {policy.tolerance}")
+            )
+    if "semver" in on:
+        mine, theirs = candidate.semver, holder.semver if holder else None
+        if mine is None:
+            gates.append(Gate("semver", False, f"{candidate.label} has no {TAG_SEMVER}"))
+        elif theirs is None or rollback:
+            gates.append(Gate("semver", True, f"{mine}" + (" (rollback)" if rollback else "")))
+        else:
+            gates.append(Gate("semver", mine > theirs, f"{mine} {'>' if mine > theirs else '<='} {theirs} (holder)"))
+    return gates

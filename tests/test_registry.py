@@ -1,0 +1,315 @@
+"""The registry: bump rules (pure and against a real ``mlflow server``), gates, history, guard, concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_cv.errors import BumpError, ConfigError, GateError, RegistryError, SemverError
+from mlflow_cv.registry.policy import (
+    REQUIRED_TAGS,
+    Policy,
+    VersionFacts,
+    evaluate_gates,
+    metric_regressions,
+    required_bump,
+)
+from mlflow_cv.registry.promotion import history, promote, register, rollback
+from mlflow_cv.semver import Bump, Version
+from tests.conftest import Server
+
+BASE_TAGS = {
+    "cv.data.snapshot": "DS-1.0.0", "cv.data.manifest_sha256": "a" * 64, "cv.data.split_seed": "42",
+    "cv.code.commit": "c" * 40, "cv.code.dirty": "false", "cv.config.id": "f" * 12, "cv.config.sha256": "f" * 64,
+    "cv.train.seed": "0", "cv.preflight": "passed", "cv.weights.sha256": "0" * 64, "cv.weights.digest": "d" * 64,
+    "cv.model.arch_sha256": "e" * 64, "cv.model.labelmap_sha256": "b" * 64, "cv.model.task": "detect",
+    "cv.artifacts.sha256": "1" * 64,
+}  # fmt: skip
+METRICS = {"val/mAP50-95": 0.50, "val/mAP50": 0.70, "val/AP50-95/circle": 0.55, "val/AP50-95/square": 0.45}
+
+
+def facts(label: str = "old", metrics: dict[str, float] | None = None, **changes: str) -> VersionFacts:
+    return VersionFacts(tags={**BASE_TAGS, **changes}, metrics=METRICS if metrics is None else metrics, label=label)
+
+
+# --- the rules, without MLflow ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "required"),
+    [({"cv.model.arch_sha256": "9" * 64}, Bump.MAJOR), ({"cv.model.labelmap_sha256": "9" * 64}, Bump.MAJOR),
+     ({"cv.model.task": "segment"}, Bump.MAJOR), ({"cv.data.manifest_sha256": "9" * 64}, Bump.MINOR),
+     ({"cv.config.sha256": "9" * 64}, Bump.MINOR), ({"cv.code.commit": "9" * 40}, Bump.PATCH)],
+)  # fmt: skip
+def test_required_bump_follows_the_table(change: dict[str, str], required: Bump) -> None:
+    bump, reasons = required_bump(facts(), facts("new", **change), policy=Policy())
+    assert bump is required
+    assert reasons and reasons[0].startswith(required.name)
+
+
+def test_nothing_changed_requires_nothing() -> None:
+    assert required_bump(facts(), facts("new"), policy=Policy())[0] is Bump.NONE
+
+
+def test_code_only_change_that_moves_metrics_is_refused() -> None:
+    moved = {**METRICS, "val/AP50-95/circle": 0.40}
+    with pytest.raises(BumpError, match="a PATCH must not shift accuracy") as info:
+        required_bump(facts(), facts("new", metrics=moved, **{"cv.code.commit": "9" * 40}), policy=Policy())
+    assert info.value.problems == ("val/AP50-95/circle 0.5500 → 0.4000",)
+    within = {**METRICS, "val/AP50-95/circle": 0.545}
+    assert (
+        required_bump(facts(), facts("n", metrics=within, **{"cv.code.commit": "9" * 40}), policy=Policy())[0]
+        is Bump.PATCH
+    )
+
+
+def test_regressions_are_listed_worst_first_and_per_class() -> None:
+    new = {**METRICS, "val/AP50-95/circle": 0.30, "val/mAP50-95": 0.48}
+    assert metric_regressions(METRICS, new, 0.01) == [
+        "val/AP50-95/circle: 0.3000 < 0.5500 - 0.01", "val/mAP50-95: 0.4800 < 0.5000 - 0.01"
+    ]  # fmt: skip
+    assert metric_regressions(METRICS, {k: v - 0.005 for k, v in METRICS.items()}, 0.01) == []
+    assert metric_regressions({"val/AP50/x": 0.5}, {}, 0.01) == ["val/AP50/x: missing (was 0.5000)"]
+
+
+def test_each_gate_fails_on_its_own() -> None:
+    holder = facts("v1.0.0", **{"cv.semver": "1.0.0"})
+    good = facts("v1.1.0", metrics={k: v + 0.01 for k, v in METRICS.items()}, **{"cv.semver": "1.1.0"})
+    assert all(g.passed for g in evaluate_gates(good, holder, policy=Policy(), artifacts=[]))
+    cases: list[tuple[VersionFacts, list[str] | None, str]] = [
+        (VersionFacts(tags={k: v for k, v in good.tags.items() if k != "cv.config.id"}, metrics=good.metrics), [], "lineage"),
+        (facts("x", metrics=good.metrics, **{"cv.semver": "1.1.0", "cv.preflight": "overridden: dirty_code"}), [], "preflight"),
+        (good, ["weights/best.pt: content changed since the run logged it"], "artifacts"),
+        (facts("x", metrics={**good.metrics, "val/AP50-95/square": 0.2}, **{"cv.semver": "1.1.0"}), [], "metrics"),
+        (facts("x", metrics=good.metrics, **{"cv.semver": "0.9.0"}), [], "semver"),
+    ]  # fmt: skip
+    for candidate, artifacts, gate in cases:
+        failed = [
+            g.name for g in evaluate_gates(candidate, holder, policy=Policy(), artifacts=artifacts) if not g.passed
+        ]
+        assert failed == [gate]
+
+
+def test_policy_from_json() -> None:
+    assert Policy.from_json(None) == Policy()
+    assert Policy.from_json('{"tolerance": 0.05, "protected": ["prod"]}').protected == ("prod",)
+    with pytest.raises(ConfigError, match="unknown fields"):
+        Policy.from_json('{"tolerence": 0.05}')
+    with pytest.raises(ConfigError, match="unknown gates"):
+        Policy.from_json('{"gates": ["vibes"]}')
+
+
+# --- against a real mlflow server ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_server: Server) -> MlflowClient:
+    return MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+
+
+@pytest.fixture
+def name() -> str:
+    return f"m-{uuid.uuid4().hex[:8]}"
+
+
+def make_run(client: MlflowClient, *, metrics: dict[str, float] | None = None, **changes: str) -> str:
+    """A finished run with the lineage of a training: tags, gate metrics, hashed artifacts."""
+    experiment = client.get_experiment_by_name("registry") or client.get_experiment(
+        client.create_experiment("registry")
+    )
+    run = client.create_run(experiment.experiment_id)
+    weights = uuid.uuid4().bytes * 64
+    index = json.dumps({"weights/best.pt": hashlib.sha256(weights).hexdigest()}, indent=2) + "\n"
+    tags = {**BASE_TAGS, "cv.weights.sha256": hashlib.sha256(weights).hexdigest(),
+            "cv.artifacts.sha256": hashlib.sha256(index.encode()).hexdigest(), **changes}  # fmt: skip
+    for key, value in tags.items():
+        client.set_tag(run.info.run_id, key, value)
+    for key, value in (METRICS if metrics is None else metrics).items():
+        client.log_metric(run.info.run_id, key, value)
+    client.log_text(run.info.run_id, index, "lineage/artifacts.json")
+    client.log_text(run.info.run_id, weights.hex(), "weights/best.hex")  # placeholder, replaced below
+    local = Path(client.download_artifacts(run.info.run_id, "weights/best.hex")).with_name("best.pt")
+    local.write_bytes(weights)
+    client.log_artifact(run.info.run_id, str(local), "weights")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+def better(delta: float = 0.05) -> dict[str, float]:
+    return {k: v + delta for k, v in METRICS.items()}
+
+
+def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
+    first = register(client, make_run(client), name=name)
+    assert (str(first.semver), first.bump) == ("1.0.0", Bump.NONE)
+    data_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.data.snapshot": "DS-1.1.1"})
+    with pytest.raises(BumpError, match="requires MINOR"):
+        register(client, data_run, name=name, bump="patch")
+    assert str(register(client, data_run, name=name).semver) == "1.1.0"
+    arch_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64})
+    with pytest.raises(BumpError, match="1.2.0 is a MINOR bump of v1.1.0, but the change requires MAJOR"):
+        register(client, arch_run, name=name, version="1.2.0")
+    assert str(register(client, arch_run, name=name, version="2.0.0").semver) == "2.0.0"
+    code_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64,
+                                   "cv.code.commit": "7" * 40})  # fmt: skip
+    patch = register(client, code_run, name=name)
+    assert (str(patch.semver), patch.bump) == ("2.0.1", Bump.PATCH)
+    with pytest.raises(BumpError, match=r"already registered as v2.0.1"):
+        register(client, code_run, name=name)
+    with pytest.raises(BumpError, match=r"already registered as v1.0.0"):  # not only the latest version counts
+        register(client, make_run(client), name=name)
+    minor_anyway = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64,
+                                       "cv.code.commit": "6" * 40})  # fmt: skip
+    assert str(register(client, minor_anyway, name=name, bump="minor").semver) == "2.1.0"  # more than required: fine
+    semvers = sorted(v.tags["cv.semver"] for v in client.search_model_versions(f"name='{name}'"))
+    assert semvers == ["1.0.0", "1.1.0", "2.0.0", "2.0.1", "2.1.0"]  # refused registrations left nothing
+
+
+def test_release_notes(client: MlflowClient, name: str) -> None:
+    register(client, make_run(client), name=name)
+    run = make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64, "cv.config.id": "9" * 12,
+                                                "cv.preflight": "overridden: dirty_code (1 uncommitted: x.py)"})  # fmt: skip
+    r = register(client, run, name=name)
+    notes = client.get_model_version(name, r.version).description
+    assert notes == r.notes
+    for expected in ("## " + name + " v1.1.0", "MINOR bump from v1.0.0", "training config changed", "DS-1.0.0",
+                     "c" * 40, "9" * 12, run, "| val/AP50-95/circle | 0.6000 | +0.0500 |",
+                     "preflight overridden: dirty_code"):  # fmt: skip
+        assert expected in notes
+    version = client.get_model_version(name, r.version)
+    assert version.tags["cv.semver"] == "1.1.0" and version.tags["cv.data.snapshot"] == "DS-1.0.0"
+
+
+def test_bad_input(client: MlflowClient, name: str) -> None:
+    with pytest.raises(RegistryError, match="unknown run"):
+        register(client, "0" * 32, name=name)
+    incomplete = make_run(client)
+    client.delete_tag(incomplete, "cv.config.id")
+    with pytest.raises(RegistryError, match="lacks lineage tags") as info:
+        register(client, incomplete, name=name)
+    assert info.value.problems == ("cv.config.id",)
+    with pytest.raises(SemverError):
+        register(client, make_run(client), name=name, version="1.0")
+    register(client, make_run(client), name=name, version="3.0.0")
+    with pytest.raises(SemverError, match="must be higher than v3.0.0"):
+        register(client, make_run(client, **{"cv.model.arch_sha256": "1" * 64}), name=name, version="3.0.0")
+    with pytest.raises(RegistryError, match="no registered model"):
+        promote(client, "no-such-model", "1.0.0", alias="production")
+    with pytest.raises(RegistryError, match="has no version 9.9.9 .known: 3.0.0"):
+        promote(client, name, "9.9.9", alias="production")
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        rollback(client, name, alias="production")
+    promote(client, name, "3.0.0", alias="production")
+    with pytest.raises(RegistryError, match="no previous holder"):
+        rollback(client, name, alias="production")
+
+
+def test_gates_and_per_class_regression(client: MlflowClient, name: str, mlflow_server: Server) -> None:
+    register(client, make_run(client), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    worse_circle = {**better(), "val/AP50-95/circle": 0.40}
+    register(client, make_run(client, metrics=worse_circle, **{"cv.config.sha256": "9" * 64}), name=name)
+    dry = promote(client, name, "1.1.0", alias="production", dry_run=True)
+    assert [g.name for g in dry.gates if not g.passed] == ["metrics"] and not dry.moved
+    with pytest.raises(GateError) as info:
+        promote(client, name, "1.1.0", alias="production")
+    assert info.value.problems == ("metrics: val/AP50-95/circle: 0.4000 < 0.5500 - 0.01",)
+    overridden = make_run(
+        client, metrics=better(), **{"cv.config.sha256": "8" * 64, "cv.preflight": "overridden: seed (x)"}
+    )
+    register(client, overridden, name=name)
+    with pytest.raises(GateError, match="preflight"):
+        promote(client, name, "1.2.0", alias="production")
+    tampered = make_run(client, metrics=better(), **{"cv.config.sha256": "7" * 64})
+    register(client, tampered, name=name)
+    weights = next((mlflow_server.root / "artifacts").rglob(f"{tampered}/artifacts/weights/best.pt"))
+    weights.write_bytes(b"swapped")
+    with pytest.raises(GateError) as info:
+        promote(client, name, "1.3.0", alias="production")
+    assert info.value.problems == ("artifacts: weights/best.pt: content changed since the run logged it",)
+    assert promote(client, name, "1.1.0", alias="experiments").moved  # unprotected alias: gates only reported
+    assert client.get_model_version_by_alias(name, "production").tags["cv.semver"] == "1.0.0"
+
+
+def test_history_promote_promote_rollback(client: MlflowClient, name: str) -> None:
+    register(client, make_run(client), name=name)
+    register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
+    promote(client, name, "1.0.0", alias="production", why="first release")
+    promote(client, name, "1.1.0", alias="production", why="better data")
+    back = rollback(client, name, alias="production", why="night images regressed")
+    assert (back.kind, back.semver, back.previous) == ("rollback", "1.0.0", "1.1.0")
+    events = history(client, name)
+    assert [(e.from_semver, e.to_semver, e.kind, e.why) for e in events] == [
+        (None, "1.0.0", "promote", "first release"),
+        ("1.0.0", "1.1.0", "promote", "better data"),
+        ("1.1.0", "1.0.0", "rollback", "night images regressed"),
+    ]
+    assert all(e.who and e.when and e.gates for e in events)
+    assert client.get_model_version_by_alias(name, "production").tags["cv.semver"] == "1.0.0"
+
+
+def test_guard_refuses_plain_client_and_allows_legal_moves(client: MlflowClient, name: str) -> None:
+    register(client, make_run(client), name=name)
+    low = register(client, make_run(client, metrics=better(-0.2), **{"cv.config.sha256": "9" * 64}), name=name)
+    high = register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "8" * 64}), name=name)
+    client.set_registered_model_alias(name, "production", high.version)  # legal: gates pass
+    with pytest.raises(MlflowException, match="mlflow-cv guard: .* may not become 'production': metrics: .*semver"):
+        client.set_registered_model_alias(name, "production", low.version)
+    with pytest.raises(MlflowException, match="cv.semver of .* is set once"):
+        client.set_model_version_tag(name, low.version, "cv.semver", "9.0.0")
+    with pytest.raises(MlflowException, match="cannot be deleted"):
+        client.delete_model_version_tag(name, low.version, "cv.semver")
+    with pytest.raises(MlflowException, match="cv.preflight of .* is set once"):
+        client.set_model_version_tag(name, low.version, "cv.preflight", "passed!")
+    with pytest.raises(MlflowException, match="history is written by the registry only"):
+        client.set_registered_model_tag(name, "cv.history.0000000000000.x", "{}")
+    with pytest.raises(MlflowException, match="protected"):
+        client.delete_registered_model_alias(name, "production")
+    plain = client.create_run(client.get_experiment_by_name("registry").experiment_id)  # no lineage at all
+    bare = client.create_model_version(name, source=f"{plain.info.artifact_uri}/weights", run_id=plain.info.run_id)
+    with pytest.raises(MlflowException, match="already has cv.semver=1.1.0"):
+        client.set_model_version_tag(name, bare.version, "cv.semver", "1.1.0")
+    with pytest.raises(MlflowException, match="not a semantic version|MAJOR.MINOR.PATCH"):
+        client.set_model_version_tag(name, bare.version, "cv.semver", "banana")
+    client.set_model_version_tag(name, bare.version, "cv.semver", "5.0.0")  # legal: unique, above all before
+    with pytest.raises(MlflowException, match="lineage: missing"):
+        client.set_registered_model_alias(name, "production", bare.version)
+    (event,) = history(client, name)
+    assert (event.kind, event.to_semver, event.who) == ("direct", "1.2.0", "unknown (direct registry call)")
+    assert client.get_model_version_by_alias(name, "production").version == high.version
+
+
+def test_eight_concurrent_registrations_get_eight_semvers(
+    client: MlflowClient, name: str, mlflow_server: Server
+) -> None:
+    runs = [make_run(client, **{"cv.config.sha256": f"{i}" * 64}) for i in range(8)]
+    code = "import sys; from mlflow_cv.cli import main; sys.argv[0] = 'mlflow-cv'; main()"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, "model", "register", run, "--name", name,
+                          "--tracking-uri", mlflow_server.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for run in runs
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    versions = client.search_model_versions(f"name='{name}'")
+    assert len(versions) == 8
+    semvers = sorted((v.tags["cv.semver"] for v in versions), key=Version.parse)
+    assert semvers == ["1.0.0", *(f"1.{i}.0" for i in range(1, 8))]
+    by_number = sorted(versions, key=lambda v: int(v.version))
+    assert [Version.parse(v.tags["cv.semver"]) for v in by_number] == sorted(Version.parse(s) for s in semvers)
+    assert {v.run_id for v in versions} == set(runs)
+
+
+def test_required_tags_are_what_training_sets() -> None:
+    from mlflow_cv.tracking import lineage
+
+    names = {getattr(lineage, n) for n in lineage.__all__ if n.startswith("TAG_")}
+    assert set(REQUIRED_TAGS) <= names
