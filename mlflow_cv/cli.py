@@ -497,6 +497,26 @@ def model_rollback(
     _print_move(rollback(_registry(tracking_uri, project), name, alias=alias, why=why, dry_run=dry_run), dry_run)
 
 
+@model.command("policy")
+@click.argument("name")
+@click.option("--set", "new", help="JSON to store as the policy, e.g. '{\"tolerance\": 0.02}'.")
+@_tracking_option
+@_project_option
+def model_policy(name: str, new: str | None, tracking_uri: str | None, project: str | None) -> None:
+    """Show (or set) a registered model's policy: tolerance, protected aliases, gates, metrics.
+
+    \b
+    Examples:
+      mlflow-cv model policy shapes-detector
+      mlflow-cv model policy shapes-detector --set '{"tolerance": 0.02, "protected": ["production"]}'
+    """
+    from mlflow_cv.registry.promotion import policy, set_policy
+
+    client = _registry(tracking_uri, project)
+    shown = set_policy(client, name, new) if new is not None else policy(client, name)
+    click.echo(json.dumps(json.loads(shown.to_json()), indent=2))
+
+
 @model.command("history")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")

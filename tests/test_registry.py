@@ -313,3 +313,22 @@ def test_required_tags_are_what_training_sets() -> None:
 
     names = {getattr(lineage, n) for n in lineage.__all__ if n.startswith("TAG_")}
     assert set(REQUIRED_TAGS) <= names
+
+
+def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Server) -> None:
+    from click.testing import CliRunner
+
+    from mlflow_cv.cli import cli
+    from mlflow_cv.registry.promotion import set_policy
+
+    register(client, make_run(client), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    register(client, make_run(client, metrics=better(-0.03), **{"cv.config.sha256": "9" * 64}), name=name)
+    with pytest.raises(GateError, match="metrics"):
+        promote(client, name, "1.1.0", alias="production")
+    set_policy(client, name, '{"tolerance": 0.05}')
+    assert promote(client, name, "1.1.0", alias="production").moved
+    with pytest.raises(MlflowException, match="not a valid policy"):
+        client.set_registered_model_tag(name, "cv.policy", '{"tolerence": 1}')
+    shown = CliRunner().invoke(cli, ["model", "policy", name, "--tracking-uri", mlflow_server.url])
+    assert shown.exit_code == 0 and json.loads(shown.output)["tolerance"] == 0.05

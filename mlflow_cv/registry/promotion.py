@@ -50,7 +50,17 @@ from mlflow_cv.tracking.lineage import (
     TAG_WEIGHTS_SHA256,
 )
 
-__all__ = ["Promotion", "Registration", "history", "promote", "register", "registry_client", "rollback"]
+__all__ = [
+    "Promotion",
+    "Registration",
+    "history",
+    "policy",
+    "promote",
+    "register",
+    "registry_client",
+    "rollback",
+    "set_policy",
+]
 
 STALE_MS = 120_000  # a version still without cv.semver after this long was left by a crashed registration
 WAIT_S = 120.0
@@ -106,9 +116,18 @@ def _versions(client: Any, name: str) -> list[Any]:
     return list(_call(f"cannot list versions of {name!r}", client.search_model_versions, f"name='{name}'"))
 
 
-def _policy(client: Any, name: str) -> Policy:
+def policy(client: Any, name: str) -> Policy:
+    """The registered model's policy (its ``cv.policy`` tag, else the defaults)."""
     model = _call(f"no registered model {name!r}", client.get_registered_model, name)
     return Policy.from_json(dict(model.tags).get(TAG_POLICY))
+
+
+def set_policy(client: Any, name: str, text: str) -> Policy:
+    """Validate ``text`` (JSON) and store it as the model's policy."""
+    chosen = Policy.from_json(text)
+    _call(f"no registered model {name!r}", client.get_registered_model, name)
+    _call("cannot store the policy", client.set_registered_model_tag, name, TAG_POLICY, chosen.to_json())
+    return chosen
 
 
 def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version: str | None = None) -> Registration:
@@ -129,8 +148,8 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise RegistryError(f"cannot create registered model {name!r}: {exc.message}") from exc
-    policy = _policy(client, name)
-    metrics = policy.gate_metrics(run.data.metrics)
+    rules = policy(client, name)
+    metrics = rules.gate_metrics(run.data.metrics)
     lineage = {k: v for k, v in tags.items() if k.startswith("cv.")}
     created = _call(
         f"cannot create a version of {name!r}",
@@ -145,7 +164,7 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
     new = VersionFacts(tags=lineage, metrics=metrics, label=f"run {run_id[:8]}")
     try:
         prior = _settled_before(client, name, int(created.version))
-        semver, chosen, reasons, old = _decide(prior, new, declared=declared, kind=kind, policy=policy)
+        semver, chosen, reasons, old = _decide(prior, new, declared=declared, kind=kind, policy=rules)
         _call(f"cannot set {TAG_SEMVER}", client.set_model_version_tag, name, created.version, TAG_SEMVER, str(semver))
     except BaseException:
         with contextlib.suppress(MlflowException):
@@ -300,12 +319,12 @@ def verify_artifacts(client: Any, run_id: str, tags: dict[str, str]) -> list[str
 
 def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
     """Move ``alias`` to version ``semver`` when every gate passes (only reported for unprotected aliases)."""
-    policy = _policy(client, name)
+    rules = policy(client, name)
     target = _by_semver(client, name, semver)
     holder = _holder(client, name, alias)
-    artifacts = verify_artifacts(client, target.run_id, dict(target.tags)) if "artifacts" in policy.gates else []
-    gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=policy, artifacts=artifacts)
-    return _finish(client, name, alias, target, holder, gates, policy, why=why, dry_run=dry_run, kind="promote")
+    artifacts = verify_artifacts(client, target.run_id, dict(target.tags)) if "artifacts" in rules.gates else []
+    gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts)
+    return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind="promote")
 
 
 def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
@@ -318,10 +337,10 @@ def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool
     if before is None or before.from_version is None:
         raise RegistryError(f"no previous holder of {alias!r} is recorded before version {holder.version}")
     target = _call("the previous holder is gone", client.get_model_version, name, before.from_version)
-    policy = _policy(client, name)
-    artifacts = verify_artifacts(client, target.run_id, dict(target.tags)) if "artifacts" in policy.gates else []
-    gates = evaluate_gates(facts_of(target), facts_of(holder), policy=policy, artifacts=artifacts, rollback=True)
-    return _finish(client, name, alias, target, holder, gates, policy, why=why, dry_run=dry_run, kind="rollback")
+    rules = policy(client, name)
+    artifacts = verify_artifacts(client, target.run_id, dict(target.tags)) if "artifacts" in rules.gates else []
+    gates = evaluate_gates(facts_of(target), facts_of(holder), policy=rules, artifacts=artifacts, rollback=True)
+    return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind="rollback")
 
 
 def _finish(
