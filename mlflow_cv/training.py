@@ -29,6 +29,7 @@ from mlflow_cv.tracking.lineage import (
     TAG_ARCH_SHA256,
     TAG_ARTIFACTS_SHA256,
     TAG_LABELMAP_SHA256,
+    TAG_MODEL_ID,
     TAG_SNAPSHOT,
     TAG_TASK,
     TAG_WEIGHTS_DIGEST,
@@ -212,12 +213,14 @@ def _tracked_run(
         weights, more = _log_outputs(job, report, save_dir)
         logged.update(more)
         _log_index(logged)
+        model_id = _log_pyfunc(job, report, save_dir)
         mlflow.set_tags(
             {
                 TAG_WEIGHTS_SHA256: weights.sha256,
                 TAG_WEIGHTS_DIGEST: weights.digest,
                 TAG_ARCH_SHA256: weights.arch_sha256,
                 TAG_TASK: job.model.task,
+                TAG_MODEL_ID: model_id,
             }
         )
     except KeyboardInterrupt:
@@ -405,6 +408,33 @@ def _log_outputs(job: JobConfig, report: PreflightReport, save_dir: Path) -> tup
             mlflow.log_artifact(str(path), artifact_path="ultralytics")
             logged[f"ultralytics/{path.name}"] = sha256_file(path)
     return weights, logged
+
+
+def _log_pyfunc(job: JobConfig, report: PreflightReport, save_dir: Path) -> str:
+    """Log the servable model (``mlflow_cv_yolo`` flavor, name ``model``); returns its model id."""
+    import pandas as pd
+
+    from mlflow_cv.serving import flavor
+
+    assert report.manifest is not None and report.checkout is not None
+    example = pd.DataFrame({"image": [_example_image(report.checkout, job.model.task).read_bytes()]})
+    info = flavor.log_model(
+        save_dir / "weights" / "best.pt",
+        name="model",
+        labelmap=report.manifest.class_map,
+        task=job.model.task,
+        imgsz=job.train.imgsz,
+        input_example=example,
+    )
+    return str(info.model_id)
+
+
+def _example_image(checkout: Path, task: str) -> Path:
+    """The first validation image of the checkout (the model's input example)."""
+    if task == "classify":
+        return next(p for p in sorted((checkout / "val").rglob("*")) if p.is_file())
+    first = (checkout / "val.txt").read_text(encoding="utf-8").splitlines()[0]
+    return checkout / first
 
 
 def _log_index(logged: Mapping[str, str]) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,6 +111,28 @@ def run_train(project: Project, *overrides: str, cwd: Path | None = None, script
     if check and out.returncode != 0:
         raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
     return out
+
+
+RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
+
+
+def run_id_of(out: subprocess.CompletedProcess[str]) -> str:
+    found = RUN_LINE.findall(out.stdout)
+    assert found, out.stdout[-2000:]
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def trained(train_project: Project) -> tuple[str, list[str]]:
+    overrides = [
+        "data=DS-1.0.0",
+        "model=yolo",
+        *TINY,
+        "train.epochs=2",
+        "train.plots=true",
+        f"tracking.experiment={EXPERIMENT}",
+    ]
+    return run_id_of(run_train(train_project, *overrides)), overrides
 
 
 def client_for(project: Project) -> Any:

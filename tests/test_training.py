@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -17,30 +16,9 @@ import pytest
 from mlflow_cv.config import config_digest, flat_params
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.training import compose_job, train
-from tests.conftest import EXPERIMENT, TINY, client_for, git, run_train
+from tests.conftest import RUN_LINE, TINY, client_for, git, run_id_of, run_train
 
 pytestmark = pytest.mark.slow
-
-RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
-
-
-def run_id_of(out: subprocess.CompletedProcess[str]) -> str:
-    found = RUN_LINE.findall(out.stdout)
-    assert found, out.stdout[-2000:]
-    return found[-1]
-
-
-@pytest.fixture(scope="session")
-def trained(train_project: Project) -> tuple[str, list[str]]:
-    overrides = [
-        "data=DS-1.0.0",
-        "model=yolo",
-        *TINY,
-        "train.epochs=2",
-        "train.plots=true",
-        f"tracking.experiment={EXPERIMENT}",
-    ]
-    return run_id_of(run_train(train_project, *overrides)), overrides
 
 
 def sha256(path: Path) -> str:

@@ -44,6 +44,7 @@ from mlflow_cv.tracking.lineage import (
     TAG_CONFIG_ID,
     TAG_DIRTY,
     TAG_MANIFEST_SHA256,
+    TAG_MODEL_ID,
     TAG_PREFLIGHT,
     TAG_SNAPSHOT,
     TAG_SPLIT_SEED,
@@ -151,12 +152,14 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
     rules = policy(client, name)
     metrics = rules.gate_metrics(run.data.metrics)
     lineage = {k: v for k, v in tags.items() if k.startswith("cv.")}
+    model_id = tags.get(TAG_MODEL_ID)  # the servable model train.py logs; else the raw weights
     created = _call(
         f"cannot create a version of {name!r}",
         client.create_model_version,
         name,
-        source=f"{run.info.artifact_uri}/weights",
+        source=f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/weights",
         run_id=run_id,
+        model_id=model_id,
         tags={**lineage, TAG_METRICS: json.dumps(metrics, sort_keys=True)},
         description="being registered by mlflow-cv",
         await_creation_for=0,  # SQL-backed registries create versions READY

@@ -23,6 +23,7 @@ __all__ = [
     "TAG_INIT_WEIGHTS_SHA256",
     "TAG_LABELMAP_SHA256",
     "TAG_MANIFEST_SHA256",
+    "TAG_MODEL_ID",
     "TAG_PREFLIGHT",
     "TAG_SNAPSHOT",
     "TAG_SPLIT_SEED",
@@ -54,6 +55,7 @@ TAG_ARCH_SHA256 = "cv.model.arch_sha256"
 TAG_TASK = "cv.model.task"
 TAG_ARTIFACTS_SHA256 = "cv.artifacts.sha256"
 TAG_INIT_WEIGHTS_SHA256 = "cv.model.init_sha256"  # only when fine-tuning from model.weights
+TAG_MODEL_ID = "cv.model.id"  # the logged pyfunc model (mlflow_cv_yolo flavor): models:/<id>
 
 PREFLIGHT_PASSED = "passed"
 CONFIG_ID_LENGTH = 12

@@ -1,0 +1,197 @@
+"""The mlflow_cv_yolo flavor: round trip, signature, parity with Ultralytics, integrity, REST serving."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mlflow_cv.data.snapshots import Project
+from mlflow_cv.serving import flavor
+from tests.conftest import client_for, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def logged(train_project: Project, trained: tuple[str, list[str]]) -> tuple[str, str]:
+    """(tracking URI, models:/<id>) of the model train.py logged for the shared trained run."""
+    tags = client_for(train_project).get_run(trained[0]).data.tags
+    return f"sqlite:///{train_project.root / 'mlflow.db'}", f"models:/{tags['cv.model.id']}"
+
+
+@pytest.fixture(scope="module")
+def val_images(train_project: Project) -> list[bytes]:
+    checkout = next((train_project.state_dir / "checkouts").glob("DS-1.0.0-*"))
+    lines = (checkout / "val.txt").read_text().splitlines()[:12]
+    return [(checkout / line).read_bytes() for line in lines]
+
+
+@pytest.fixture
+def tracking(logged: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", logged[0])
+    mlflow.set_tracking_uri(logged[0])
+    return logged[1]
+
+
+def test_round_trip_signature_and_example(tracking: str, val_images: list[bytes]) -> None:
+    model = mlflow.pyfunc.load_model(tracking)
+    sig = model.metadata.signature
+    assert sig.inputs.input_names() == ["image"]
+    assert {p.name for p in sig.params.params} == {"conf", "iou", "imgsz", "max_det"}
+    assert sig.outputs.input_names() == ["image_index", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"]
+    local = Path(mlflow.artifacts.download_artifacts(tracking))
+    serving_example = (local / "serving_input_example.json").read_text()
+    out = mlflow.models.validate_serving_input(tracking, serving_example)  # the example really serves
+    assert list(out.columns) == sig.outputs.input_names()
+    assert json.loads((local / "labelmap.json").read_text()) == {"0": "circle", "1": "square", "2": "triangle"}
+    raw = flavor.load_model(tracking)
+    assert raw.settings.imgsz == 64 and raw.names[0] == "circle"
+    frame = model.predict(pd.DataFrame({"image": val_images}), params={"conf": 0.001})
+    assert len(frame) > 0 and set(frame["image_index"]) <= set(range(len(val_images)))
+    assert set(frame["class_name"]) <= {"circle", "square", "triangle"}
+
+
+def test_parity_with_ultralytics(tracking: str, val_images: list[bytes]) -> None:
+    import cv2
+    from ultralytics import YOLO
+
+    local = Path(mlflow.artifacts.download_artifacts(tracking))
+    ours = mlflow.pyfunc.load_model(str(local)).predict(pd.DataFrame({"image": val_images}), params={"conf": 0.001})
+    arrays = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in val_images]
+    direct = YOLO(str(local / "weights" / "best.pt")).predict(arrays, imgsz=64, conf=0.001, iou=0.7, max_det=300,
+                                                              batch=16, verbose=False)  # fmt: skip
+    rows = [(i, int(c), *xyxy) for i, r in enumerate(direct)
+            for c, xyxy in zip(r.boxes.cls.numpy(), r.boxes.xyxy.numpy().tolist(), strict=True)]  # fmt: skip
+    assert len(rows) == len(ours) > 0
+    for (i, cls, *box), (_, row) in zip(rows, ours.iterrows(), strict=True):
+        assert (row.image_index, row.class_id) == (i, cls)
+        assert np.allclose(box, [row.x1, row.y1, row.x2, row.y2], atol=1e-3)
+
+
+def test_tampered_weights_are_refused_before_loading(tracking: str, tmp_path: Path) -> None:
+    local = Path(shutil.copytree(mlflow.artifacts.download_artifacts(tracking), tmp_path / "m"))
+    weights = local / "weights" / "best.pt"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(flavor.WeightsMismatchError, match="not the .* recorded at save time"):
+        mlflow.pyfunc.load_model(str(local))
+
+
+def test_segment_and_classify_outputs(tmp_path: Path, val_images: list[bytes]) -> None:
+    from ultralytics import YOLO
+
+    for task, arch in (("segment", "yolov8n-seg.yaml"), ("classify", "yolov8n-cls.yaml")):
+        weights = tmp_path / f"{task}.pt"
+        YOLO(arch, task=task).save(str(weights))  # untrained: outputs, not accuracy, are under test
+        names = {i: f"c{i}" for i in range(1000 if task == "classify" else 80)}
+        flavor.save_model(weights, tmp_path / task, labelmap=names, task=task, imgsz=64)
+        out = mlflow.pyfunc.load_model(str(tmp_path / task)).predict(pd.DataFrame({"image": val_images[:2]}),
+                                                                     params={"conf": 0.0, "max_det": 5})  # fmt: skip
+        if task == "classify":
+            assert list(out.columns) == ["image_index", "rank", "class_id", "class_name", "confidence"]
+            assert list(out["rank"]) == [0, 1, 2, 3, 4] * 2
+        else:
+            assert "polygon" in out.columns and len(out) > 0
+            assert all(isinstance(p, list) for p in out["polygon"])
+
+
+# --- mlflow models serve ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(train_project: Project, trained: tuple[str, list[str]], logged: tuple[str, str]) -> Any:
+    """``mlflow models serve -m models:/served@production`` on 127.0.0.1, the version promoted through the gates."""
+    from mlflow_cv.registry.promotion import promote, register, registry_client
+
+    client = registry_client(logged[0])
+    registration = register(client, trained[0], name="served")
+    promote(client, "served", str(registration.semver), alias="production")
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "MLFLOW_TRACKING_URI": logged[0], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    log = open(train_project.root / "serve.log", "w")  # noqa: SIM115 (kept open while the server runs)
+    proc = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/served@production",
+                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError((train_project.root / "serve.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def post(url: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_rest_all_four_formats(served: str, val_images: list[bytes]) -> None:
+    b64 = [base64.b64encode(b).decode() for b in val_images[:3]]
+    params = {"conf": 0.001}
+    bodies = [
+        {"dataframe_split": {"columns": ["image"], "data": [[x] for x in b64]}, "params": params},
+        {"dataframe_records": [{"image": x} for x in b64], "params": params},
+        {"instances": [{"image": x} for x in b64], "params": params},
+        {"inputs": {"image": b64}, "params": params},
+    ]
+    answers = []
+    for body in bodies:
+        status, reply = post(served, body)
+        assert status == 200, reply
+        answers.append(reply["predictions"])
+    assert answers[0] and all(a == answers[0] for a in answers)
+    assert set(answers[0][0]) == {"image_index", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"}
+
+
+def test_rest_bad_input_is_400_and_the_server_keeps_answering(served: str, val_images: list[bytes]) -> None:
+    good = base64.b64encode(val_images[0]).decode()
+    buf = io.BytesIO()
+    Image.new("L", (10000, 10000)).save(buf, "PNG")
+    huge = base64.b64encode(buf.getvalue()).decode()
+    cases = [
+        ({"inputs": {"image": [good, base64.b64encode(b"not an image").decode()]}}, "row 1: not an image"),
+        ({"inputs": {"image": [good[:500]]}}, "row 0:"),
+        ({"inputs": {"image": ["%%% not base64 %%%"]}}, "row 0: not an image"),
+        ({"dataframe_records": [{"image": "%%% not base64 %%%"}]}, "Invalid base64"),  # MLflow decodes these itself
+        ({"inputs": {"image": [huge]}}, "row 0: 10000×10000 is larger than 40 megapixels"),
+        ({"inputs": {"image": []}}, ""),
+        ({"inputs": {"picture": [good]}}, "image"),
+        ({"inputs": {"image": [good]}, "params": {"conf": "high"}}, "conf"),
+        ({"inputs": {"image": [good]}, "params": {"imgsz": 5}}, "imgsz in [32, 4096]"),
+    ]
+    for body, message in cases:
+        status, reply = post(served, body)
+        assert status == 400, (body.keys(), reply)
+        assert message in reply["message"], reply["message"][:500]
+        ok, answer = post(served, {"inputs": {"image": [good]}})
+        assert ok == 200 and "predictions" in answer
