@@ -73,9 +73,11 @@ for run in "${runs[@]}"; do
 done
 echo
 echo "\$ mlflow-cv model promote $model ${semvers[1]} --to production --why \"DS-1.1.1: 80 wrong boxes fixed\""
+promoted=yes
 if ! mlflow-cv model promote "$model" "${semvers[1]}" --to production --why "DS-1.1.1: 80 wrong boxes fixed"; then
   [ -n "$allow" ] || exit 1
   echo "(refused: this working tree's runs overrode the preflight, so they can never be promoted)"
+  promoted=""
 fi
 echo
 echo "\$ mlflow-cv model promote $model ${semvers[0]} --to production --dry-run"
@@ -83,3 +85,21 @@ mlflow-cv model promote "$model" "${semvers[0]}" --to production --dry-run || tr
 echo
 echo "\$ mlflow-cv model history $model"
 mlflow-cv model history "$model"
+
+# The guide's "artifacts with metadata": serve what production points to, and ask it over HTTP.
+[ -n "$promoted" ] || exit 0
+port=$(python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+image=$(head -1 .mlflow-cv/checkouts/DS-1.1.1-*/val.txt)
+image=$(ls -d .mlflow-cv/checkouts/DS-1.1.1-*)/${image#./}
+echo
+echo "\$ mlflow models serve -m models:/$model@production --env-manager local -h 127.0.0.1 -p $port &"
+MLFLOW_TRACKING_URI="sqlite:///$PWD/mlflow.db" mlflow models serve -m "models:/$model@production" \
+  --env-manager local -h 127.0.0.1 -p "$port" > .mlflow-cv/serve.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 240); do
+  python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/ping', timeout=1)" 2>/dev/null && break
+  sleep 0.5
+done
+echo "\$ python examples/shapes/predict_http.py http://127.0.0.1:$port ${image#"$PWD"/}"
+python examples/shapes/predict_http.py "http://127.0.0.1:$port" "$image"
