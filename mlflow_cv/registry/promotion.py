@@ -14,10 +14,12 @@ import contextlib
 import getpass
 import hashlib
 import json
+import os
 import socket
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,17 +155,18 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
     metrics = rules.gate_metrics(run.data.metrics)
     lineage = {k: v for k, v in tags.items() if k.startswith("cv.")}
     model_id = tags.get(TAG_MODEL_ID)  # the servable model train.py logs; else the raw weights
-    created = _call(
-        f"cannot create a version of {name!r}",
-        client.create_model_version,
-        name,
-        source=f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/weights",
-        run_id=run_id,
-        model_id=model_id,
-        tags={**lineage, TAG_METRICS: json.dumps(metrics, sort_keys=True)},
-        description="being registered by mlflow-cv",
-        await_creation_for=0,  # SQL-backed registries create versions READY
-    )
+    with _global_tracking_uri(client.tracking_uri):
+        created = _call(
+            f"cannot create a version of {name!r}",
+            client.create_model_version,
+            name,
+            source=f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/weights",
+            run_id=run_id,
+            model_id=model_id,
+            tags={**lineage, TAG_METRICS: json.dumps(metrics, sort_keys=True)},
+            description="being registered by mlflow-cv",
+            await_creation_for=0,  # SQL-backed registries create versions READY
+        )
     new = VersionFacts(tags=lineage, metrics=metrics, label=f"run {run_id[:8]}")
     try:
         prior = _settled_before(client, name, int(created.version))
@@ -184,6 +187,24 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
         reasons=tuple(reasons),
         notes=notes,
     )
+
+
+@contextmanager
+def _global_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's in-process SQL registry resolves ``models:/<id>`` sources through the *global* tracking
+    URI (a TODO in MLflow), so point it at this client's store for the call, then put it back."""
+    import mlflow
+
+    before, env_before = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if env_before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
 def _settled_before(client: Any, name: str, number: int) -> list[Any]:
