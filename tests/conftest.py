@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -160,9 +161,6 @@ class Server(NamedTuple):
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``mlflow server`` on 127.0.0.1 with a SQLite backend, proxied artifacts and mlflow-cv's registry guard."""
-    import time
-    import urllib.request
-
     root = tmp_path_factory.mktemp("server")
     db = f"sqlite:///{root / 'mlflow.db'}"
     port = free_port()
@@ -170,22 +168,32 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
            "--backend-store-uri", db, "--registry-store-uri", f"cv-guard-{db}",
            "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    log = open(root / "server.log", "w")  # noqa: SIM115 (kept open for the server's lifetime)
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
+    with running(cmd, env=env, log=root / "server.log", ready=f"http://127.0.0.1:{port}/health") as url:
+        yield Server(url, root)
+
+
+@contextmanager
+def running(cmd: list[str], *, env: dict[str, str], log: Path, ready: str, timeout: float = 180) -> Iterator[str]:
+    """Run a server until the block ends; yields its base URL once ``ready`` answers."""
+    import time
+    import urllib.request
+
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(ready, timeout=2):
+                        break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"{cmd[:3]} did not start:\n{log.read_text()[-3000:]}") from None
+                    time.sleep(0.5)
+            yield ready.rsplit("/", 1)[0]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                raise RuntimeError(
-                    f"mlflow server did not start:\n{(root / 'server.log').read_text()[-3000:]}"
-                ) from None
-            time.sleep(0.5)
-    yield Server(url, root)
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()

@@ -7,9 +7,7 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -23,7 +21,7 @@ from PIL import Image
 
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.serving import flavor
-from tests.conftest import client_for, free_port
+from tests.conftest import client_for, free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -124,25 +122,10 @@ def served(train_project: Project, trained: tuple[str, list[str]], logged: tuple
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "MLFLOW_TRACKING_URI": logged[0], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    log = open(train_project.root / "serve.log", "w")  # noqa: SIM115 (kept open while the server runs)
-    proc = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/served@production",
-                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError((train_project.root / "serve.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/served@production", "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    with running(cmd, env=env, log=train_project.root / "serve.log", ready=f"http://127.0.0.1:{port}/ping") as url:
+        yield url
 
 
 def post(url: str, body: Any) -> tuple[int, Any]:
