@@ -279,25 +279,8 @@ def data_diff(old: str, new: str, as_json: bool, limit: int, project: str | None
     click.echo(f"{d.old} → {d.new}: requires a {d.required.name} bump")
     for reason in d.reasons:
         click.echo(f"  - {reason}")
-    for title, paths in [
-        ("images added", d.images_added), ("images removed", d.images_removed),
-        ("images modified", d.images_modified), ("labels added", d.labels_added),
-        ("labels removed", d.labels_removed), ("labels modified", d.labels_modified),
-    ]:  # fmt: skip
-        if paths:
-            more = f" … (+{len(paths) - limit})" if len(paths) > limit else ""
-            click.echo(f"{title} ({len(paths)}): {', '.join(paths[:limit])}{more}")
-    if d.instance_deltas:
-        click.echo("instances per class: " + ", ".join(f"{k} {v:+d}" for k, v in d.instance_deltas.items()))
-    if d.split_moves:
-        click.echo(
-            f"split moves ({len(d.split_moves)}): " + ", ".join(f"{i} {a}→{b}" for i, a, b in d.split_moves[:limit])
-        )
-    if d.leakage:
-        click.echo(
-            f"LEAKAGE: {len(d.leakage)} item(s) trained on in {d.old} are evaluated on in {d.new}: "
-            + ", ".join(f"{i} (now {s})" for i, s in d.leakage[:limit])
-        )
+    for line in d.summary_lines(limit=limit):
+        click.echo(line)
 
 
 @data.command("checkout")
@@ -546,6 +529,62 @@ def model_history(name: str, as_json: bool, tracking_uri: str | None, project: s
         )
         for gate in e.gates:
             click.echo(f"    {gate}")
+
+
+@cli.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--model", help="Registered model, when A or B is a bare semantic version (1.4.2).")
+@click.option("--tolerance", default=0.01, show_default=True, help="A metric drop beyond this is a regression.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_tracking_option
+@_project_option
+def diff(
+    a: str, b: str, model: str | None, tolerance: float, as_json: bool, tracking_uri: str | None, project: str | None
+) -> None:
+    """What changed from A to B: code, data, config and metrics, and a verdict.
+
+    A and B are run ids, models:/NAME/VERSION, models:/NAME@ALIAS, or semvers with --model.
+
+    \b
+    Examples:
+      mlflow-cv diff models:/shapes-detector/1 models:/shapes-detector@production
+      mlflow-cv diff 1.4.2 1.5.0 --model shapes-detector --json
+    """
+    from mlflow_cv.audit.run_diff import diff_runs
+
+    result = diff_runs(
+        _registry(tracking_uri, project), a, b, project=_project(project), model=model, tolerance=tolerance
+    )
+    click.echo(json.dumps(result.to_dict(), indent=2, default=str) if as_json else result.report())
+
+
+@cli.command("reproduce")
+@click.argument("ref")
+@click.option("--model", help="Registered model, when REF is a bare semantic version.")
+@click.option("--tolerance", type=float, help="Compare metrics within this instead of requiring equal weights.")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the worktree and outputs here.")
+@_tracking_option
+@_project_option
+def reproduce_cmd(
+    ref: str, model: str | None, tolerance: float | None, keep: Path | None, tracking_uri: str | None,
+    project: str | None,
+) -> None:  # fmt: skip
+    """Rebuild a run from its tags alone (commit, snapshot, config) and prove it matches. Exit 1 if not.
+
+    \b
+    Examples:
+      mlflow-cv reproduce models:/shapes-detector@production
+      mlflow-cv reproduce 3f2a9c1b… --tolerance 0.02
+    """
+    from mlflow_cv.audit.reproduce import reproduce
+
+    result = reproduce(
+        _registry(tracking_uri, project), ref, project=_project(project), model=model, tolerance=tolerance, keep=keep
+    )
+    click.echo(result.table())
+    if not result.passed:
+        sys.exit(1)
 
 
 def main() -> None:

@@ -17,8 +17,9 @@ one class; the CLI turns these (and only these) into a clean message and a non-z
     ├── TrackingError               the MLflow tracking store cannot be reached or used
     ├── PreflightError              one or more preflight checks failed (each in ``problems``)
     ├── TrainingError               Ultralytics failed, or its output misses what the run must log
-    └── RegistryError               an unknown model, version or run; missing lineage; a refused move
-        └── GateError               a promotion whose gates failed (each in ``problems``)
+    ├── RegistryError               an unknown model, version or run; missing lineage; a refused move
+    │   └── GateError               a promotion whose gates failed (each in ``problems``)
+    └── ReproductionError           a run that cannot be reproduced: dirty, overridden, commit or objects missing
 
 Messages say what was expected and how to fix it. Errors that carry a list of problems (one per file
 or line) keep it in ``problems`` so callers can show or count them.
@@ -38,6 +39,7 @@ __all__ = [
     "MlflowCvError",
     "PreflightError",
     "RegistryError",
+    "ReproductionError",
     "SemverError",
     "SnapshotError",
     "SnapshotNotFoundError",
@@ -130,3 +132,8 @@ class RegistryError(MlflowCvError):
 
 class GateError(RegistryError):
     """A promotion was refused: ``problems`` lists each failed gate with what it found."""
+
+
+class ReproductionError(MlflowCvError):
+    """A run cannot be reproduced from its tags: it was dirty or overrode the preflight, its commit is
+    not in the repository, or its snapshot's objects are missing from (or changed in) the store."""

@@ -37,6 +37,29 @@ class SnapshotDiff:
     required: Bump
     reasons: tuple[str, ...]
 
+    def summary_lines(self, *, limit: int = 10) -> list[str]:
+        """The changes as short lines: paths per kind (first ``limit``), class deltas, moves, leakage."""
+        lines = []
+        for title, paths in [
+            ("images added", self.images_added), ("images removed", self.images_removed),
+            ("images modified", self.images_modified), ("labels added", self.labels_added),
+            ("labels removed", self.labels_removed), ("labels modified", self.labels_modified),
+        ]:  # fmt: skip
+            if paths:
+                more = f" … (+{len(paths) - limit})" if len(paths) > limit else ""
+                lines.append(f"{title} ({len(paths)}): {', '.join(paths[:limit])}{more}")
+        if self.instance_deltas:
+            lines.append("instances per class: " + ", ".join(f"{k} {v:+d}" for k, v in self.instance_deltas.items()))
+        if self.split_moves:
+            moves = ", ".join(f"{i} {a}→{b}" for i, a, b in self.split_moves[:limit])
+            lines.append(f"split moves ({len(self.split_moves)}): {moves}")
+        if self.leakage:
+            lines.append(
+                f"LEAKAGE: {len(self.leakage)} item(s) trained on in {self.old} are evaluated on in {self.new}: "
+                + ", ".join(f"{i} (now {s})" for i, s in self.leakage[:limit])
+            )
+        return lines
+
     def to_dict(self) -> dict[str, object]:
         return {
             "old": self.old,

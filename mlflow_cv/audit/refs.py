@@ -1,0 +1,101 @@
+"""What users call a run: a run id, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS`` or a semver."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow_cv.errors import RegistryError, SnapshotError
+from mlflow_cv.tracking.lineage import TAG_MANIFEST_SHA256, TAG_SNAPSHOT
+
+__all__ = ["RunRef", "manifest_of", "resolve"]
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class RunRef:
+    run_id: str
+    label: str  # as the user named it, e.g. "models:/shapes@production (v1.1.0)"
+    model: str | None = None  # registered model name, when the ref is a model version
+    version: str | None = None  # its version number
+    aliases: tuple[str, ...] = ()  # aliases the version holds now
+
+
+def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
+    """Turn ``ref`` into the run behind it; ``model`` names the registered model for bare semvers."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow_cv.registry.policy import TAG_SEMVER
+
+    try:
+        if _RUN_ID.match(ref):
+            client.get_run(ref)
+            return RunRef(run_id=ref, label=f"run {ref[:8]}")
+        if ref.startswith("models:/"):
+            body = ref[len("models:/") :]
+            if "@" in body:
+                name, alias = body.split("@", 1)
+                version = client.get_model_version_by_alias(name, alias)
+            else:
+                name, number = body.rsplit("/", 1)
+                version = client.get_model_version(name, number)
+        elif _SEMVER.match(ref):
+            if not model:
+                raise RegistryError(f"{ref!r} is a semantic version: say of which model with --model NAME")
+            name = model
+            wanted = ref.lstrip("v")
+            found = [v for v in client.search_model_versions(f"name='{name}'") if v.tags.get(TAG_SEMVER) == wanted]
+            if not found:
+                raise RegistryError(f"{name!r} has no version {wanted}")
+            version = found[0]
+        else:
+            raise RegistryError(
+                f"{ref!r} is not a run id, models:/NAME/VERSION, models:/NAME@ALIAS or a semantic version"
+            )
+    except MlflowException as exc:
+        raise RegistryError(f"cannot resolve {ref!r}: {exc.message}") from exc
+    aliases = tuple(
+        a for a, v in (client.get_registered_model(name).aliases or {}).items() if str(v) == version.version
+    )
+    semver = version.tags.get(TAG_SEMVER)
+    return RunRef(
+        run_id=version.run_id,
+        label=f"{ref}" + (f" (v{semver})" if semver and semver not in ref else ""),
+        model=name,
+        version=str(version.version),
+        aliases=aliases,
+    )
+
+
+def manifest_of(client: Any, run_id: str, tags: dict[str, str], *, project: Any) -> Any:
+    """The run's frozen manifest: from the project if it holds the same one, else the run's artifact.
+
+    Either way it is checked against the run's ``cv.data.manifest_sha256``.
+    """
+    import tempfile
+
+    from mlflow_cv.data.manifest import read_manifest
+
+    snapshot, expected = tags.get(TAG_SNAPSHOT), tags.get(TAG_MANIFEST_SHA256)
+    if not snapshot or not expected:
+        raise SnapshotError(f"run {run_id} has no snapshot lineage tags")
+    local = project.manifest_path(snapshot)
+    if local.is_file():
+        manifest = read_manifest(local)
+        if manifest.sha256 == expected:
+            return manifest
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = Path(client.download_artifacts(run_id, f"data/{snapshot}.json", tmp))
+        except Exception as exc:  # any artifact-store failure: the manifest cannot be had
+            raise SnapshotError(
+                f"run {run_id}: manifest of {snapshot} is neither in the project nor logged: {exc}"
+            ) from exc
+        manifest = read_manifest(path)
+    if manifest.sha256 != expected:
+        raise SnapshotError(f"run {run_id}: the logged manifest of {snapshot} does not match {TAG_MANIFEST_SHA256}")
+    return manifest
