@@ -17,7 +17,6 @@ from mlflow_cv.errors import MlflowCvError
 from mlflow_cv.tracking.lineage import (
     TAG_COMMIT,
     TAG_CONFIG_ID,
-    TAG_CONFIG_SHA256,
     TAG_DIRTY,
     TAG_MANIFEST_SHA256,
     TAG_SNAPSHOT,
