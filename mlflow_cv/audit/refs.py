@@ -59,7 +59,7 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
     except MlflowException as exc:
         raise RegistryError(f"cannot resolve {ref!r}: {exc.message}") from exc
     aliases = tuple(
-        a for a, v in (client.get_registered_model(name).aliases or {}).items() if str(v) == version.version
+        a for a, v in (client.get_registered_model(name).aliases or {}).items() if str(v) == str(version.version)
     )
     semver = version.tags.get(TAG_SEMVER)
     return RunRef(

@@ -96,10 +96,10 @@ def reproduce(
     commit = tags[TAG_COMMIT]
     try:
         repo = git.Repo(project.root, search_parent_directories=True)
-        repo.commit(commit)
+        repo.git.cat_file("-e", f"{commit}^{{commit}}")
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise ReproductionError(f"{project.root} is not a git repository; run from the project") from None
-    except (git.BadName, ValueError):
+    except git.GitCommandError:
         raise ReproductionError(f"commit {commit} is not in {repo.working_tree_dir}; fetch it first") from None
     manifest = manifest_of(client, original.run_id, tags, project=project)
     missing = [f.path for f in manifest.files if not project.store.has(f.sha256)]

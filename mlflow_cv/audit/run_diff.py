@@ -198,10 +198,12 @@ def _code(project: Any, ta: dict[str, str], tb: dict[str, str]) -> CodeDiff:
 
     try:
         repo = git.Repo(project.root, search_parent_directories=True)
+        for sha in (old, new):
+            repo.git.cat_file("-e", f"{sha}^{{commit}}")
         base, head = repo.commit(old), repo.commit(new)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         return CodeDiff(old, new, dirty, note=f"{project.root} is not a git repository: no commit details")
-    except (git.BadName, ValueError):
+    except (git.GitCommandError, git.BadName, ValueError):
         return CodeDiff(old, new, dirty, note="a commit is not in this repository: fetch it for details")
     commits = [f"{c.hexsha[:12]} {c.summary!s}" for c in repo.iter_commits(f"{old}..{new}", max_count=MAX_COMMITS)]
     if not commits:  # B is older than A: what going back undoes

@@ -1,0 +1,169 @@
+"""Reading lineage back: diff verdicts (code / data / config), rollback advice, reproduce and its refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mlflow_cv.audit.reproduce import reproduce
+from mlflow_cv.audit.run_diff import diff_runs
+from mlflow_cv.cli import cli
+from mlflow_cv.data.snapshots import Project
+from mlflow_cv.errors import ReproductionError
+from mlflow_cv.registry.promotion import promote, register, registry_client
+from tests.conftest import TINY, git, make_train_project, run_id_of, run_train
+
+METRICS = {"val/mAP50": 0.6, "val/mAP50-95": 0.4, "val/AP50-95/circle": 0.45, "val/AP50-95/square": 0.35}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str, str]:
+    """A project with DS-1.0.0 and DS-1.1.0 and two commits (the second edits train.py)."""
+    project = make_train_project(tmp_path_factory.mktemp("audit") / "p")
+    first = git(project.root, "rev-parse", "HEAD")
+    (project.root / "train.py").write_text((project.root / "train.py").read_text() + "\n# hotfix\n")
+    git(project.root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "hotfix: night images")
+    return project, first, git(project.root, "rev-parse", "HEAD")
+
+
+def fake_run(client: Any, project: Project, *, commit: str, snapshot: str = "DS-1.0.0", lr: str = "0.01",
+             metrics: dict[str, float] | None = None) -> str:  # fmt: skip
+    """A run with the lineage a training records (tags, params, metrics); what diff reads."""
+    experiment = client.get_experiment_by_name("audit") or client.get_experiment(client.create_experiment("audit"))
+    run = client.create_run(experiment.experiment_id)
+    manifest = project.load(snapshot)
+    config = f"{snapshot}-{lr}".encode().hex().ljust(64, "0")[:64]
+    tags = {"cv.data.snapshot": snapshot, "cv.data.manifest_sha256": manifest.sha256, "cv.code.commit": commit,
+            "cv.code.dirty": "false", "cv.config.id": config[:12], "cv.config.sha256": config,
+            "cv.weights.digest": f"{commit}{snapshot}{lr}"}  # fmt: skip
+    for key, value in tags.items():
+        client.set_tag(run.info.run_id, key, value)
+    for key, value in {"data.snapshot_id": snapshot, "train.lr0": lr, "train.epochs": "5"}.items():
+        client.log_param(run.info.run_id, key, value)
+    for key, value in (metrics or METRICS).items():
+        client.log_metric(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+@pytest.fixture
+def client(repo: tuple[Project, str, str]) -> Any:
+    return registry_client(f"sqlite:///{repo[0].root / 'audit.db'}")
+
+
+def test_only_data_changed(client: Any, repo: tuple[Project, str, str]) -> None:
+    project, first, _ = repo
+    a = fake_run(client, project, commit=first, snapshot="DS-1.0.0")
+    b = fake_run(client, project, commit=first, snapshot="DS-1.1.0", metrics={**METRICS, "val/AP50-95/circle": 0.30})
+    d = diff_runs(client, a, b, project=project)
+    assert d.changed == ("data",)
+    assert d.data_diff is not None and len(d.data_diff.images_added) == 60
+    assert d.metrics[0].key == "val/AP50-95/circle" and d.metrics[0].delta == pytest.approx(-0.15)  # worst first
+    assert "verdict: data changed" in d.report()
+
+
+def test_only_config_changed(client: Any, repo: tuple[Project, str, str]) -> None:
+    project, first, _ = repo
+    d = diff_runs(client, fake_run(client, project, commit=first), fake_run(client, project, commit=first, lr="0.02"),
+                  project=project)  # fmt: skip
+    assert d.changed == ("config",)
+    assert d.params == (("train.lr0", "0.01", "0.02"),)
+    assert "train.lr0: 0.01 → 0.02" in d.report()
+
+
+def test_only_code_changed(client: Any, repo: tuple[Project, str, str]) -> None:
+    project, first, second = repo
+    d = diff_runs(client, fake_run(client, project, commit=first), fake_run(client, project, commit=second),
+                  project=project)  # fmt: skip
+    assert d.changed == ("code",)
+    assert [c.split(" ", 1)[1] for c in d.code.commits] == ["hotfix: night images"]
+    assert d.code.files == ("train.py",)
+    out = CliRunner().invoke(cli, ["diff", "--project", str(project.root), "--tracking-uri", client.tracking_uri,
+                                   "--json", d.a.run_id, d.b.run_id])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["changed"] == ["code"]
+
+
+def test_regressed_alias_holder_gets_rollback_advice(client: Any, repo: tuple[Project, str, str]) -> None:
+    from tests.test_registry import make_run
+
+    name = "advice"
+    register(client, make_run(client, metrics={"val/mAP50-95": 0.5}), name=name)
+    register(client, make_run(client, metrics={"val/mAP50-95": 0.4}, **{"cv.config.sha256": "9" * 64}), name=name)
+    promote(client, name, "1.0.0", alias="canary")
+    promote(client, name, "1.1.0", alias="canary")  # unprotected: moves despite the regression
+    d = diff_runs(client, f"models:/{name}/1", f"models:/{name}@canary", project=repo[0])
+    assert d.b.aliases == ("canary",)
+    assert d.advice == (
+        "B holds 'canary' and regressed on 1 metric(s) (worst: val/mAP50-95 -0.1000); "
+        f"roll back with: mlflow-cv model rollback {name} --alias canary",
+    )
+    by_semver = diff_runs(client, "1.0.0", "1.1.0", project=repo[0], model=name)
+    assert by_semver.b.run_id == d.b.run_id
+
+
+@pytest.mark.slow
+def test_reproduce_a_trained_run(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
+    result = reproduce(client, trained[0], project=train_project)
+    assert result.passed, result.table()
+    assert {c.name for c in result.checks} == {"commit", "snapshot", "config", "preflight", "weights", "artifacts"}
+    tags = client.get_run(result.run_id).data.tags
+    assert tags["cv.reproduces"] == trained[0] and tags["cv.reproduce.verdict"] == "passed"
+    assert tags["cv.weights.digest"] == client.get_run(trained[0]).data.tags["cv.weights.digest"]
+    assert git(train_project.root, "worktree", "list").count("\n") == 0  # the worktree is gone
+
+
+@pytest.mark.slow
+def test_reproduce_detects_tampering(tmp_path: Path) -> None:
+    project = make_train_project(tmp_path / "p", stages=("1.0.0",))
+    run_id = run_id_of(run_train(project, "data=DS-1.0.0", *TINY))
+    client = registry_client(f"sqlite:///{project.root / 'mlflow.db'}")
+    labelmap = next((project.root / "mlruns").rglob(f"{run_id}/artifacts/labelmap.json"))
+    labelmap.write_text('{"0": "tampered"}\n')
+    result = reproduce(client, run_id, project=project)
+    assert not result.passed
+    assert [c.name for c in result.checks if not c.passed] == ["artifacts"]
+    assert "labelmap.json: content changed" in result.table()
+    manifest = project.load("DS-1.0.0")
+    obj = project.store.object_path(manifest.files[0].sha256)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"changed")
+    with pytest.raises(ReproductionError, match="the store's objects of DS-1.0.0 changed") as info:
+        reproduce(client, run_id, project=project)
+    assert manifest.files[0].path in str(info.value)
+
+
+def test_reproduce_refusals(client: Any, repo: tuple[Project, str, str], tmp_path: Path) -> None:
+    project, first, _ = repo
+    dirty = fake_run(client, project, commit=first)
+    client.set_tag(dirty, "cv.code.dirty", "true")
+    client.set_tag(dirty, "cv.preflight", "passed")
+    with pytest.raises(ReproductionError, match="cannot be reproduced exactly") as info:
+        reproduce(client, dirty, project=project)
+    assert "cv.code.dirty=true" in info.value.problems[0]
+    overridden = fake_run(client, project, commit=first)
+    client.set_tag(overridden, "cv.preflight", "overridden: dirty_code (x)")
+    with pytest.raises(ReproductionError, match="cannot be reproduced exactly"):
+        reproduce(client, overridden, project=project)
+    unknown = fake_run(client, project, commit="0" * 40)
+    client.set_tag(unknown, "cv.preflight", "passed")
+    with pytest.raises(ReproductionError, match="commit 0000000000000000000000000000000000000000 is not in"):
+        reproduce(client, unknown, project=project)
+    known = fake_run(client, project, commit=first)
+    client.set_tag(known, "cv.preflight", "passed")
+    empty_store = Project(root=project.root, store_root=tmp_path / "empty-store")
+    with pytest.raises(ReproductionError, match="object.s. of DS-1.0.0 are not in the store"):
+        reproduce(client, known, project=empty_store)
+
+
+def test_diff_with_an_unknown_commit_still_reports(client: Any, repo: tuple[Project, str, str]) -> None:
+    project, first, _ = repo
+    d = diff_runs(client, fake_run(client, project, commit=first), fake_run(client, project, commit="0" * 40),
+                  project=project)  # fmt: skip
+    assert d.changed == ("code",) and d.code.note == "a commit is not in this repository: fetch it for details"
