@@ -305,6 +305,73 @@ def data_checkout(snapshot_id: str, dest: Path, link: str, project: str | None) 
     click.echo(f"checked out {snapshot_id} ({n} files) to {out}; train with data={out / 'data.yaml'}")
 
 
+@data.command("remote")
+@click.argument("uri", required=False)
+@_project_option
+def data_remote(uri: str | None, project: str | None) -> None:
+    """Show the project's remote, or set it (written to mlflow-cv.yaml: commit it).
+
+    Any artifact URI MLflow supports: mlflow-artifacts://HOST:PORT/path (a tracking server with
+    proxied artifacts), s3://bucket/prefix, file:///shared/path. $MLFLOW_CV_REMOTE overrides it.
+
+    \b
+    Examples:
+      mlflow-cv data remote mlflow-artifacts://127.0.0.1:5000/snapshots
+      mlflow-cv data remote
+    """
+    from mlflow_cv.data.remote import configured_remote, set_remote
+
+    proj = _project(project)
+    if uri:
+        click.echo(f"remote: {uri} (in {set_remote(proj, uri)})")
+    else:
+        click.echo(f"remote: {configured_remote(proj) or 'none'}")
+
+
+def _transfer(verb: str, snapshot_ids: tuple[str, ...], remote: str | None, project: str | None) -> None:
+    from mlflow_cv.data import remote as remotes
+
+    proj = _project(project)
+    total = sum(len(proj.load(s).files) for s in snapshot_ids) if verb == "push" else 0
+    with progress_bar(f"{verb}ing", total) as progress:
+        r = getattr(remotes, verb)(proj, list(snapshot_ids), remote=remote, progress=progress)
+    click.echo(
+        f"{verb}ed {', '.join(r.snapshot_ids)}: {r.moved} of {r.objects} object(s) moved "
+        f"({r.bytes / 1e6:.1f} MB) in {r.seconds:.1f} s; the rest were there already"
+    )
+
+
+_remote_option = click.option("--remote", help="Artifact URI; default: the project's remote (mlflow-cv data remote).")
+
+
+@data.command("push")
+@click.argument("snapshot_ids", nargs=-1, required=True)
+@_remote_option
+@_project_option
+def data_push(snapshot_ids: tuple[str, ...], remote: str | None, project: str | None) -> None:
+    """Upload snapshots (missing objects, then manifests) to the remote. Resumable.
+
+    \b
+    Example:
+      mlflow-cv data push DS-1.0.0 DS-1.1.0 DS-1.1.1
+    """
+    _transfer("push", snapshot_ids, remote, project)
+
+
+@data.command("pull")
+@click.argument("snapshot_ids", nargs=-1, required=True)
+@_remote_option
+@_project_option
+def data_pull(snapshot_ids: tuple[str, ...], remote: str | None, project: str | None) -> None:
+    """Download snapshots from the remote; every object is verified before it enters the store.
+
+    \b
+    Example:
+      mlflow-cv data pull DS-1.1.1 && mlflow-cv data checkout DS-1.1.1 /tmp/ds
+    """
+    _transfer("pull", snapshot_ids, remote, project)
+
+
 @cli.command("preflight", context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1)
 @_project_option

@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
-from mlflow_cv.data.atomic import atomic_write_text
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.manifest import write_manifest
+from mlflow_cv.data.snapshots import Project, write_hydra_option
 from mlflow_cv.errors import ReproductionError
 from mlflow_cv.tracking.lineage import (
     TAG_COMMIT,
@@ -161,16 +161,13 @@ def _recorded_overrides(client: Any, run_id: str) -> list[str]:
 
 def _pin_snapshot(source: Path, manifest: Any) -> None:
     """Give the worktree the snapshot's manifest and Hydra option when the commit does not hold them."""
-    path = source / "data" / "manifests" / f"{manifest.snapshot_id}.json"
+    worktree = Project(root=source)
+    path = worktree.manifest_path(manifest.snapshot_id)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_manifest(path, manifest)
-    option = source / "conf" / "data" / f"{manifest.snapshot_id}.yaml"
-    if not option.exists():
-        doc = {"snapshot_id": manifest.snapshot_id, "manifest_sha256": manifest.sha256, "task": manifest.task,
-               "split_seed": manifest.split.seed}  # fmt: skip
-        option.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(option, yaml.safe_dump(doc, sort_keys=False))
+    if not (worktree.conf_data_dir / f"{manifest.snapshot_id}.yaml").exists():
+        write_hydra_option(worktree, manifest)
 
 
 def _checks(

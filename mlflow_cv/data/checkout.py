@@ -218,6 +218,7 @@ def checkout(
         return dest
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise SnapshotError(f"{dest} exists and is not empty: check out into a new or empty folder")
+    _pull_missing(project, manifest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
     try:
@@ -239,6 +240,16 @@ def checkout(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def _pull_missing(project: Project, manifest: Manifest) -> None:
+    """Objects missing locally come from the configured remote, if there is one."""
+    if all(project.store.has(f.sha256) for f in manifest.files):
+        return
+    from mlflow_cv.data.remote import configured_remote, pull
+
+    if configured_remote(project):
+        pull(project, [manifest.snapshot_id])
 
 
 def _materialize_chunk(chunk: Sequence[tuple[str, str]], *, store: str, dest: str, link: LinkMode) -> list[None]:

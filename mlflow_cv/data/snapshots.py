@@ -29,7 +29,7 @@ from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import SnapshotError, SnapshotNotFoundError
 from mlflow_cv.semver import SNAPSHOT_PREFIX, Bump, Version, check_bump, parse_snapshot_id
 
-__all__ = ["Project", "SnapshotResult", "create_snapshot"]
+__all__ = ["Project", "SnapshotResult", "create_snapshot", "write_hydra_option"]
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def create_snapshot(
                 label=SNAPSHOT_PREFIX,
             )
         new_objects = staging.commit()
-    _write_hydra_option(project, built.manifest)
+    write_hydra_option(project, built.manifest)
     path = project.manifest_path(snapshot_id)
     write_manifest(path, built.manifest)
     return SnapshotResult(
@@ -198,7 +198,7 @@ def create_snapshot(
     )
 
 
-def _write_hydra_option(project: Project, manifest: Manifest) -> None:
+def write_hydra_option(project: Project, manifest: Manifest) -> None:
     seed = manifest.split.seed
     text = (
         f"# Written by `mlflow-cv data snapshot`: the manifest hash pins the exact bytes. Do not edit.\n"
