@@ -630,7 +630,9 @@ def diff(
 @click.argument("ref")
 @click.option("--model", help="Registered model, when REF is a bare semantic version.")
 @click.option("--tolerance", type=float, help="Compare metrics within this instead of requiring equal weights.")
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the worktree and outputs here.")
+@click.option(
+    "--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the re-run's outputs here (a new folder)."
+)
 @_tracking_option
 @_project_option
 def reproduce_cmd(

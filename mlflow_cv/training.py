@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import random
 import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -41,7 +41,8 @@ from mlflow_cv.tracking.preflight import PreflightReport, run_preflight
 
 if TYPE_CHECKING:
     from mlflow_cv.registry.promotion import Registration
-from mlflow_cv.tracking.server import resolve_tracking_uri
+from mlflow_cv.serving.processing import labelmap_json
+from mlflow_cv.tracking.server import resolve_tracking_uri, using_tracking_uri
 from mlflow_cv.yolo import (
     WeightsInfo,
     configure_ultralytics,
@@ -56,7 +57,6 @@ __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
 register_configs()
 
 ARTIFACT_INDEX = "lineage/artifacts.json"
-MLFLOW_TRACKING_URI = "MLFLOW_TRACKING_URI"
 # Ultralytics outputs worth keeping with the run (plots, the results table, its own resolved args)
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
 _HEADLINE = ("val/mAP50", "val/mAP50-95", "val/mask_mAP50", "val/pose_mAP50", "val/accuracy_top1")
@@ -155,12 +155,13 @@ def train(
     The run ends ``FINISHED`` only when everything was logged; ``KILLED`` on Ctrl-C and ``FAILED`` on
     any other error, so a half-logged run is never mistaken for a finished one.
     """
-    import mlflow
 
     started = time.monotonic()
     report, tracking_uri = preflight_job(job, project=project, show_progress=True)
     print(report.table(), file=sys.stderr)
     report.raise_for_failures()
+    if job.train.seed is None:  # overridden: train with a fresh seed, and record the one used
+        job = replace(job, train=replace(job.train, seed=random.randrange(2**31)))
     assert report.git is not None and report.manifest is not None and report.checkout is not None
     lineage = Lineage(
         snapshot_id=report.manifest.snapshot_id,
@@ -176,17 +177,8 @@ def train(
         remote_url=report.git.remote_url,
         init_weights_sha256=sha256_file(report.weights_path) if report.weights_path else None,
     )
-    # MLflow also exports the URI as $MLFLOW_TRACKING_URI; put that back afterwards, so that the next
-    # job in this process (another project, a test) resolves its own store.
-    env_before = os.environ.get(MLFLOW_TRACKING_URI)
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
+    with using_tracking_uri(tracking_uri):
         return _tracked_run(job, report, lineage, project, tracking_uri, output_dir, overrides, started)
-    finally:
-        if env_before is None:
-            os.environ.pop(MLFLOW_TRACKING_URI, None)
-        else:
-            os.environ[MLFLOW_TRACKING_URI] = env_before
 
 
 def _tracked_run(
@@ -203,34 +195,34 @@ def _tracked_run(
 
     experiment_id = _experiment(job.tracking.experiment, tracking_uri, project)
     configure_ultralytics(project.state_dir / "ultralytics")
-    with active_lineage(lineage):
+    with active_lineage(lineage):  # for the whole run: runs started inside it carry the lineage too
         run = mlflow.start_run(experiment_id=experiment_id, run_name=job.tracking.run_name)
-    run_id = run.info.run_id
-    try:
-        _ensure_lineage_tags(run_id, lineage)
-        logged = _log_inputs(job, report, overrides, output_dir)
-        save_dir, final = _fit(job, report, run_id, output_dir)
-        weights, more = _log_outputs(job, report, save_dir)
-        logged.update(more)
-        _log_index(logged)
-        model_id = _log_pyfunc(job, report, save_dir)
-        mlflow.set_tags(
-            {
-                TAG_WEIGHTS_SHA256: weights.sha256,
-                TAG_WEIGHTS_DIGEST: weights.digest,
-                TAG_ARCH_SHA256: weights.arch_sha256,
-                TAG_TASK: job.model.task,
-                TAG_MODEL_ID: model_id,
-            }
-        )
-    except KeyboardInterrupt:
-        mlflow.end_run("KILLED")
-        print(f"interrupted: run {run_id} marked KILLED", file=sys.stderr)
-        raise
-    except BaseException:
-        mlflow.end_run("FAILED")
-        raise
-    mlflow.end_run("FINISHED")
+        run_id = run.info.run_id
+        try:
+            _ensure_lineage_tags(run_id, lineage)
+            logged = _log_inputs(job, report, overrides, output_dir)
+            save_dir, final = _fit(job, report, run_id, output_dir)
+            weights, more = _log_outputs(job, report, save_dir)
+            logged.update(more)
+            _log_index(logged)
+            model_id = _log_pyfunc(job, report, save_dir)
+            mlflow.set_tags(
+                {
+                    TAG_WEIGHTS_SHA256: weights.sha256,
+                    TAG_WEIGHTS_DIGEST: weights.digest,
+                    TAG_ARCH_SHA256: weights.arch_sha256,
+                    TAG_TASK: job.model.task,
+                    TAG_MODEL_ID: model_id,
+                }
+            )
+        except KeyboardInterrupt:
+            mlflow.end_run("KILLED")
+            print(f"interrupted: run {run_id} marked KILLED", file=sys.stderr)
+            raise
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+        mlflow.end_run("FINISHED")
     registration = None
     if job.registry.name:
         from mlflow_cv.registry.promotion import register, registry_client
@@ -297,7 +289,7 @@ def _log_inputs(job: JobConfig, report: PreflightReport, overrides: Sequence[str
         f"data/{manifest.snapshot_id}.json": manifest_path.read_bytes(),
         "config/resolved.yaml": yaml.safe_dump(asdict(job), sort_keys=True).encode(),
         "config/overrides.yaml": yaml.safe_dump(list(overrides)).encode(),
-        "labelmap.json": _labelmap(manifest.class_map),
+        "labelmap.json": labelmap_json(manifest.class_map).encode(),
     }
     logged = {}
     for name, data in files.items():
@@ -308,10 +300,6 @@ def _log_inputs(job: JobConfig, report: PreflightReport, overrides: Sequence[str
         logged[name] = sha256_file(local)
     mlflow.set_tag(TAG_LABELMAP_SHA256, logged["labelmap.json"])
     return logged
-
-
-def _labelmap(class_map: Mapping[int, str]) -> bytes:
-    return (json.dumps({str(k): v for k, v in sorted(class_map.items())}, indent=2) + "\n").encode()
 
 
 def _fit(job: JobConfig, report: PreflightReport, run_id: str, output_dir: Path) -> tuple[Path, dict[str, float]]:
@@ -334,7 +322,7 @@ def _fit(job: JobConfig, report: PreflightReport, run_id: str, output_dir: Path)
             imgsz=t.imgsz,
             optimizer=t.optimizer,
             lr0=t.lr0,
-            seed=t.seed if t.seed is not None else 0,
+            seed=t.seed,
             deterministic=t.deterministic,
             device=t.device,
             workers=t.workers,
@@ -345,7 +333,7 @@ def _fit(job: JobConfig, report: PreflightReport, run_id: str, output_dir: Path)
             exist_ok=True,
             **dict(t.extra),
         )
-    except (KeyboardInterrupt, MlflowCvError):
+    except MlflowCvError:
         raise
     except Exception as exc:
         raise TrainingError(f"Ultralytics training failed: {type(exc).__name__}: {exc}") from exc

@@ -100,7 +100,7 @@ def test_each_gate_fails_on_its_own() -> None:
 
 def test_policy_from_json() -> None:
     assert Policy.from_json(None) == Policy()
-    assert Policy.from_json('{"tolerance": 0.05, "protected": ["prod"]}').protected == ("prod",)
+    assert Policy.from_json('{"tolerance": 0.05, "protected": ["production", "qa"]}').protected == ("production", "qa")
     with pytest.raises(ConfigError, match="unknown fields"):
         Policy.from_json('{"tolerence": 0.05}')
     with pytest.raises(ConfigError, match="unknown gates"):
@@ -332,3 +332,36 @@ def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Ser
         client.set_registered_model_tag(name, "cv.policy", '{"tolerence": 1}')
     shown = CliRunner().invoke(cli, ["model", "policy", name, "--tracking-uri", mlflow_server.url])
     assert shown.exit_code == 0 and json.loads(shown.output)["tolerance"] == 0.05
+
+
+def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, name: str) -> None:
+    run = make_run(client, **{"cv.preflight": "overridden: dirty_code (x)"})
+    with pytest.raises(MlflowException, match="cv.preflight='passed' is not the tag of run"):
+        client.create_registered_model(name)
+        client.create_model_version(name, source=f"{client.get_run(run).info.artifact_uri}/weights", run_id=run,
+                                    tags={"cv.preflight": "passed"})  # fmt: skip
+    with pytest.raises(MlflowException, match="cv.metrics does not match"):
+        client.create_model_version(name, source=f"{client.get_run(run).info.artifact_uri}/weights", run_id=run,
+                                    tags={"cv.metrics": json.dumps({"val/mAP50-95": 0.99})})  # fmt: skip
+    first = register(client, make_run(client), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    with pytest.raises(MlflowException, match="holds production"):
+        client.delete_model_version(name, first.version)
+    with pytest.raises(MlflowException, match="protected aliases"):
+        client.delete_registered_model(name)
+    for bad in ('{"gates": ["lineage", "metrics"]}', '{"protected": ["staging"]}', "[]", '{"protected": "production"}'):
+        with pytest.raises(MlflowException, match="not a valid policy|stays protected"):
+            client.set_registered_model_tag(name, "cv.policy", bad)
+    client.set_registered_model_tag(name, "cv.move.request", "[]")  # malformed: the next move counts as direct
+    register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
+    assert promote(client, name, "1.1.0", alias="production").moved
+
+
+def test_a_second_rollback_does_not_bring_the_bad_version_back(client: MlflowClient, name: str) -> None:
+    register(client, make_run(client), name=name)
+    register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    promote(client, name, "1.1.0", alias="production")
+    assert rollback(client, name, alias="production").semver == "1.0.0"
+    with pytest.raises(RegistryError, match="no previous holder"):
+        rollback(client, name, alias="production")

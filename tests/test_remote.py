@@ -53,7 +53,9 @@ def test_round_trip_dedup_and_nothing_twice(source: Project, remote: str, tmp_pa
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files_a == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     assert all((a / rel).read_bytes() == (b / rel).read_bytes() for rel in files_a)
-    assert pull(clone, ["DS-1.0.0"], remote=remote).moved == len(objects_of(source, "DS-1.0.0") - objects_of(source, "DS-1.1.0"))
+    assert pull(clone, ["DS-1.0.0"], remote=remote).moved == len(
+        objects_of(source, "DS-1.0.0") - objects_of(source, "DS-1.1.0")
+    )
 
 
 def test_checkout_pulls_from_the_configured_remote(source: Project, remote: str, tmp_path: Path) -> None:
@@ -125,7 +127,9 @@ def test_overlapping_pushes_at_once(source: Project, remote: str, tmp_path: Path
         except BaseException as exc:  # collected for the assertion below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(ids,)) for ids in (["DS-1.0.0"], ["DS-1.1.0"], ["DS-1.0.0", "DS-1.1.0"])]
+    threads = [
+        threading.Thread(target=run, args=(ids,)) for ids in (["DS-1.0.0"], ["DS-1.1.0"], ["DS-1.0.0", "DS-1.1.0"])
+    ]
     for t in threads:
         t.start()
     for t in threads:

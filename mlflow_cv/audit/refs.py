@@ -30,6 +30,7 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
     from mlflow.exceptions import MlflowException
 
     from mlflow_cv.registry.policy import TAG_SEMVER
+    from mlflow_cv.registry.promotion import find_version
 
     try:
         if _RUN_ID.match(ref):
@@ -40,18 +41,16 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
             if "@" in body:
                 name, alias = body.split("@", 1)
                 version = client.get_model_version_by_alias(name, alias)
-            else:
+            elif "/" in body:
                 name, number = body.rsplit("/", 1)
                 version = client.get_model_version(name, number)
+            else:
+                raise RegistryError(f"{ref!r} names no version: use models:/NAME/VERSION or models:/NAME@ALIAS")
         elif _SEMVER.match(ref):
             if not model:
                 raise RegistryError(f"{ref!r} is a semantic version: say of which model with --model NAME")
             name = model
-            wanted = ref.lstrip("v")
-            found = [v for v in client.search_model_versions(f"name='{name}'") if v.tags.get(TAG_SEMVER) == wanted]
-            if not found:
-                raise RegistryError(f"{name!r} has no version {wanted}")
-            version = found[0]
+            version = find_version(client, name, ref)
         else:
             raise RegistryError(
                 f"{ref!r} is not a run id, models:/NAME/VERSION, models:/NAME@ALIAS or a semantic version"

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
+from mlflow_cv.audit.run_diff import comparable
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.manifest import write_manifest
 from mlflow_cv.data.snapshots import Project, write_hydra_option
@@ -77,7 +78,8 @@ def reproduce(
     """Re-run the training behind ``ref`` from its lineage and check the result (see the module doc).
 
     ``tolerance`` None asks for equal weight tensors (deterministic CPU runs); a number compares the
-    final ``val/`` metrics within it instead. ``keep`` keeps the worktree and outputs there.
+    final ``val/`` metrics within it instead. ``keep`` keeps the re-run's outputs (Hydra's run folder)
+    there; the worktree is always removed.
     """
     import git
 
@@ -113,10 +115,12 @@ def reproduce(
     if not stored.ok:
         raise ReproductionError(f"the store's objects of {manifest.snapshot_id} changed", problems=stored.problems())
     overrides = _recorded_overrides(client, original.run_id)
+    if keep is not None and keep.exists() and any(keep.iterdir()):
+        raise ReproductionError(f"--keep {keep} is not empty: choose a new folder")
     work = Path(tempfile.mkdtemp(prefix="mlflow-cv-reproduce-")) if keep is None else keep
     source = work / "source"
-    repo.git.worktree("add", "--detach", str(source), commit)
     try:
+        repo.git.worktree("add", "--detach", str(source), commit)
         _pin_snapshot(source, manifest)
         experiment = client.get_experiment(run.info.experiment_id).name
         cmd = [sys.executable, str(source / "train.py"), *overrides, f"tracking.uri={client.tracking_uri}",
@@ -144,7 +148,8 @@ def reproduce(
         client.set_tag(new_id, TAG_VERDICT, "passed" if result.passed else "failed")
         return result
     finally:
-        repo.git.worktree("remove", "--force", str(source))
+        if source.exists():
+            repo.git.worktree("remove", "--force", str(source))
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -184,7 +189,7 @@ def _checks(
         detail = f"tensors {str(old.get(TAG_WEIGHTS_DIGEST))[:12]} → {str(new.get(TAG_WEIGHTS_DIGEST))[:12]}"
         checks.append(Check("weights", same, detail + ("" if same else " (try --tolerance for GPU runs)")))
     else:
-        keys = sorted(k for k in old_metrics if k.startswith("val/") and not k.endswith("_loss"))
+        keys = sorted(k for k in old_metrics if comparable(k))
         off = [f"{k} {old_metrics[k]:.4f} → {new_metrics.get(k, float('nan')):.4f}" for k in keys
                if k not in new_metrics or abs(new_metrics[k] - old_metrics[k]) > tolerance]  # fmt: skip
         checks.append(Check("metrics", not off, "; ".join(off) or f"{len(keys)} metrics within ±{tolerance}"))

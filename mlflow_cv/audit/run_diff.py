@@ -23,7 +23,7 @@ from mlflow_cv.tracking.lineage import (
     TAG_WEIGHTS_DIGEST,
 )
 
-__all__ = ["RunDiff", "diff_runs"]
+__all__ = ["RunDiff", "comparable", "diff_runs"]
 
 MAX_COMMITS = 20
 
@@ -141,6 +141,11 @@ class RunDiff:
         return "\n".join(lines)
 
 
+def comparable(metric: str) -> bool:
+    """The final metrics two runs are compared on: validation results, not losses."""
+    return metric.startswith("val/") and not metric.endswith("_loss")
+
+
 def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -163,7 +168,7 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
     pa, pb = dict(run_a.data.params), dict(run_b.data.params)
     params = tuple((k, pa.get(k, "-"), pb.get(k, "-")) for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k))
     ma, mb = run_a.data.metrics, run_b.data.metrics
-    keys = sorted(k for k in ma.keys() | mb.keys() if k.startswith("val/") and not k.endswith("_loss"))
+    keys = sorted(k for k in ma.keys() | mb.keys() if comparable(k))
     metrics = sorted((MetricDelta(k, ma.get(k), mb.get(k)) for k in keys),
                      key=lambda m: (m.delta is None, m.delta if m.delta is not None else 0.0, m.key))  # fmt: skip
     advice = []

@@ -8,19 +8,33 @@ Registered as a ``mlflow.model_registry_store`` plugin for the URI schemes ``cv-
 so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same rules as
 ``mlflow-cv model …``:
 
+- ``cv.*`` tags given when a version is created must be those of its run (lineage) and its run's
+  metrics (``cv.metrics``): the gates read them, so they are facts, not claims;
 - ``cv.*`` tags of a model version are write-once and cannot be deleted; ``cv.semver`` must be a
   semantic version, unique in the model and higher than that of every earlier (lower-numbered) version;
+- a version holding a protected alias, and a model with protected aliases, cannot be deleted;
+- ``cv.policy`` must parse, keep ``production`` protected and the lineage and preflight gates on;
 - a protected alias (policy: ``production``, ``staging``) moves only when the gates pass (artifact
   hashes are checked by the client, which can read them); a rollback passes when it goes to the
   holder recorded before the current one; protected aliases cannot be deleted;
-- every alias move is recorded in the history (``cv.history.*`` tags, which nobody else can write).
+- every alias move is recorded in the history (``cv.history.*`` tags, which nobody else can write),
+  with the gates this server evaluated; ``who`` and ``why`` come from the mover's ``cv.move.request``
+  (the store does not see the HTTP user), which is consumed by the move.
+
+Checks and writes are serialized per process, and across processes for SQLite (a file lock beside the
+database); with PostgreSQL and several server workers, run ``--workers 1`` if raw clients race.
 
 A refusal is an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400) saying what failed.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from mlflow.entities.model_registry import RegisteredModelTag
@@ -51,7 +65,25 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> GuardedRegis
     """The ``mlflow.model_registry_store`` entry point: ``cv-guard-sqlite:///x.db`` → guarded ``sqlite:///x.db``."""
     if not store_uri.startswith(SCHEME_PREFIX):
         raise MlflowException(f"{store_uri!r}: expected a {SCHEME_PREFIX}<sqlalchemy URI>", INVALID_PARAMETER_VALUE)
-    return GuardedRegistryStore(store_uri[len(SCHEME_PREFIX) :])
+    store = GuardedRegistryStore(store_uri[len(SCHEME_PREFIX) :])
+    store.tracking_uri = tracking_uri
+    return store
+
+
+@contextmanager
+def _serialized(db_uri: str) -> Iterator[None]:
+    """One check-then-write at a time: across threads, and across server workers for SQLite (a file lock
+    beside the database). For PostgreSQL across several workers, run the server with ``--workers 1``."""
+    with _lock:
+        if not db_uri.startswith("sqlite:///"):
+            yield
+            return
+        with open(f"{db_uri[len('sqlite:///') :]}.cv-guard.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _refuse(message: str) -> MlflowException:
@@ -60,8 +92,6 @@ def _refuse(message: str) -> MlflowException:
 
 def facts_of(version: Any, label: str | None = None) -> VersionFacts:
     """The rules' view of a model version entity: its tags and its gate metrics."""
-    import json
-
     tags = dict(version.tags)
     try:
         metrics = {k: float(v) for k, v in json.loads(tags.get(TAG_METRICS) or "{}").items()}
@@ -73,18 +103,63 @@ def facts_of(version: Any, label: str | None = None) -> VersionFacts:
 class GuardedRegistryStore(SqlAlchemyStore):
     """SqlAlchemyStore whose writes follow mlflow-cv's registry rules (see the module doc)."""
 
-    # --- model version tags ----------------------------------------------------------------------
+    tracking_uri: str | None = None  # where runs are read from outside a server (in-process use)
+
+    def _run(self, run_id: str) -> Any:
+        """The run behind a version, from the server's tracking store (or the client's, in-process)."""
+        from mlflow.server import BACKEND_STORE_URI_ENV_VAR  # type: ignore[attr-defined]
+
+        if os.environ.get(BACKEND_STORE_URI_ENV_VAR):
+            from mlflow.server.handlers import _get_tracking_store
+
+            return _get_tracking_store().get_run(run_id)
+        from mlflow.tracking._tracking_service.utils import _get_store
+
+        return _get_store(self.tracking_uri).get_run(run_id)
+
+    # --- model versions and their tags -----------------------------------------------------------
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              *args: Any, **kwargs: Any) -> Any:  # fmt: skip
-        with _lock:
-            for tag in tags or ():
-                if tag.key == TAG_SEMVER:
-                    self._check_semver(name, None, tag.value)
+        """``cv.*`` tags given at creation must be the run's own: lineage and gate metrics are not claims."""
+        lineage = {t.key: t.value for t in tags or () if t.key.startswith("cv.")}
+        with _serialized(self.db_uri):
+            if lineage:
+                if not run_id:
+                    raise _refuse("cv.* tags need the run they come from (run_id)")
+                run = self._run(run_id)
+                policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
+                for key, value in lineage.items():
+                    if key == TAG_SEMVER:
+                        self._check_semver(name, None, value)
+                    elif key == TAG_METRICS:
+                        if json.loads(value) != policy.gate_metrics(run.data.metrics):
+                            raise _refuse(f"{TAG_METRICS} does not match the metrics of run {run_id}")
+                    elif run.data.tags.get(key) != value:
+                        raise _refuse(f"{key}={value!r} is not the tag of run {run_id}")
             return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
 
+    def delete_model_version(self, name: str, version: str) -> None:
+        held = self._protected_aliases_of(name, version)
+        if held:
+            raise _refuse(f"version {version} holds {', '.join(held)}; move the alias first")
+        super().delete_model_version(name, version)
+
+    def delete_registered_model(self, name: str) -> None:
+        model = self.get_registered_model(name)
+        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
+        held = sorted(set(model.aliases or {}) & set(policy.protected))
+        if held:
+            raise _refuse(f"{name} has protected aliases ({', '.join(held)}); it and its history stay")
+        super().delete_registered_model(name)
+
+    def _protected_aliases_of(self, name: str, version: str) -> list[str]:
+        model = self.get_registered_model(name)
+        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
+        return sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version) and a in policy.protected)
+
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
-        with _lock:
+        with _serialized(self.db_uri):
             if tag.key.startswith("cv."):
                 current = dict(self.get_model_version(name, version).tags)
                 if tag.key in current:
@@ -122,7 +197,17 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     # --- registered model tags -------------------------------------------------------------------
 
+    def create_registered_model(self, name: str, tags: Any = None, *args: Any, **kwargs: Any) -> Any:
+        for tag in tags or ():
+            self._check_model_tag(tag)
+        return super().create_registered_model(name, tags, *args, **kwargs)
+
     def set_registered_model_tag(self, name: str, tag: Any) -> None:
+        self._check_model_tag(tag)
+        super().set_registered_model_tag(name, tag)
+
+    @staticmethod
+    def _check_model_tag(tag: Any) -> None:
         if tag.key.startswith(HISTORY_PREFIX):
             raise _refuse("the alias history is written by the registry only")
         if tag.key == TAG_POLICY:
@@ -130,7 +215,6 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 Policy.from_json(tag.value)
             except MlflowCvError as exc:
                 raise _refuse(str(exc)) from None
-        super().set_registered_model_tag(name, tag)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         if key.startswith(HISTORY_PREFIX):
@@ -140,7 +224,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
     # --- aliases ---------------------------------------------------------------------------------
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
-        with _lock:
+        with _serialized(self.db_uri):
             model = self.get_registered_model(name)
             tags = dict(model.tags)
             policy = Policy.from_json(tags.get(TAG_POLICY))
@@ -181,10 +265,14 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 to_semver=dict(candidate.tags).get(TAG_SEMVER),
                 why=request.why if request else "",
                 kind=("rollback" if rollback else request.kind) if request else "direct",
-                gates=request.gates if request and request.gates else tuple(g.line() for g in gates),
+                # the gates this server evaluated, plus the client's artifact check (it can read them)
+                gates=tuple(g.line() for g in gates if g.name != "artifacts")
+                + tuple(line for line in (request.gates if request else ()) if " artifacts " in line),
                 nonce=request.nonce if request else new_nonce(),
             )
             super().set_registered_model_tag(name, RegisteredModelTag(event.key, event.to_json()))
+            if request is not None:  # used once
+                super().delete_registered_model_tag(name, REQUEST_TAG)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))

@@ -45,10 +45,11 @@ class MoveRequest:
 
     @classmethod
     def from_json(cls, text: str | None) -> MoveRequest | None:
+        """The request, or None when there is none or it is malformed (then the move counts as direct)."""
         try:
             doc = json.loads(text or "")
-            return cls(**{**doc, "gates": tuple(doc.get("gates", ()))})
-        except (ValueError, TypeError):
+            return cls(**{**doc, "gates": tuple(str(g) for g in doc.get("gates", ()))})
+        except (ValueError, TypeError, AttributeError):
             return None
 
 
@@ -91,15 +92,19 @@ def parse_history(tags: Mapping[str, str]) -> list[AliasEvent]:
     for key in sorted(k for k in tags if k.startswith(HISTORY_PREFIX)):
         try:
             events.append(AliasEvent.from_json(tags[key]))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             continue
     return events
 
 
 def previous_holder(events: list[AliasEvent], alias: str, current: str) -> AliasEvent | None:
-    """The move that put ``current`` on ``alias`` (its ``from_version`` is where a rollback goes)."""
+    """The promotion that put ``current`` on ``alias``; its ``from_version`` is where a rollback goes.
+
+    Rollbacks are skipped: after rolling v2 back to v1, a second rollback must not bring v2 back
+    (without gates); it goes to what held the alias before v1 was promoted, if anything.
+    """
     for event in reversed(events):
-        if event.alias == alias and event.to_version == current:
+        if event.alias == alias and event.to_version == current and event.kind != "rollback":
             return event if event.from_version is not None else None
     return None
 

@@ -72,14 +72,27 @@ class Policy:
 
     @classmethod
     def from_json(cls, text: str | None) -> Policy:
+        """Parse and check a policy. ``production`` is always protected and the ``lineage`` and
+        ``preflight`` gates always apply: a policy may tune the rules, not switch off DESIGN §4."""
         if not text:
             return cls()
         try:
             doc = json.loads(text)
+            if not isinstance(doc, dict):
+                raise ValueError("expected a JSON object")
             unknown = set(doc) - set(cls.__dataclass_fields__)
             if unknown:
                 raise ValueError(f"unknown fields {sorted(unknown)}")
-            fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+            fields: dict[str, Any] = {}
+            for key, value in doc.items():
+                if key == "tolerance":
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                        raise ValueError("tolerance must be a number ≥ 0")
+                    fields[key] = float(value)
+                elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError(f"{key} must be a list of strings")
+                else:
+                    fields[key] = tuple(value)
             policy = cls(**fields)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
@@ -88,6 +101,8 @@ class Policy:
         bad = set(policy.gates) - set(GATES)
         if bad:
             raise ConfigError(f"{TAG_POLICY}: unknown gates {sorted(bad)}; known: {', '.join(GATES)}")
+        if "production" not in policy.protected or not {"lineage", "preflight"} <= set(policy.gates):
+            raise ConfigError(f"{TAG_POLICY}: 'production' stays protected and the lineage and preflight gates stay on")
         return policy
 
     def to_json(self) -> str:
@@ -164,6 +179,8 @@ def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tu
                 f"so this is a PATCH, but metrics moved beyond ±{policy.tolerance}: a PATCH must not shift accuracy",
                 problems=shifted,
             )
+        if a.get(TAG_COMMIT) == b.get(TAG_COMMIT):
+            return Bump.PATCH, ["PATCH: same code, data and config, other weights (a non-deterministic training)"]
         return Bump.PATCH, [f"PATCH: only code changed ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))})"]
     return Bump.NONE, [f"same architecture, class map, data, config, code and weights as {old.label}"]
 

@@ -14,12 +14,10 @@ import contextlib
 import getpass
 import hashlib
 import json
-import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +50,12 @@ from mlflow_cv.tracking.lineage import (
     TAG_SPLIT_SEED,
     TAG_WEIGHTS_SHA256,
 )
+from mlflow_cv.tracking.server import using_tracking_uri
 
 __all__ = [
     "Promotion",
     "Registration",
+    "find_version",
     "history",
     "policy",
     "promote",
@@ -155,7 +155,7 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
     metrics = rules.gate_metrics(run.data.metrics)
     lineage = {k: v for k, v in tags.items() if k.startswith("cv.")}
     model_id = tags.get(TAG_MODEL_ID)  # the servable model train.py logs; else the raw weights
-    with _global_tracking_uri(client.tracking_uri):
+    with using_tracking_uri(client.tracking_uri):  # MLflow's SQL registry resolves models:/ through it
         created = _call(
             f"cannot create a version of {name!r}",
             client.create_model_version,
@@ -187,24 +187,6 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
         reasons=tuple(reasons),
         notes=notes,
     )
-
-
-@contextmanager
-def _global_tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's in-process SQL registry resolves ``models:/<id>`` sources through the *global* tracking
-    URI (a TODO in MLflow), so point it at this client's store for the call, then put it back."""
-    import mlflow
-
-    before, env_before = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)
-        if env_before is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
 def _settled_before(client: Any, name: str, number: int) -> list[Any]:
@@ -297,11 +279,12 @@ def release_notes(
     return "\n".join(lines) + "\n"
 
 
-def _by_semver(client: Any, name: str, semver: str) -> Any:
-    Version.parse(semver)
+def find_version(client: Any, name: str, semver: str) -> Any:
+    """The model version of ``name`` whose ``cv.semver`` is ``semver`` (``v1.2.0`` or ``1.2.0``)."""
+    wanted = str(Version.parse(semver))
     versions = _versions(client, name)
     for v in versions:
-        if v.tags.get(TAG_SEMVER) == semver:
+        if v.tags.get(TAG_SEMVER) == wanted:
             return v
     known = sorted((v.tags[TAG_SEMVER] for v in versions if TAG_SEMVER in v.tags), key=Version.parse)
     raise RegistryError(f"{name!r} has no version {semver} (known: {', '.join(known) or 'none'})")
@@ -311,6 +294,30 @@ def _holder(client: Any, name: str, alias: str) -> Any | None:
     model = _call(f"no registered model {name!r}", client.get_registered_model, name)
     number = (model.aliases or {}).get(alias)
     return None if number is None else client.get_model_version(name, number)
+
+
+def _artifact_problems(client: Any, version: Any) -> list[str]:
+    """The run's artifacts against their hashes, and the served model's weights against ``cv.weights.sha256``."""
+    return verify_artifacts(client, version.run_id, dict(version.tags)) + _served_weights_problems(client, version)
+
+
+def _served_weights_problems(client: Any, version: Any) -> list[str]:
+    """What ``models:/NAME@ALIAS`` would serve must be the weights the run recorded."""
+    import mlflow
+
+    if not str(version.source).startswith("models:/"):
+        return []
+    with tempfile.TemporaryDirectory() as tmp, using_tracking_uri(client.tracking_uri):
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=tmp))
+        except Exception as exc:  # any artifact-store failure means the served weights cannot be vouched for
+            return [f"cannot download the served model {version.source}: {exc}"]
+        weights = local / "weights" / "best.pt"
+        if not weights.is_file():
+            return [f"the served model {version.source} has no weights/best.pt"]
+        if hashlib.sha256(weights.read_bytes()).hexdigest() != version.tags.get(TAG_WEIGHTS_SHA256):
+            return [f"the served model's weights ({version.source}) are not the run's {TAG_WEIGHTS_SHA256}"]
+    return []
 
 
 def verify_artifacts(client: Any, run_id: str, tags: dict[str, str]) -> list[str]:
@@ -344,9 +351,9 @@ def verify_artifacts(client: Any, run_id: str, tags: dict[str, str]) -> list[str
 def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
     """Move ``alias`` to version ``semver`` when every gate passes (only reported for unprotected aliases)."""
     rules = policy(client, name)
-    target = _by_semver(client, name, semver)
+    target = find_version(client, name, semver)
     holder = _holder(client, name, alias)
-    artifacts = verify_artifacts(client, target.run_id, dict(target.tags)) if "artifacts" in rules.gates else []
+    artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
     gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts)
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind="promote")
 
@@ -362,7 +369,7 @@ def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool
         raise RegistryError(f"no previous holder of {alias!r} is recorded before version {holder.version}")
     target = _call("the previous holder is gone", client.get_model_version, name, before.from_version)
     rules = policy(client, name)
-    artifacts = verify_artifacts(client, target.run_id, dict(target.tags)) if "artifacts" in rules.gates else []
+    artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
     gates = evaluate_gates(facts_of(target), facts_of(holder), policy=rules, artifacts=artifacts, rollback=True)
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind="rollback")
 

@@ -6,7 +6,7 @@ Follows MLflow's flavor contract (``FLAVOR_NAME``, :func:`save_model`, :func:`lo
     MLmodel                 flavors: python_function (loader: this module) and mlflow_cv_yolo
     weights/best.pt         the Ultralytics checkpoint; its SHA-256 is in MLmodel
     labelmap.json           class id → name
-    settings.json           task, imgsz, conf, iou, max_det: what validation used
+    settings.json           task, imgsz, conf, iou, max_det: the prediction defaults
     code/mlflow_cv/         this package, so the model serves without the training repository
     conda.yaml  python_env.yaml  requirements.txt  input_example.json  serving_input_example.json
 
@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mlflow_cv.serving.processing import OUTPUT_COLUMNS, InputError, Settings, decode_images, to_rows
+from mlflow_cv.serving.processing import OUTPUT_COLUMNS, InputError, Settings, decode_images, labelmap_json, to_rows
 
 __all__ = ["FLAVOR_NAME", "get_default_pip_requirements", "load_model", "log_model", "save_model"]
 
@@ -111,7 +111,7 @@ def save_model(
     (root / "weights").mkdir(parents=True)
     shutil.copyfile(weights, root / WEIGHTS)
     settings = Settings(task=task, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det)
-    (root / LABELMAP).write_text(json.dumps({str(k): v for k, v in sorted(labelmap.items())}, indent=2) + "\n")
+    (root / LABELMAP).write_text(labelmap_json(labelmap))
     (root / SETTINGS).write_text(json.dumps(asdict(settings), indent=2) + "\n")
     shutil.copytree(_PACKAGE, root / CODE / "mlflow_cv", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     model = mlflow_model or Model()

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["OUTPUT_COLUMNS", "Settings", "decode_images", "to_rows"]
+__all__ = ["OUTPUT_COLUMNS", "Settings", "decode_images", "labelmap_json", "to_rows"]
 
 MAX_PIXELS = 40_000_000  # 40 MP: refuse larger images before decoding them
 DETECT_COLUMNS = ("image_index", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2")
@@ -30,6 +30,13 @@ OUTPUT_COLUMNS = {
 TOP_K = 5
 
 
+def labelmap_json(names: Mapping[int, str]) -> str:
+    """``labelmap.json`` as training logs it and the flavor bundles it (one format, one hash)."""
+    import json
+
+    return json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2) + "\n"
+
+
 class InputError(ValueError):
     """Rows that cannot be predicted; ``problems`` names each row and what is wrong with it."""
 
@@ -40,7 +47,8 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """What validation used, saved with the model and overridable per request (``params``)."""
+    """Prediction settings saved with the model (Ultralytics' predict defaults, at the training imgsz),
+    overridable per request through ``params``."""
 
     task: str
     imgsz: int = 640

@@ -24,7 +24,7 @@ from mlflow_cv.tracking.server import tracking_problem
 
 __all__ = ["CHECKS", "OVERRIDABLE", "Check", "PreflightReport", "run_preflight"]
 
-# name → what it makes sure of, in the order the checks run
+# name → what it makes sure of (the report lists them in the order they run)
 CHECKS = {
     "git_repo": "the project is a git repository with a commit",
     "dirty_code": "tracked code has no uncommitted changes",

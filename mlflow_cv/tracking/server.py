@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow_cv.errors import ConfigError
 
-__all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_problem"]
+__all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_problem", "using_tracking_uri"]
 
 DEFAULT_DB = "mlflow.db"
+ENV = "MLFLOW_TRACKING_URI"
 _SQLITE = "sqlite:///"
 HEALTH_TIMEOUT_S = 5.0
 
@@ -22,7 +25,7 @@ def resolve_tracking_uri(configured: str | None, *, project_root: Path) -> str:
     A relative SQLite path is taken from the project root, not the current directory (which Hydra may
     have changed). MLflow 3's file store is refused: it raises on first use.
     """
-    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or f"{_SQLITE}{project_root / DEFAULT_DB}"
+    uri = configured or os.environ.get(ENV) or f"{_SQLITE}{project_root / DEFAULT_DB}"
     if uri.startswith(_SQLITE):
         path = Path(uri[len(_SQLITE) :])
         return uri if path.is_absolute() else f"{_SQLITE}{(project_root / path).resolve()}"
@@ -38,10 +41,10 @@ def tracking_problem(uri: str) -> str | None:
     """Why ``uri`` cannot take a run (unreachable server, unwritable database folder), or None."""
     if uri.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S) as reply:
-                if reply.status == 200:
-                    return None
-                return f"tracking server {uri} answered /health with HTTP {reply.status}"
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S):
+                return None
+        except urllib.error.HTTPError as exc:  # it answered, with an error
+            return f"tracking server {uri} answered /health with HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return f"cannot reach the tracking server at {uri} ({reason})"
@@ -50,3 +53,22 @@ def tracking_problem(uri: str) -> str | None:
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             return f"cannot write the tracking database in {folder}; create the folder"
     return None
+
+
+@contextmanager
+def using_tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's global tracking URI at ``uri`` for a block, then put it (and the
+    ``$MLFLOW_TRACKING_URI`` that ``mlflow.set_tracking_uri`` also exports) back, so the next job in this
+    process, another project or a test, resolves its own store."""
+    import mlflow
+
+    before, env_before = mlflow.get_tracking_uri(), os.environ.get(ENV)
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if env_before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = env_before
