@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean-demo
+.PHONY: install demo test lint bench clean-demo pg-server
 
 # Torch first, pinned to the wheels this machine ships (other versions download gigabytes).
 $(STAMP): pyproject.toml
@@ -30,6 +30,15 @@ test: lint
 bench: install
 	$(BIN)/python benchmarks/bench_snapshot.py
 	$(BIN)/python benchmarks/bench_overhead.py
+	$(BIN)/python benchmarks/bench_pyfunc.py
+	$(BIN)/python benchmarks/bench_transfer.py
+
+# A tracking server on PostgreSQL (scripts/postgres.sh) with proxied artifacts and the registry guard.
+PG_DIR ?= .mlflow-cv/postgres
+pg-server: install
+	db=$$(scripts/postgres.sh start $(CURDIR)/$(PG_DIR) 5433) && \
+	$(BIN)/mlflow server --host 127.0.0.1 --port 5000 --workers 1 --backend-store-uri "$$db" \
+	  --registry-store-uri "cv-guard-$$db" --artifacts-destination $(CURDIR)/.mlflow-cv/server-artifacts
 
 # Forget the demo's snapshots (ids are never reused, so a fresh demo needs a fresh project state).
 clean-demo:

@@ -172,6 +172,33 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(url, root)
 
 
+@pytest.fixture(scope="session")
+def pg_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``mlflow server`` backed by a real PostgreSQL (scripts/postgres.sh), with proxied artifacts and
+    the registry guard (``cv-guard-postgresql://…``)."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="cv-pg-"))
+    os.chmod(base, 0o755)  # as root, PostgreSQL runs as "postgres" and must reach its data folder
+    script, data, pg_port = str(REPO / "scripts" / "postgres.sh"), str(base / "data"), str(free_port())
+    started = subprocess.run([script, "start", data, pg_port], capture_output=True, text=True)
+    if started.returncode == 3:
+        pytest.skip(started.stderr.strip())  # not installed and not root: CI (root) installs it
+    assert started.returncode == 0, started.stderr
+    db = started.stdout.strip()
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", db, "--registry-store-uri", f"cv-guard-{db}",
+           "--artifacts-destination", str(base / "artifacts"), "--workers", "1"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    try:
+        with running(cmd, env=env, log=base / "server.log", ready=f"http://127.0.0.1:{port}/health") as url:
+            yield Server(url, base)
+    finally:
+        subprocess.run([script, "stop", data], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @contextmanager
 def running(cmd: list[str], *, env: dict[str, str], log: Path, ready: str, timeout: float = 180) -> Iterator[str]:
     """Run a server until the block ends; yields its base URL once ``ready`` answers."""

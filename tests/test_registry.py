@@ -290,19 +290,24 @@ def test_guard_refuses_plain_client_and_allows_legal_moves(client: MlflowClient,
 def test_eight_concurrent_registrations_get_eight_semvers(
     client: MlflowClient, name: str, mlflow_server: Server
 ) -> None:
-    runs = [make_run(client, **{"cv.config.sha256": f"{i}" * 64}) for i in range(8)]
+    register_concurrently(client, mlflow_server.url, name)
+
+
+def register_concurrently(client: MlflowClient, url: str, name: str, n: int = 8) -> None:
+    """``n`` processes run ``mlflow-cv model register`` at once: ``n`` distinct semvers, none lost."""
+    runs = [make_run(client, **{"cv.config.sha256": f"{i}" * 64}) for i in range(n)]
     code = "import sys; from mlflow_cv.cli import main; sys.argv[0] = 'mlflow-cv'; main()"
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, "model", "register", run, "--name", name,
-                          "--tracking-uri", mlflow_server.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", code, "model", "register", run, "--name", name, "--tracking-uri", url],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for run in runs
     ]  # fmt: skip
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == 8
+    assert len(versions) == n
     semvers = sorted((v.tags["cv.semver"] for v in versions), key=Version.parse)
-    assert semvers == ["1.0.0", *(f"1.{i}.0" for i in range(1, 8))]
+    assert semvers == ["1.0.0", *(f"1.{i}.0" for i in range(1, n))]
     by_number = sorted(versions, key=lambda v: int(v.version))
     assert [Version.parse(v.tags["cv.semver"]) for v in by_number] == sorted(Version.parse(s) for s in semvers)
     assert {v.run_id for v in versions} == set(runs)

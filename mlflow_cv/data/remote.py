@@ -207,8 +207,12 @@ def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: 
     from mlflow.exceptions import MlflowException
 
     def fetch(sha: str) -> str | None:
+        path = tmp / "objects" / sha[:2] / sha[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            path = Path(repo.download_artifacts(f"objects/{sha[:2]}/{sha[2:]}", str(tmp)))
+            # the one-file download every artifact repository implements; the public download_artifacts
+            # first asks whether the path is a folder, one more request per object
+            repo._download_file(f"objects/{sha[:2]}/{sha[2:]}", str(path))
         except (MlflowException, OSError) as exc:
             return f"{sha}: cannot download ({exc})"
         with open(path, "rb") as f:
