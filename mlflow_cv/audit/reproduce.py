@@ -26,8 +26,7 @@ import yaml
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.audit.run_diff import comparable
 from mlflow_cv.data.checkout import verify
-from mlflow_cv.data.manifest import write_manifest
-from mlflow_cv.data.snapshots import Project, write_hydra_option
+from mlflow_cv.data.snapshots import Project, install_manifest
 from mlflow_cv.errors import ReproductionError
 from mlflow_cv.tracking.lineage import (
     TAG_COMMIT,
@@ -121,7 +120,7 @@ def reproduce(
     source = work / "source"
     try:
         repo.git.worktree("add", "--detach", str(source), commit)
-        _pin_snapshot(source, manifest)
+        install_manifest(Project(root=source), manifest)  # when the commit does not hold them
         experiment = client.get_experiment(run.info.experiment_id).name
         cmd = [sys.executable, str(source / "train.py"), *overrides, f"tracking.uri={client.tracking_uri}",
                f"tracking.experiment={experiment}", f"tracking.run_name=reproduce-{original.run_id[:8]}",
@@ -162,17 +161,6 @@ def _recorded_overrides(client: Any, run_id: str) -> list[str]:
             raise ReproductionError(f"run {run_id} has no config/overrides.yaml: {exc}") from exc
         recorded = yaml.safe_load(Path(path).read_text()) or []
     return [o for o in recorded if not o.lstrip("+~").startswith(_NOT_TRAINING)]
-
-
-def _pin_snapshot(source: Path, manifest: Any) -> None:
-    """Give the worktree the snapshot's manifest and Hydra option when the commit does not hold them."""
-    worktree = Project(root=source)
-    path = worktree.manifest_path(manifest.snapshot_id)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_manifest(path, manifest)
-    if not (worktree.conf_data_dir / f"{manifest.snapshot_id}.yaml").exists():
-        write_hydra_option(worktree, manifest)
 
 
 def _checks(

@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 
 from mlflow_cv.data.atomic import atomic_write_text
-from mlflow_cv.data.manifest import Manifest, read_manifest, write_manifest
-from mlflow_cv.data.snapshots import Project, write_hydra_option
+from mlflow_cv.data.manifest import Manifest, read_manifest
+from mlflow_cv.data.snapshots import Project, install_manifest
 from mlflow_cv.errors import ConfigError, SnapshotError, StoreError
 
 __all__ = ["CONFIG_FILE", "TransferResult", "configured_remote", "pull", "push", "remote_uri", "set_remote"]
@@ -171,7 +171,7 @@ def pull(
         todo = sorted(sha for sha in sizes if not project.store.has(sha))
         moved = _download(project, repo, todo, Path(tmp), workers, progress)
         for manifest in manifests:
-            _install_manifest(project, manifest)
+            install_manifest(project, manifest)
     return TransferResult(
         tuple(snapshot_ids), len(sizes), moved, sum(sizes[s] for s in todo), time.monotonic() - started
     )
@@ -233,12 +233,3 @@ def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: 
         for sha in shas:
             shutil.move(str(tmp / "objects" / sha[:2] / sha[2:]), str(stage.path / sha))
         return stage.commit()
-
-
-def _install_manifest(project: Project, manifest: Manifest) -> None:
-    path = project.manifest_path(manifest.snapshot_id)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_manifest(path, manifest)
-    if not (project.conf_data_dir / f"{manifest.snapshot_id}.yaml").is_file():
-        write_hydra_option(project, manifest)

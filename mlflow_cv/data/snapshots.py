@@ -29,7 +29,7 @@ from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import SnapshotError, SnapshotNotFoundError
 from mlflow_cv.semver import SNAPSHOT_PREFIX, Bump, Version, check_bump, parse_snapshot_id
 
-__all__ = ["Project", "SnapshotResult", "create_snapshot", "write_hydra_option"]
+__all__ = ["Project", "SnapshotResult", "create_snapshot", "install_manifest", "write_hydra_option"]
 
 
 @dataclass(frozen=True)
@@ -208,3 +208,14 @@ def write_hydra_option(project: Project, manifest: Manifest) -> None:
         f"split_seed: {'null' if seed is None else seed}\n"
     )
     atomic_write_text(project.conf_data_dir / f"{manifest.snapshot_id}.yaml", text)
+
+
+def install_manifest(project: Project, manifest: Manifest) -> None:
+    """Give ``project`` a frozen manifest made elsewhere (pulled, or from a run) and its Hydra option,
+    each only if missing: an existing one is never rewritten."""
+    path = project.manifest_path(manifest.snapshot_id)
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(path, manifest)
+    if not (project.conf_data_dir / f"{manifest.snapshot_id}.yaml").is_file():
+        write_hydra_option(project, manifest)
