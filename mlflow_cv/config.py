@@ -25,6 +25,7 @@ __all__ = [
     "TrainConfig",
     "config_digest",
     "flat_params",
+    "hparams_digest",
     "register_configs",
 ]
 
@@ -107,10 +108,16 @@ def training_config(job: JobConfig) -> dict[str, Any]:
     return {name: whole[name] for name in TRAINING_SECTIONS}
 
 
-def config_digest(job: JobConfig) -> str:
-    """SHA-256 of the canonical JSON (sorted keys) of the training sections."""
-    text = json.dumps(training_config(job), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def config_digest(job: JobConfig, sections: tuple[str, ...] = TRAINING_SECTIONS) -> str:
+    """SHA-256 of the canonical JSON (sorted keys) of ``sections`` (default: data, model and train)."""
+    chosen = {k: v for k, v in training_config(job).items() if k in sections}
+    text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def hparams_digest(job: JobConfig) -> str:
+    """The config without its data section: what changed when the hyperparameters or model did."""
+    return config_digest(job, ("model", "train"))
 
 
 def flat_params(job: JobConfig) -> dict[str, str]:

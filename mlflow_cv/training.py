@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from mlflow_cv.config import JobConfig, config_digest, flat_params, register_configs
+from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_digest, register_configs
 from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
@@ -170,6 +170,7 @@ def train(
         commit=report.git.commit,
         dirty=report.git.dirty,
         config_sha256=config_digest(job),
+        hparams_sha256=hparams_digest(job),
         train_seed=job.train.seed,
         preflight=report.verdict,
         source_name=str(entry_point or project.root / "train.py"),
@@ -341,7 +342,7 @@ def _fit(job: JobConfig, report: PreflightReport, run_id: str, output_dir: Path)
     final = {metric_name(k): float(v) for k, v in trainer.metrics.items()}
     per_class = per_class_metrics(trainer.validator, report.manifest.class_map)
     final.update(per_class)
-    _log_metrics(run_id, per_class, step=trainer.epoch + 1)
+    _log_metrics(logger.client, run_id, per_class, step=trainer.epoch + 1)
     return Path(trainer.save_dir), final
 
 
@@ -355,7 +356,10 @@ class _EpochLogger:
     """Ultralytics callbacks: per-epoch metrics, with the final validation of the best weights last."""
 
     def __init__(self, run_id: str) -> None:
+        from mlflow.tracking import MlflowClient
+
         self.run_id = run_id
+        self.client = MlflowClient()
         self.trained_since_last_fit_end = False
 
     def on_pretrain_routine_start(self, trainer: Any) -> None:
@@ -370,15 +374,15 @@ class _EpochLogger:
             metrics.update(trainer.lr)
             metrics.update(trainer.label_loss_items(trainer.tloss, prefix="train"))
         self.trained_since_last_fit_end = False
-        _log_metrics(self.run_id, {metric_name(k): float(v) for k, v in metrics.items()}, step=trainer.epoch + 1)
+        _log_metrics(self.client, self.run_id, {metric_name(k): float(v) for k, v in metrics.items()},
+                     step=trainer.epoch + 1)  # fmt: skip
 
 
-def _log_metrics(run_id: str, metrics: Mapping[str, float], *, step: int) -> None:
+def _log_metrics(client: Any, run_id: str, metrics: Mapping[str, float], *, step: int) -> None:
     from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
 
     now = int(time.time() * 1000)
-    MlflowClient().log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()], synchronous=True)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()], synchronous=True)
 
 
 def _log_outputs(job: JobConfig, report: PreflightReport, save_dir: Path) -> tuple[WeightsInfo, dict[str, str]]:

@@ -55,6 +55,16 @@ def test_required_bump_follows_the_table(change: dict[str, str], required: Bump)
     assert reasons and reasons[0].startswith(required.name)
 
 
+def test_a_data_change_is_not_called_a_config_change() -> None:
+    old = facts(**{"cv.config.hparams_sha256": "1" * 64})
+    new = facts("new", **{"cv.config.hparams_sha256": "1" * 64, "cv.data.manifest_sha256": "9" * 64,
+                          "cv.config.sha256": "9" * 64})  # fmt: skip
+    bump, reasons = required_bump(old, new, policy=Policy())
+    assert bump is Bump.MINOR and len(reasons) == 1 and reasons[0].startswith("MINOR: dataset changed")
+    changed = facts("new", **{"cv.config.hparams_sha256": "2" * 64, "cv.config.sha256": "9" * 64})
+    assert required_bump(old, changed, policy=Policy())[1][0].startswith("MINOR: training config changed")
+
+
 def test_nothing_changed_requires_nothing() -> None:
     assert required_bump(facts(), facts("new"), policy=Policy())[0] is Bump.NONE
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlflow_cv.config import config_digest, flat_params
+from mlflow_cv.config import config_digest, flat_params, hparams_digest
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.training import compose_job, train
 from tests.conftest import RUN_LINE, TINY, client_for, git, run_id_of, run_train
@@ -43,6 +43,7 @@ def test_every_lineage_tag_has_its_value(train_project: Project, trained: tuple[
     assert tags["cv.code.dirty"] == "false"
     assert tags["cv.config.sha256"] == config_digest(job)
     assert tags["cv.config.id"] == config_digest(job)[:12]
+    assert tags["cv.config.hparams_sha256"] == hparams_digest(job) != config_digest(job)
     assert tags["cv.train.seed"] == "0"
     assert tags["cv.preflight"] == "passed"
     assert tags["cv.model.task"] == "detect"

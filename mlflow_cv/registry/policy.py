@@ -20,6 +20,7 @@ from mlflow_cv.tracking.lineage import (
     TAG_CONFIG_ID,
     TAG_CONFIG_SHA256,
     TAG_DIRTY,
+    TAG_HPARAMS_SHA256,
     TAG_LABELMAP_SHA256,
     TAG_MANIFEST_SHA256,
     TAG_PREFLIGHT,
@@ -167,7 +168,9 @@ def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tu
         return Bump.MAJOR, reasons
     if a.get(TAG_MANIFEST_SHA256) != b.get(TAG_MANIFEST_SHA256):
         reasons.append(f"MINOR: dataset changed ({a.get(TAG_SNAPSHOT)} → {b.get(TAG_SNAPSHOT)})")
-    if a.get(TAG_CONFIG_SHA256) != b.get(TAG_CONFIG_SHA256):
+    # the config id covers the data too; the hyperparameter hash (when both runs have it) does not
+    config_tag = TAG_HPARAMS_SHA256 if a.get(TAG_HPARAMS_SHA256) and b.get(TAG_HPARAMS_SHA256) else TAG_CONFIG_SHA256
+    if a.get(config_tag) != b.get(config_tag):
         reasons.append(f"MINOR: training config changed ({a.get(TAG_CONFIG_ID)} → {b.get(TAG_CONFIG_ID)})")
     if reasons:
         return Bump.MINOR, reasons

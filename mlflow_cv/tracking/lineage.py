@@ -20,6 +20,7 @@ __all__ = [
     "TAG_CONFIG_ID",
     "TAG_CONFIG_SHA256",
     "TAG_DIRTY",
+    "TAG_HPARAMS_SHA256",
     "TAG_INIT_WEIGHTS_SHA256",
     "TAG_LABELMAP_SHA256",
     "TAG_MANIFEST_SHA256",
@@ -44,6 +45,7 @@ TAG_COMMIT = "cv.code.commit"
 TAG_DIRTY = "cv.code.dirty"
 TAG_CONFIG_ID = "cv.config.id"
 TAG_CONFIG_SHA256 = "cv.config.sha256"
+TAG_HPARAMS_SHA256 = "cv.config.hparams_sha256"  # the config without its data section
 TAG_TRAIN_SEED = "cv.train.seed"
 TAG_PREFLIGHT = "cv.preflight"
 TAG_WEIGHTS_SHA256 = "cv.weights.sha256"
@@ -77,6 +79,7 @@ class Lineage:
     branch: str | None = None
     remote_url: str | None = None
     init_weights_sha256: str | None = None
+    hparams_sha256: str | None = None
 
     @property
     def config_id(self) -> str:
@@ -103,6 +106,8 @@ class Lineage:
             tags["mlflow.source.git.branch"] = self.branch
         if self.remote_url:
             tags["mlflow.source.git.repoURL"] = self.remote_url
+        if self.hparams_sha256:
+            tags[TAG_HPARAMS_SHA256] = self.hparams_sha256
         if self.init_weights_sha256:
             tags[TAG_INIT_WEIGHTS_SHA256] = self.init_weights_sha256
         return tags
