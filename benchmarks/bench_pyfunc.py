@@ -20,7 +20,6 @@ import argparse
 import base64
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples" / "shapes"))
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _server import free_port, serving  # noqa: E402
 from generate import generate  # noqa: E402
 
 
@@ -84,20 +86,11 @@ def main() -> None:
         print(f"pyfunc   {args.n / a:7.1f} img/s   direct YOLO.predict {args.n / b:7.1f} img/s")
         print(f"throughput ratio pyfunc / direct = {b / a:.3f}  (target ≥ 1.0)")
 
-        port = 5000 + os.getpid() % 1000
+        port = free_port()
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(root / "model"),
-             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
+        cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(root / "model"),
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+        with serving(cmd, f"http://127.0.0.1:{port}/ping", env):
             body = json.dumps({"inputs": {"image": [base64.b64encode(x).decode() for x in blobs[:16]]}}).encode()
             request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                              headers={"Content-Type": "application/json"})  # fmt: skip
@@ -105,9 +98,6 @@ def main() -> None:
             batches = args.n // 16
             rest = best_of(args.repeat, lambda: [urllib.request.urlopen(request).read() for _ in range(batches)])
             local = best_of(args.repeat, lambda: [pyfunc.predict(frame.iloc[:16]) for _ in range(batches)])
-        finally:
-            server.terminate()
-            server.wait()
         n = batches * 16
         print(f"REST {1000 * rest / n:.1f} ms/image   in-process pyfunc {1000 * local / n:.1f} ms/image")
         print(f"REST / in-process per image = {rest / local:.3f}")

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from _server import free_port, serving  # noqa: E402
 from bench_snapshot import make_tree  # noqa: E402
 
 from mlflow_cv.data.remote import pull, push  # noqa: E402
@@ -42,31 +41,18 @@ def main() -> None:
         start = time.perf_counter()
         subprocess.run(f"tar -C {root / 'data'} -cf - . | tar -C {root / 'copy'} -xf -", shell=True, check=True)
         tar = time.perf_counter() - start
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "remote")],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
+        cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+               "--artifacts-destination", str(root / "remote")]  # fmt: skip
+        with serving(cmd, f"http://127.0.0.1:{port}/health", env):
             remote = f"mlflow-artifacts://127.0.0.1:{port}/snapshots"
             n = len(project.load("DS-1.0.0").files)
             first = push(project, ["DS-1.0.0"], remote=remote)
             again = push(project, ["DS-1.0.0"], remote=remote)
             clone = Project(root=root / "clone")
             got = pull(clone, ["DS-1.0.0"], remote=remote)
-        finally:
-            server.terminate()
-            server.wait()
     print(f"{n} files; tar | tar: {tar:.2f} s ({n / tar:,.0f} files/s)")
     for label, r in (("push (cold)", first), ("pull (cold)", got), ("push again", again)):
         print(f"{label:<12} {r.seconds:7.2f} s  {n / r.seconds:9,.0f} files/s  moved {r.moved:>6}  "
