@@ -9,11 +9,9 @@ Ultralytics reads the verified checkout of the snapshot, never the working folde
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import sys
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,12 +23,10 @@ from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_dige
 from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
+from mlflow_cv.tracking import run_log
 from mlflow_cv.tracking.lineage import (
     TAG_ARCH_SHA256,
-    TAG_ARTIFACTS_SHA256,
     TAG_LABELMAP_SHA256,
-    TAG_MODEL_ID,
-    TAG_SNAPSHOT,
     TAG_TASK,
     TAG_WEIGHTS_DIGEST,
     TAG_WEIGHTS_SHA256,
@@ -43,6 +39,7 @@ if TYPE_CHECKING:
     from mlflow_cv.registry.promotion import Registration
 from mlflow_cv.serving.processing import labelmap_json
 from mlflow_cv.tracking.server import resolve_tracking_uri, using_tracking_uri
+from mlflow_cv.tracking.writer import RunWriter
 from mlflow_cv.yolo import (
     WeightsInfo,
     configure_ultralytics,
@@ -56,7 +53,6 @@ __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
 
 register_configs()
 
-ARTIFACT_INDEX = "lineage/artifacts.json"
 # Ultralytics outputs worth keeping with the run (plots, the results table, its own resolved args)
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
 _HEADLINE = ("val/mAP50", "val/mAP50-95", "val/mask_mAP50", "val/pose_mAP50", "val/accuracy_top1")
@@ -192,38 +188,41 @@ def _tracked_run(
     overrides: Sequence[str],
     started: float,
 ) -> TrainResult:
-    import mlflow
-
-    experiment_id = _experiment(job.tracking.experiment, tracking_uri, project)
-    configure_ultralytics(project.state_dir / "ultralytics")
-    with active_lineage(lineage):  # for the whole run: runs started inside it carry the lineage too
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=job.tracking.run_name)
-        run_id = run.info.run_id
+    """Train while the writer process (:mod:`mlflow_cv.tracking.writer`) logs the run beside it."""
+    assert report.manifest is not None and report.manifest_path is not None
+    ultralytics_config = project.state_dir / "ultralytics"
+    configure_ultralytics(ultralytics_config)
+    inputs = _stage_inputs(job, report, overrides, output_dir)
+    sqlite = tracking_uri.startswith("sqlite:")  # MLflow would put artifacts in the current folder
+    with RunWriter() as writer, active_lineage(lineage):  # runs started inside carry the lineage too
+        writer.send(
+            run_log.open_run,
+            tracking_uri=tracking_uri,
+            experiment=job.tracking.experiment,
+            artifact_location=(project.root / "mlruns").as_uri() if sqlite else None,
+            run_name=job.tracking.run_name,
+            lineage=lineage,
+            params=flat_params(job),
+            tags={TAG_LABELMAP_SHA256: inputs["labelmap.json"][1]},
+            manifest=report.manifest,
+            manifest_path=report.manifest_path,
+            artifacts={name: path for name, (path, _) in inputs.items()},
+        )
+        writer.send(run_log.warm_up, ultralytics_config=ultralytics_config)
         try:
-            _ensure_lineage_tags(run_id, lineage)
-            logged = _log_inputs(job, report, overrides, output_dir)
-            save_dir, final = _fit(job, report, run_id, output_dir)
-            weights, more = _log_outputs(job, report, save_dir)
-            logged.update(more)
-            _log_index(logged)
-            model_id = _log_pyfunc(job, report, save_dir)
-            mlflow.set_tags(
-                {
-                    TAG_WEIGHTS_SHA256: weights.sha256,
-                    TAG_WEIGHTS_DIGEST: weights.digest,
-                    TAG_ARCH_SHA256: weights.arch_sha256,
-                    TAG_TASK: job.model.task,
-                    TAG_MODEL_ID: model_id,
-                }
-            )
+            save_dir, final = _fit(job, report, writer, output_dir)
+            weights = _log_results(writer, job, report, save_dir, {name: h for name, (_, h) in inputs.items()})
         except KeyboardInterrupt:
-            mlflow.end_run("KILLED")
-            print(f"interrupted: run {run_id} marked KILLED", file=sys.stderr)
+            ended = _end_run(writer, "KILLED")
+            print(f"interrupted: run {ended[0] if ended else '(none)'} marked KILLED", file=sys.stderr)
             raise
         except BaseException:
-            mlflow.end_run("FAILED")
+            _end_run(writer, "FAILED")
             raise
-        mlflow.end_run("FINISHED")
+        ended = writer.call(run_log.end_run, "FINISHED")
+    if ended is None:
+        raise TrackingError("the MLflow writer held no run at the end of training")
+    run_id, experiment_id = ended
     registration = None
     if job.registry.name:
         from mlflow_cv.registry.promotion import register, registry_client
@@ -242,75 +241,45 @@ def _tracked_run(
     )
 
 
-def _experiment(name: str, tracking_uri: str, project: Project) -> str:
-    """The experiment's id, created if missing; with the embedded SQLite store its artifacts live in
-    ``<project>/mlruns`` (MLflow would use the current folder, which Hydra may have changed)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
+def _end_run(writer: RunWriter, status: str) -> tuple[str, str] | None:
+    """End the run on the way out of a failed training, without hiding why the training failed."""
     try:
-        found = mlflow.get_experiment_by_name(name)
-        if found is not None:
-            return str(found.experiment_id)
-        location = (project.root / "mlruns").as_uri() if tracking_uri.startswith("sqlite:") else None
-        return str(mlflow.create_experiment(name, artifact_location=location))
-    except MlflowException as exc:
-        raise TrackingError(f"tracking store {tracking_uri} refused experiment {name!r}: {exc.message}") from exc
+        return cast("tuple[str, str] | None", writer.call(run_log.end_run, status))
+    except MlflowCvError as exc:
+        print(f"error: could not mark the run {status}: {exc}", file=sys.stderr)
+        return None
 
 
-def _ensure_lineage_tags(run_id: str, lineage: Lineage) -> None:
-    import mlflow
-
-    tags = mlflow.get_run(run_id).data.tags
-    if tags.get(TAG_SNAPSHOT) != lineage.snapshot_id:
-        warnings.warn(
-            "mlflow-cv's run context provider did not tag the run (is the package installed with pip?); "
-            "setting the lineage tags directly",
-            stacklevel=3,
-        )
-        mlflow.set_tags(lineage.tags())
-
-
-def _log_inputs(job: JobConfig, report: PreflightReport, overrides: Sequence[str], output_dir: Path) -> dict[str, str]:
-    """Params, dataset inputs and the lineage artifacts, logged before training starts."""
-    import mlflow
-
-    from mlflow_cv.tracking.dataset import snapshot_datasets
-
+def _stage_inputs(
+    job: JobConfig, report: PreflightReport, overrides: Sequence[str], output_dir: Path
+) -> dict[str, tuple[Path, str]]:
+    """The lineage artifacts logged before training (manifest, resolved config, overrides, label map),
+    written under ``output_dir``: ``name in the run → (local file, SHA-256)``."""
     manifest, manifest_path = report.manifest, report.manifest_path
     assert manifest is not None and manifest_path is not None
-    mlflow.log_params(flat_params(job))
-    datasets = snapshot_datasets(manifest, manifest_path)
-    mlflow.log_inputs(
-        datasets=cast(list[Any], datasets), contexts=[d.split for d in datasets], tags_list=[None] * len(datasets)
-    )
-    staging = output_dir / "mlflow-cv"
-    staging.mkdir(parents=True, exist_ok=True)
     files = {
         f"data/{manifest.snapshot_id}.json": manifest_path.read_bytes(),
         "config/resolved.yaml": yaml.safe_dump(asdict(job), sort_keys=True).encode(),
         "config/overrides.yaml": yaml.safe_dump(list(overrides)).encode(),
         "labelmap.json": labelmap_json(manifest.class_map).encode(),
     }
-    logged = {}
+    staged = {}
     for name, data in files.items():
-        local = staging / name
+        local = output_dir / "mlflow-cv" / name
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_bytes(data)
-        mlflow.log_artifact(str(local), artifact_path=str(Path(name).parent) if "/" in name else None)
-        logged[name] = sha256_file(local)
-    mlflow.set_tag(TAG_LABELMAP_SHA256, logged["labelmap.json"])
-    return logged
+        staged[name] = (local, hashlib.sha256(data).hexdigest())
+    return staged
 
 
-def _fit(job: JobConfig, report: PreflightReport, run_id: str, output_dir: Path) -> tuple[Path, dict[str, float]]:
+def _fit(job: JobConfig, report: PreflightReport, writer: RunWriter, output_dir: Path) -> tuple[Path, dict[str, float]]:
     """Train with Ultralytics; per-epoch metrics are logged as they come, final ones at the end."""
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     assert report.checkout is not None and report.manifest is not None
     source = report.weights_path or _arch(job.model.arch, report)
     model = YOLO(str(source), task=job.model.task)
-    logger = _EpochLogger(run_id)
+    logger = _EpochLogger(writer)
     for event in ("on_pretrain_routine_start", "on_train_epoch_end", "on_fit_epoch_end"):
         model.add_callback(event, getattr(logger, event))
     data = report.checkout if job.model.task == "classify" else report.checkout / "data.yaml"
@@ -342,7 +311,7 @@ def _fit(job: JobConfig, report: PreflightReport, run_id: str, output_dir: Path)
     final = {metric_name(k): float(v) for k, v in trainer.metrics.items()}
     per_class = per_class_metrics(trainer.validator, report.manifest.class_map)
     final.update(per_class)
-    _log_metrics(logger.client, run_id, per_class, step=trainer.epoch + 1)
+    writer.send(run_log.log_metrics, per_class, step=trainer.epoch + 1, timestamp_ms=run_log.now_ms())
     return Path(trainer.save_dir), final
 
 
@@ -355,11 +324,8 @@ def _arch(arch: str, report: PreflightReport) -> str:
 class _EpochLogger:
     """Ultralytics callbacks: per-epoch metrics, with the final validation of the best weights last."""
 
-    def __init__(self, run_id: str) -> None:
-        from mlflow.tracking import MlflowClient
-
-        self.run_id = run_id
-        self.client = MlflowClient()
+    def __init__(self, writer: RunWriter) -> None:
+        self.writer = writer
         self.trained_since_last_fit_end = False
 
     def on_pretrain_routine_start(self, trainer: Any) -> None:
@@ -374,51 +340,45 @@ class _EpochLogger:
             metrics.update(trainer.lr)
             metrics.update(trainer.label_loss_items(trainer.tloss, prefix="train"))
         self.trained_since_last_fit_end = False
-        _log_metrics(self.client, self.run_id, {metric_name(k): float(v) for k, v in metrics.items()},
-                     step=trainer.epoch + 1)  # fmt: skip
+        named = {metric_name(k): float(v) for k, v in metrics.items()}
+        self.writer.send(run_log.log_metrics, named, step=trainer.epoch + 1, timestamp_ms=run_log.now_ms())
 
 
-def _log_metrics(client: Any, run_id: str, metrics: Mapping[str, float], *, step: int) -> None:
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()], synchronous=True)
-
-
-def _log_outputs(job: JobConfig, report: PreflightReport, save_dir: Path) -> tuple[WeightsInfo, dict[str, str]]:
-    """The best weights and Ultralytics' plots and tables, with their hashes."""
-    import mlflow
-
+def _log_results(
+    writer: RunWriter, job: JobConfig, report: PreflightReport, save_dir: Path, hashes: dict[str, str]
+) -> WeightsInfo:
+    """Hash the best weights and Ultralytics' plots and tables here, then have the writer log them
+    with the index of every hash and the servable model; waits until all of it is logged."""
+    assert report.manifest is not None and report.checkout is not None
     best = save_dir / "weights" / "best.pt"
     if not best.is_file():
         raise TrainingError(f"Ultralytics finished without {best}; nothing to log as the model")
     weights = weights_info(best)
-    logged = {"weights/best.pt": weights.sha256}
-    mlflow.log_artifact(str(best), artifact_path="weights")
+    outputs = {"weights/best.pt": best}
+    hashes["weights/best.pt"] = weights.sha256
     for pattern in _ULTRALYTICS_OUTPUTS:
         for path in sorted(save_dir.glob(pattern)):
-            mlflow.log_artifact(str(path), artifact_path="ultralytics")
-            logged[f"ultralytics/{path.name}"] = sha256_file(path)
-    return weights, logged
-
-
-def _log_pyfunc(job: JobConfig, report: PreflightReport, save_dir: Path) -> str:
-    """Log the servable model (``mlflow_cv_yolo`` flavor, name ``model``); returns its model id."""
-    import pandas as pd
-
-    from mlflow_cv.serving import flavor
-
-    assert report.manifest is not None and report.checkout is not None
-    example = pd.DataFrame({"image": [_example_image(report.checkout, job.model.task).read_bytes()]})
-    info = flavor.log_model(
-        save_dir / "weights" / "best.pt",
-        name="model",
-        labelmap=report.manifest.class_map,
-        task=job.model.task,
-        imgsz=job.train.imgsz,
-        input_example=example,
+            outputs[f"ultralytics/{path.name}"] = path
+            hashes[f"ultralytics/{path.name}"] = sha256_file(path)
+    writer.call(
+        run_log.log_results,
+        artifacts=outputs,
+        hashes=hashes,
+        tags={
+            TAG_WEIGHTS_SHA256: weights.sha256,
+            TAG_WEIGHTS_DIGEST: weights.digest,
+            TAG_ARCH_SHA256: weights.arch_sha256,
+            TAG_TASK: job.model.task,
+        },
+        model={
+            "weights": best,
+            "labelmap": report.manifest.class_map,
+            "task": job.model.task,
+            "imgsz": job.train.imgsz,
+        },
+        example_image=_example_image(report.checkout, job.model.task),
     )
-    return str(info.model_id)
+    return weights
 
 
 def _example_image(checkout: Path, task: str) -> Path:
@@ -427,12 +387,3 @@ def _example_image(checkout: Path, task: str) -> Path:
         return next(p for p in sorted((checkout / "val").rglob("*")) if p.is_file())
     first = (checkout / "val.txt").read_text(encoding="utf-8").splitlines()[0]
     return checkout / first
-
-
-def _log_index(logged: Mapping[str, str]) -> None:
-    """``lineage/artifacts.json`` maps every logged artifact to its SHA-256; its own hash is a tag."""
-    import mlflow
-
-    text = json.dumps(dict(sorted(logged.items())), indent=2) + "\n"
-    mlflow.log_text(text, ARTIFACT_INDEX)
-    mlflow.set_tag(TAG_ARTIFACTS_SHA256, hashlib.sha256(text.encode()).hexdigest())

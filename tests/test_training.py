@@ -193,3 +193,19 @@ def test_a_trained_run_registers_and_promotes(train_project: Project, trained: t
     moved = promote(client, "shapes", "1.0.0", alias="production", why="first")
     assert moved.moved and all(g.passed for g in moved.gates)
     assert [g.detail for g in moved.gates if g.name == "artifacts"] == ["every hash verifies"]
+
+
+def test_a_store_that_refuses_the_run_stops_the_training(train_project: Project, tmp_path: Path) -> None:
+    """The writer process fails to open the run (the experiment is deleted): the training stops with
+    that error at its next epoch, and nothing is logged as FINISHED."""
+    from mlflow_cv.errors import TrackingError
+
+    client = client_for(train_project)
+    client.delete_experiment(client.create_experiment("deleted-before-training"))
+    job = compose_job(
+        train_project.root, ["data=DS-1.0.0", *TINY, "train.epochs=50", "tracking.experiment=deleted-before-training"]
+    )
+    started = time.monotonic()
+    with pytest.raises(TrackingError, match="experiment 'deleted-before-training' is deleted .* restore it"):
+        train(job, project=train_project, output_dir=tmp_path / "out")
+    assert time.monotonic() - started < 120, "the training went on after the writer had failed"

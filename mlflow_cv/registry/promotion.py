@@ -322,7 +322,7 @@ def _served_weights_problems(client: Any, version: Any) -> list[str]:
 
 def verify_artifacts(client: Any, run_id: str, tags: dict[str, str]) -> list[str]:
     """Every mismatch between the run's artifacts and the hashes it recorded (empty: all verify)."""
-    from mlflow_cv.training import ARTIFACT_INDEX
+    from mlflow_cv.tracking.run_log import ARTIFACT_INDEX
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

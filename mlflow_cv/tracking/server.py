@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -57,17 +58,23 @@ def tracking_problem(uri: str) -> str | None:
 
 @contextmanager
 def using_tracking_uri(uri: str) -> Iterator[None]:
-    """Point MLflow's global tracking URI at ``uri`` for a block, then put it (and the
-    ``$MLFLOW_TRACKING_URI`` that ``mlflow.set_tracking_uri`` also exports) back, so the next job in this
-    process, another project or a test, resolves its own store."""
-    import mlflow
+    """Point MLflow at ``uri`` for a block, then put back both its global tracking URI and the
+    ``$MLFLOW_TRACKING_URI`` that ``mlflow.set_tracking_uri`` also exports, so the next job in this
+    process, another project or a test, resolves its own store.
 
-    before, env_before = mlflow.get_tracking_uri(), os.environ.get(ENV)
-    mlflow.set_tracking_uri(uri)
+    Until MLflow is imported, the variable is all it will read, so a training (which leaves MLflow to
+    its writer process) does not pay for importing it here."""
+    env_before = os.environ.get(ENV)
+    mlflow = sys.modules.get("mlflow")
+    before = mlflow.get_tracking_uri() if mlflow is not None else None
+    os.environ[ENV] = uri
+    if mlflow is not None:
+        mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before)
+        if mlflow is not None:
+            mlflow.set_tracking_uri(before)
         if env_before is None:
             os.environ.pop(ENV, None)
         else:

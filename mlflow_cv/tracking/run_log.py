@@ -1,0 +1,177 @@
+"""What a training logs to MLflow, executed in the writer process (:mod:`mlflow_cv.tracking.writer`).
+
+The training process sends these calls in order: :func:`open_run` as training starts, :func:`warm_up`,
+:func:`log_metrics` after each epoch, :func:`log_results` once the best weights exist, and
+:func:`end_run` last. Their arguments are plain values (paths, mappings, frozen dataclasses) that
+pickle; the hashing of what is logged happens in the training process, before the files are handed over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from mlflow_cv.errors import TrackingError
+from mlflow_cv.tracking.lineage import TAG_ARTIFACTS_SHA256, TAG_MODEL_ID, TAG_SNAPSHOT, Lineage, active_lineage
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from mlflow_cv.data.manifest import Manifest
+
+__all__ = ["ARTIFACT_INDEX", "end_run", "log_metrics", "log_results", "now_ms", "open_run", "warm_up"]
+
+ARTIFACT_INDEX = "lineage/artifacts.json"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def open_run(
+    *,
+    tracking_uri: str,
+    experiment: str,
+    artifact_location: str | None,
+    run_name: str | None,
+    lineage: Lineage,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    manifest: Manifest,
+    manifest_path: Path,
+    artifacts: Mapping[str, Path],
+) -> None:
+    """Start the run (tagged with ``lineage`` by the run context provider), then log ``params``,
+    ``tags``, one dataset input per split and ``artifacts`` (``name in the run → local file``)."""
+    import mlflow
+
+    from mlflow_cv.tracking.dataset import snapshot_datasets
+
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment_id = _experiment(experiment, tracking_uri, artifact_location)
+    with active_lineage(lineage):
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    if run.data.tags.get(TAG_SNAPSHOT) != lineage.snapshot_id:
+        warnings.warn(
+            "mlflow-cv's run context provider did not tag the run (is the package installed with pip?); "
+            "setting the lineage tags directly",
+            stacklevel=2,
+        )
+        mlflow.set_tags(lineage.tags())
+    mlflow.log_params(dict(params))
+    mlflow.set_tags(dict(tags))
+    datasets = snapshot_datasets(manifest, manifest_path)
+    mlflow.log_inputs(
+        datasets=cast(list[Any], datasets), contexts=[d.split for d in datasets], tags_list=[None] * len(datasets)
+    )
+    _log_artifacts(artifacts)
+
+
+def warm_up(*, ultralytics_config: Path) -> None:
+    """Import, while the training runs, what logging the model needs at its end (seconds otherwise)."""
+    import pandas  # noqa: F401
+
+    from mlflow_cv.serving import flavor  # noqa: F401
+    from mlflow_cv.yolo import configure_ultralytics
+
+    configure_ultralytics(ultralytics_config)  # imports Ultralytics: log_model loads the model it logs
+    import torchvision  # noqa: F401  (imported by Ultralytics' first prediction, on the input example)
+
+    try:  # MLflow's map of installed packages, built on the first log_model; a private helper
+        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+    except ImportError:  # a newer MLflow: log_model builds it itself, only later
+        return
+    _init_packages_to_modules_map()  # type: ignore[no-untyped-call]
+
+
+def log_metrics(metrics: Mapping[str, float], *, step: int, timestamp_ms: int) -> None:
+    from mlflow.entities import Metric
+
+    metrics_list = [Metric(k, float(v), timestamp_ms, step) for k, v in metrics.items()]
+    _client().log_batch(_active_run_id(), metrics=metrics_list, synchronous=True)
+
+
+def log_results(
+    *,
+    artifacts: Mapping[str, Path],
+    hashes: Mapping[str, str],
+    tags: Mapping[str, str],
+    model: Mapping[str, Any],
+    example_image: Path,
+) -> str:
+    """Log ``artifacts``, the index of every artifact's hash (``hashes``), the servable model (keyword
+    arguments of :func:`mlflow_cv.serving.flavor.log_model`, with ``example_image`` as its input
+    example) and ``tags``; returns the model's id."""
+    import mlflow
+    import pandas as pd
+
+    from mlflow_cv.serving import flavor
+
+    _log_artifacts(artifacts)
+    index = json.dumps(dict(sorted(hashes.items())), indent=2) + "\n"
+    mlflow.log_text(index, ARTIFACT_INDEX)
+    example = pd.DataFrame({"image": [example_image.read_bytes()]})
+    info = flavor.log_model(name="model", input_example=example, **model)
+    mlflow.set_tags(
+        {**tags, TAG_ARTIFACTS_SHA256: hashlib.sha256(index.encode()).hexdigest(), TAG_MODEL_ID: info.model_id}
+    )
+    return str(info.model_id)
+
+
+def end_run(status: str) -> tuple[str, str] | None:
+    """End the active run with ``status``; its run and experiment ids, or None when none was started."""
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        return None
+    mlflow.end_run(status)
+    return run.info.run_id, run.info.experiment_id
+
+
+def _experiment(name: str, tracking_uri: str, artifact_location: str | None) -> str:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = mlflow.get_experiment_by_name(name)
+        if found is not None and found.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"experiment {name!r} is deleted in {tracking_uri}; restore it (mlflow experiments restore "
+                f"--experiment-id {found.experiment_id}) or train into another one (tracking.experiment=NAME)"
+            )
+        if found is not None:
+            return str(found.experiment_id)
+        return str(mlflow.create_experiment(name, artifact_location=artifact_location))
+    except MlflowException as exc:
+        raise TrackingError(f"tracking store {tracking_uri} refused experiment {name!r}: {exc.message}") from exc
+
+
+def _log_artifacts(artifacts: Mapping[str, Path]) -> None:
+    import mlflow
+
+    for name, local in artifacts.items():
+        folder = str(Path(name).parent)
+        mlflow.log_artifact(str(local), artifact_path=None if folder == "." else folder)
+
+
+def _active_run_id() -> str:
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        raise TrackingError("no MLflow run is open in the writer (open_run failed or was not sent)")
+    return str(run.info.run_id)
+
+
+@cache
+def _client() -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient()

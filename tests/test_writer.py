@@ -1,0 +1,91 @@
+"""The writer process that logs a training's run beside it (mlflow_cv.tracking.writer)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from mlflow_cv.errors import TrackingError, TrainingError
+from mlflow_cv.tracking.writer import RunWriter
+from tests import writer_calls
+from tests.conftest import REPO
+
+
+def test_calls_run_in_the_writer_in_order_and_answer() -> None:
+    with RunWriter() as writer:
+        writer.send(writer_calls.echo, "queued")
+        assert writer.call(writer_calls.echo, {"a": 1}) == {"a": 1}
+        assert writer.call(writer_calls.pid) == writer.pid != os.getpid()
+
+
+def test_a_failed_send_is_raised_once_at_the_next_call() -> None:
+    with RunWriter() as writer:
+        writer.send(writer_calls.fail_foreign)
+        with pytest.raises(TrackingError, match="ValueError: not an mlflow-cv error"):
+            writer.call(writer_calls.echo, 1)
+        assert writer.call(writer_calls.echo, 2) == 2
+        with pytest.raises(TrainingError, match="kept as it is"):
+            writer.call(writer_calls.fail_ours)
+
+
+def test_a_failed_send_stops_the_next_send() -> None:
+    with RunWriter() as writer:
+        writer.send(writer_calls.fail_foreign)
+        deadline = time.monotonic() + 60
+        with pytest.raises(TrackingError, match="ValueError"):  # as a training's next epoch would
+            while time.monotonic() < deadline:
+                writer.send(writer_calls.echo, 0)
+                time.sleep(0.05)
+
+
+def test_the_writer_ignores_ctrl_c() -> None:
+    with RunWriter() as writer:
+        assert writer.call(writer_calls.echo, "up") == "up"  # past start-up, when the handler is set
+        os.kill(writer.pid, signal.SIGINT)
+        assert writer.call(writer_calls.echo, "still up") == "still up"
+
+
+def test_a_call_interrupted_by_ctrl_c_does_not_answer_the_next_one() -> None:
+    """Ctrl-C while the training waits on the writer (say, for the model to be logged); the call that
+    marks the run KILLED must get its own answer, not the interrupted call's."""
+    with RunWriter() as writer:
+        assert writer.call(writer_calls.echo, "up") == "up"
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            writer.call(writer_calls.sleep_then, "interrupted", 2.0)
+        assert writer.call(writer_calls.echo, "next") == "next"
+
+
+def test_a_writer_that_dies_is_a_clear_error() -> None:
+    with RunWriter() as writer, pytest.raises(TrackingError, match=r"exited \(status 3\)"):
+        writer.call(writer_calls.die)
+
+
+def test_a_training_process_that_vanishes_leaves_its_run_killed(tmp_path: Path) -> None:
+    """SIGKILL on the training process: the writer sees it go and ends the open run as KILLED."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from mlflow_cv.tracking.writer import RunWriter
+        from tests import writer_calls
+        writer = RunWriter()
+        print(writer.call(writer_calls.start_run, {uri!r}), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    run_id = out.stdout.strip()
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + 60
+    while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.get_run(run_id).info.status == "KILLED"
