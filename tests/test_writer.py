@@ -89,3 +89,15 @@ def test_a_training_process_that_vanishes_leaves_its_run_killed(tmp_path: Path) 
     while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert client.get_run(run_id).info.status == "KILLED"
+
+
+def test_a_run_left_open_at_close_is_failed_not_finished(tmp_path: Path) -> None:
+    """MLflow's own atexit hook would mark a run left open FINISHED; the writer ends it FAILED first."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with RunWriter() as writer:
+        run_id = writer.call(writer_calls.start_run, uri)
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + 60
+    while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.get_run(run_id).info.status == "FAILED"

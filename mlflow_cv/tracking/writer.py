@@ -8,12 +8,13 @@ process does this work on the core that is idle anyway.
 :class:`RunWriter` starts ``python -m mlflow_cv.tracking.writer`` and hands it calls of module-level
 functions (pickled by reference, so the writer imports the same code), which it executes one at a
 time, in order. :meth:`RunWriter.send` queues a call and returns at once; :meth:`RunWriter.call` waits
-for its result. A call that fails in the writer is raised in the training process at its next ``send`` or ``call``
-(errors other than mlflow-cv's own as a :class:`~mlflow_cv.errors.TrackingError`).
+for its result. A call that fails in the writer is raised in the training process at its next
+``send`` or ``call`` (errors other than mlflow-cv's own as a :class:`~mlflow_cv.errors.TrackingError`).
 
-The writer ignores Ctrl-C: the training process decides how the run ends and says so. When the training
-process dies without saying so, the writer ends the run it holds as ``KILLED`` before it exits, so no run
-is left ``RUNNING`` or is logged as ``FINISHED`` by mistake.
+The writer ignores Ctrl-C: the training process decides how the run ends and says so. When the
+training process dies without saying so, the writer ends the run it holds as ``KILLED``; when it is
+closed with a run still open, ``FAILED``. No run is left ``RUNNING`` or marked ``FINISHED`` by
+MLflow's own exit hook.
 """
 
 from __future__ import annotations
@@ -160,23 +161,28 @@ def _serve(conn: Connection) -> None:
         try:
             kind, call_id, fn, args, kwargs = conn.recv()
         except EOFError:  # the training process is gone without ending the run
-            _abandon()
+            _end_open_run("KILLED")
             return
         if kind == "exit":
+            _end_open_run("FAILED")  # closed without ending its run: never let MLflow's atexit FINISH it
             return
         try:
             result = fn(*args, **kwargs)
+            answer = ("result", call_id, result) if kind == "call" else None
         except Exception as exc:
-            conn.send(("error" if kind == "call" else "failed", call_id, _as_error(exc)))
-        else:
-            if kind == "call":
-                conn.send(("result", call_id, result))
+            answer = ("error" if kind == "call" else "failed", call_id, _as_error(exc))
+        if answer is not None:
+            try:
+                conn.send(answer)
+            except OSError:  # the training process is gone
+                _end_open_run("KILLED")
+                return
 
 
-def _abandon() -> None:
+def _end_open_run(status: str) -> None:
     mlflow = sys.modules.get("mlflow")
     if mlflow is not None and mlflow.active_run() is not None:
-        mlflow.end_run("KILLED")
+        mlflow.end_run(status)
 
 
 if __name__ == "__main__":
