@@ -57,12 +57,16 @@ def test_the_writer_ignores_ctrl_c() -> None:
 def test_a_call_interrupted_by_ctrl_c_does_not_answer_the_next_one() -> None:
     """Ctrl-C while the training waits on the writer (say, for the model to be logged); the call that
     marks the run KILLED must get its own answer, not the interrupted call's."""
-    with RunWriter() as writer:
-        assert writer.call(writer_calls.echo, "up") == "up"
-        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-        with pytest.raises(KeyboardInterrupt):
-            writer.call(writer_calls.sleep_then, "interrupted", 2.0)
-        assert writer.call(writer_calls.echo, "next") == "next"
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever earlier tests installed
+    try:
+        with RunWriter() as writer:
+            assert writer.call(writer_calls.echo, "up") == "up"
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+            with pytest.raises(KeyboardInterrupt):
+                writer.call(writer_calls.sleep_then, "interrupted", 2.0)
+            assert writer.call(writer_calls.echo, "next") == "next"
+    finally:
+        signal.signal(signal.SIGINT, handler)
 
 
 def test_a_writer_that_dies_is_a_clear_error() -> None:
