@@ -385,13 +385,14 @@ def preflight(overrides: tuple[str, ...], project: str | None) -> None:
     Example:
       mlflow-cv preflight data=DS-1.1.1 model=yolo
     """
+    from mlflow_cv.tags import TAG_PREFLIGHT
     from mlflow_cv.training import compose_job, preflight_job
 
     proj = _project(project)
     report, _ = preflight_job(compose_job(proj.root, overrides), project=proj, show_progress=True)
     click.echo(report.table())
     if report.overridden:
-        click.echo(f"cv.preflight would be: {report.verdict}")
+        click.echo(f"{TAG_PREFLIGHT} would be: {report.verdict}")
     if not report.passed:
         click.echo(f"refused: {len(report.failed)} check(s) failed", err=True)
         sys.exit(1)
@@ -445,7 +446,7 @@ _tracking_option = click.option(
 
 
 def _registry(tracking_uri: str | None, project: str | None) -> Any:
-    from mlflow_cv.registry.promotion import registry_client
+    from mlflow_cv.registry.client import registry_client
     from mlflow_cv.tracking.server import resolve_tracking_uri
 
     return registry_client(resolve_tracking_uri(tracking_uri, project_root=_project(project).root))
@@ -472,7 +473,7 @@ def model_register(
       mlflow-cv model register 3f2a9c1b… --name shapes-detector
       mlflow-cv model register 3f2a9c1b… --name shapes-detector --version 2.0.0
     """
-    from mlflow_cv.registry.promotion import register
+    from mlflow_cv.registry.register import register
 
     r = register(_registry(tracking_uri, project), run_id, name=name, bump=bump, version=version)
     how = f"{r.bump.name} bump from v{r.supersedes}" if r.supersedes else "first version"
@@ -500,7 +501,7 @@ def model_promote(
       mlflow-cv model promote shapes-detector 1.1.0 --to production --dry-run
     """
     from mlflow_cv.errors import GateError
-    from mlflow_cv.registry.promotion import promote
+    from mlflow_cv.registry.aliases import promote
 
     try:
         p = promote(_registry(tracking_uri, project), name, semver, alias=alias, why=why, dry_run=dry_run)
@@ -542,7 +543,7 @@ def model_rollback(
     Example:
       mlflow-cv model rollback shapes-detector --alias production --why "regressed on night images"
     """
-    from mlflow_cv.registry.promotion import rollback
+    from mlflow_cv.registry.aliases import rollback
 
     _print_move(rollback(_registry(tracking_uri, project), name, alias=alias, why=why, dry_run=dry_run), dry_run)
 
@@ -560,7 +561,7 @@ def model_policy(name: str, new: str | None, tracking_uri: str | None, project: 
       mlflow-cv model policy shapes-detector
       mlflow-cv model policy shapes-detector --set '{"tolerance": 0.02, "protected": ["production"]}'
     """
-    from mlflow_cv.registry.promotion import policy, set_policy
+    from mlflow_cv.registry.client import policy, set_policy
 
     client = _registry(tracking_uri, project)
     shown = set_policy(client, name, new) if new is not None else policy(client, name)
@@ -581,7 +582,7 @@ def model_history(name: str, as_json: bool, tracking_uri: str | None, project: s
     """
     import dataclasses
 
-    from mlflow_cv.registry.promotion import history
+    from mlflow_cv.registry.aliases import history
 
     events = history(_registry(tracking_uri, project), name)
     if as_json:

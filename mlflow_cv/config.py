@@ -8,12 +8,13 @@ them as values.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from omegaconf import MISSING
+
+from mlflow_cv.canonical import canonical_sha256
 
 __all__ = [
     "DataConfig",
@@ -111,8 +112,7 @@ def training_config(job: JobConfig) -> dict[str, Any]:
 def config_digest(job: JobConfig, sections: tuple[str, ...] = TRAINING_SECTIONS) -> str:
     """SHA-256 of the canonical JSON (sorted keys) of ``sections`` (default: data, model and train)."""
     chosen = {k: v for k, v in training_config(job).items() if k in sections}
-    text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return canonical_sha256(chosen)
 
 
 def hparams_digest(job: JobConfig) -> str:

@@ -19,7 +19,10 @@ one class; the CLI turns these (and only these) into a clean message and a non-z
     ├── TrainingError               Ultralytics failed, or its output misses what the run must log
     ├── RegistryError               an unknown model, version or run; missing lineage; a refused move
     │   └── GateError               a promotion whose gates failed (each in ``problems``)
-    └── ReproductionError           a run that cannot be reproduced: dirty, overridden, commit or objects missing
+    ├── ReproductionError           a run that cannot be reproduced: dirty, overridden, commit or objects missing
+    └── ServingError                a packaged model that cannot be saved, loaded or asked
+        ├── WeightsMismatchError    its weights are not the ones recorded when it was saved (not loaded)
+        └── InputError              request rows or params that cannot be predicted (HTTP 400)
 
 Messages say what was expected and how to fix it. Errors that carry a list of problems (one per file
 or line) keep it in ``problems`` so callers can show or count them.
@@ -34,6 +37,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "GateError",
+    "InputError",
     "LabelError",
     "ManifestError",
     "MlflowCvError",
@@ -41,12 +45,14 @@ __all__ = [
     "RegistryError",
     "ReproductionError",
     "SemverError",
+    "ServingError",
     "SnapshotError",
     "SnapshotNotFoundError",
     "StoreError",
     "TrackingError",
     "TrainingError",
     "UnsafePathError",
+    "WeightsMismatchError",
 ]
 
 _MAX_SHOWN = 20
@@ -137,3 +143,16 @@ class GateError(RegistryError):
 class ReproductionError(MlflowCvError):
     """A run cannot be reproduced from its tags: it was dirty or overrode the preflight, its commit is
     not in the repository, or its snapshot's objects are missing from (or changed in) the store."""
+
+
+class ServingError(MlflowCvError):
+    """A packaged model cannot be saved (an unknown task), loaded or asked for predictions."""
+
+
+class WeightsMismatchError(ServingError):
+    """The weights file's SHA-256 is not the one recorded when the model was saved: it is not loaded."""
+
+
+class InputError(ServingError, ValueError):
+    """Rows or params that cannot be predicted; ``problems`` names each row and what is wrong with it.
+    The pyfunc model turns it into MLflow's ``INVALID_PARAMETER_VALUE`` (HTTP 400)."""

@@ -23,20 +23,13 @@ from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_dige
 from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
+from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking import run_log
-from mlflow_cv.tracking.lineage import (
-    TAG_ARCH_SHA256,
-    TAG_LABELMAP_SHA256,
-    TAG_TASK,
-    TAG_WEIGHTS_DIGEST,
-    TAG_WEIGHTS_SHA256,
-    Lineage,
-    active_lineage,
-)
+from mlflow_cv.tracking.lineage import Lineage, active_lineage
 from mlflow_cv.tracking.preflight import PreflightReport, run_preflight
 
 if TYPE_CHECKING:
-    from mlflow_cv.registry.promotion import Registration
+    from mlflow_cv.registry.register import Registration
 from mlflow_cv.serving.processing import labelmap_json
 from mlflow_cv.tracking.server import resolve_tracking_uri, using_tracking_uri
 from mlflow_cv.tracking.writer import RunWriter
@@ -225,7 +218,8 @@ def _tracked_run(
     run_id, experiment_id = ended
     registration = None
     if job.registry.name:
-        from mlflow_cv.registry.promotion import register, registry_client
+        from mlflow_cv.registry.client import registry_client
+        from mlflow_cv.registry.register import register
 
         registration = register(registry_client(tracking_uri), run_id, name=job.registry.name, bump=job.registry.bump)
     return TrainResult(

@@ -8,7 +8,6 @@ DESIGN §6) are switched off in a project-local settings file and the user's glo
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sys
@@ -109,6 +108,7 @@ def weights_info(path: Path) -> WeightsInfo:
     architecture. Loads the checkpoint with pickle: only for weights this job trained or was given."""
     import torch
 
+    from mlflow_cv.canonical import canonical_sha256
     from mlflow_cv.data.hashing import sha256_file
 
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -119,5 +119,4 @@ def weights_info(path: Path) -> WeightsInfo:
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     spec = {k: v for k, v in dict(model.yaml).items() if k != "yaml_file"}
-    arch = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
-    return WeightsInfo(sha256=sha256_file(path), digest=digest.hexdigest(), arch_sha256=arch)
+    return WeightsInfo(sha256=sha256_file(path), digest=digest.hexdigest(), arch_sha256=canonical_sha256(spec))

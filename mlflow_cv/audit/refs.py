@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_cv.errors import RegistryError, SnapshotError
-from mlflow_cv.tracking.lineage import TAG_MANIFEST_SHA256, TAG_SNAPSHOT
+from mlflow_cv.tags import TAG_MANIFEST_SHA256, TAG_SEMVER, TAG_SNAPSHOT
 
 __all__ = ["RunRef", "manifest_of", "resolve"]
 
@@ -29,8 +29,7 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
     """Turn ``ref`` into the run behind it; ``model`` names the registered model for bare semvers."""
     from mlflow.exceptions import MlflowException
 
-    from mlflow_cv.registry.policy import TAG_SEMVER
-    from mlflow_cv.registry.promotion import find_version
+    from mlflow_cv.registry.client import find_version
 
     try:
         if _RUN_ID.match(ref):

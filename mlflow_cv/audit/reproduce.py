@@ -25,33 +25,32 @@ import yaml
 
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.audit.run_diff import comparable
+from mlflow_cv.checks import Check, all_passed, render_checks
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.snapshots import Project, install_manifest
 from mlflow_cv.errors import ReproductionError
-from mlflow_cv.tracking.lineage import (
+from mlflow_cv.registry.policy import metric_shifts
+from mlflow_cv.tags import (
+    DIRTY_FALSE,
+    PREFLIGHT_PASSED,
     TAG_COMMIT,
     TAG_CONFIG_SHA256,
     TAG_DIRTY,
     TAG_MANIFEST_SHA256,
     TAG_PREFLIGHT,
+    TAG_REPRODUCE_VERDICT,
+    TAG_REPRODUCES,
     TAG_SNAPSHOT,
     TAG_WEIGHTS_DIGEST,
+    VERDICT_FAILED,
+    VERDICT_PASSED,
 )
 
 __all__ = ["Reproduction", "reproduce"]
 
-TAG_REPRODUCES = "cv.reproduces"
-TAG_VERDICT = "cv.reproduce.verdict"
 _RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
 # recorded overrides that name where a run went, not what it trained: the reproduction sets its own
 _NOT_TRAINING = ("tracking.", "registry.", "hydra.", "preflight.")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    passed: bool
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -62,12 +61,11 @@ class Reproduction:
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return all_passed(self.checks)
 
     def table(self) -> str:
-        rows = [f"  {'pass' if c.passed else 'FAIL'}  {c.name:<14} {c.detail}" for c in self.checks]
         verdict = "REPRODUCED" if self.passed else "NOT REPRODUCED"
-        return "\n".join([f"{verdict}: {self.original.label} by run {self.run_id}", *rows])
+        return render_checks(self.checks, title=f"{verdict}: {self.original.label} by run {self.run_id}")
 
 
 def reproduce(
@@ -82,15 +80,15 @@ def reproduce(
     """
     import git
 
-    from mlflow_cv.registry.promotion import verify_artifacts
+    from mlflow_cv.tracking.artifacts import verify_artifacts
 
     original = resolve(client, ref, model=model)
     run = client.get_run(original.run_id)
     tags = dict(run.data.tags)
     problems = []
-    if tags.get(TAG_DIRTY) != "false":
+    if tags.get(TAG_DIRTY) != DIRTY_FALSE:
         problems.append(f"{TAG_DIRTY}={tags.get(TAG_DIRTY)}: the code it ran is not in any commit")
-    if tags.get(TAG_PREFLIGHT) != "passed":
+    if tags.get(TAG_PREFLIGHT) != PREFLIGHT_PASSED:
         problems.append(f"{TAG_PREFLIGHT}={tags.get(TAG_PREFLIGHT)}: it was not pinned")
     if problems:
         raise ReproductionError(f"{original.label} cannot be reproduced exactly", problems=problems)
@@ -144,7 +142,7 @@ def reproduce(
         )
         result = Reproduction(original=original, run_id=new_id, checks=tuple(checks))
         client.set_tag(new_id, TAG_REPRODUCES, original.run_id)
-        client.set_tag(new_id, TAG_VERDICT, "passed" if result.passed else "failed")
+        client.set_tag(new_id, TAG_REPRODUCE_VERDICT, VERDICT_PASSED if result.passed else VERDICT_FAILED)
         return result
     finally:
         if source.exists():
@@ -171,15 +169,15 @@ def _checks(
         Check(name, old.get(tag) == new.get(tag), f"{str(old.get(tag))[:12]} → {str(new.get(tag))[:12]}")
         for name, tag in (("commit", TAG_COMMIT), ("snapshot", TAG_MANIFEST_SHA256), ("config", TAG_CONFIG_SHA256))
     ]
-    checks.append(Check("preflight", new.get(TAG_PREFLIGHT) == "passed", str(new.get(TAG_PREFLIGHT))))
+    checks.append(Check("preflight", new.get(TAG_PREFLIGHT) == PREFLIGHT_PASSED, str(new.get(TAG_PREFLIGHT))))
     if tolerance is None:
         same = old.get(TAG_WEIGHTS_DIGEST) == new.get(TAG_WEIGHTS_DIGEST)
         detail = f"tensors {str(old.get(TAG_WEIGHTS_DIGEST))[:12]} → {str(new.get(TAG_WEIGHTS_DIGEST))[:12]}"
         checks.append(Check("weights", same, detail + ("" if same else " (try --tolerance for GPU runs)")))
     else:
         keys = sorted(k for k in old_metrics if comparable(k))
-        off = [f"{k} {old_metrics[k]:.4f} → {new_metrics.get(k, float('nan')):.4f}" for k in keys
-               if k not in new_metrics or abs(new_metrics[k] - old_metrics[k]) > tolerance]  # fmt: skip
+        off = metric_shifts({k: old_metrics[k] for k in keys}, {k: new_metrics[k] for k in keys if k in new_metrics},
+                            tolerance)  # fmt: skip
         checks.append(Check("metrics", not off, "; ".join(off) or f"{len(keys)} metrics within ±{tolerance}"))
     if TAG_SNAPSHOT in old:
         checks[1] = Check("snapshot", checks[1].passed, f"{old[TAG_SNAPSHOT]} {checks[1].detail}")

@@ -14,7 +14,9 @@ from typing import Any
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.data.diff import SnapshotDiff, diff_manifests
 from mlflow_cv.errors import MlflowCvError
-from mlflow_cv.tracking.lineage import (
+from mlflow_cv.registry.policy import beyond_tolerance
+from mlflow_cv.tags import (
+    DIRTY_TRUE,
     TAG_COMMIT,
     TAG_CONFIG_ID,
     TAG_DIRTY,
@@ -172,7 +174,9 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
     metrics = sorted((MetricDelta(k, ma.get(k), mb.get(k)) for k in keys),
                      key=lambda m: (m.delta is None, m.delta if m.delta is not None else 0.0, m.key))  # fmt: skip
     advice = []
-    regressed = [m for m in metrics if m.delta is not None and m.delta < -tolerance]
+    regressed = [
+        m for m in metrics if m.old is not None and m.new is not None and beyond_tolerance(m.old, m.new, tolerance)
+    ]
     if regressed and b.model and b.aliases:
         for alias in b.aliases:
             advice.append(
@@ -196,7 +200,7 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
 
 def _code(project: Any, ta: dict[str, str], tb: dict[str, str]) -> CodeDiff:
     old, new = ta.get(TAG_COMMIT, "-"), tb.get(TAG_COMMIT, "-")
-    dirty = (ta.get(TAG_DIRTY) == "true", tb.get(TAG_DIRTY) == "true")
+    dirty = (ta.get(TAG_DIRTY) == DIRTY_TRUE, tb.get(TAG_DIRTY) == DIRTY_TRUE)
     if old == new:
         return CodeDiff(old, new, dirty)
     import git

@@ -11,7 +11,6 @@ On disk the manifest is pretty-printed with one file entry per line (sorted keys
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlflow_cv.canonical import canonical_sha256
 from mlflow_cv.data.atomic import atomic_write_text
 from mlflow_cv.data.labels import LABEL_FORMATS, TASKS
 from mlflow_cv.data.scan import check_relpath, classify_path
@@ -30,7 +30,6 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "SplitStats",
-    "canonical_bytes",
     "read_manifest",
     "write_manifest",
 ]
@@ -43,11 +42,6 @@ _FIELDS = frozenset(
         "kpt_shape", "files", "splits", "split", "stats", "notes", "tool_version",
     }
 )  # fmt: skip
-
-
-def canonical_bytes(doc: Any) -> bytes:
-    """UTF-8 JSON with sorted keys and no insignificant whitespace."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +206,7 @@ class Manifest:
     @functools.cached_property
     def sha256(self) -> str:
         """The manifest hash: SHA-256 of the canonical bytes of every field but ``created_at``."""
-        return hashlib.sha256(canonical_bytes(self.hashed_dict())).hexdigest()
+        return canonical_sha256(self.hashed_dict())
 
     # -- convenient views ---------------------------------------------------------------------
     @functools.cached_property

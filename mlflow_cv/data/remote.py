@@ -19,9 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,13 +32,13 @@ from mlflow_cv.data.atomic import atomic_write_text
 from mlflow_cv.data.manifest import Manifest, read_manifest
 from mlflow_cv.data.snapshots import Project, install_manifest
 from mlflow_cv.errors import ConfigError, SnapshotError, StoreError
+from mlflow_cv.health import health_problem
 
 __all__ = ["CONFIG_FILE", "TransferResult", "configured_remote", "pull", "push", "remote_uri", "set_remote"]
 
 CONFIG_FILE = "mlflow-cv.yaml"
 ENV = "MLFLOW_CV_REMOTE"
 WORKERS = 8
-HEALTH_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -105,13 +103,9 @@ def _check_reachable(uri: str) -> None:
         base = f"http://{host}" if host else os.environ.get("MLFLOW_TRACKING_URI", "")
         if not base.startswith("http"):
             raise ConfigError(f"remote {uri!r} names no server: use mlflow-artifacts://HOST:PORT/path")
-        try:
-            with urllib.request.urlopen(f"{base.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S):
-                return
-        except (urllib.error.URLError, OSError) as exc:
-            raise StoreError(
-                f"remote {uri} is unreachable ({getattr(exc, 'reason', exc)}); nothing was moved"
-            ) from None
+        problem = health_problem(base, what="its server")
+        if problem:
+            raise StoreError(f"remote {uri} is unreachable: {problem}; nothing was moved")
 
 
 def _remote_sizes(repo: Any, prefixes: Iterable[str], workers: int) -> dict[str, int]:

@@ -43,17 +43,19 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_cv.errors import MlflowCvError, SemverError
-from mlflow_cv.registry.history import (
-    HISTORY_PREFIX,
-    REQUEST_TAG,
-    AliasEvent,
-    MoveRequest,
-    new_nonce,
-    parse_history,
-    previous_holder,
-)
-from mlflow_cv.registry.policy import TAG_METRICS, TAG_POLICY, TAG_SEMVER, Policy, VersionFacts, evaluate_gates
+from mlflow_cv.registry.history import AliasEvent, MoveRequest, new_nonce, parse_history, previous_holder
+from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
 from mlflow_cv.semver import Version
+from mlflow_cv.tags import (
+    CV_PREFIX,
+    HISTORY_PREFIX,
+    MOVE_DIRECT,
+    MOVE_ROLLBACK,
+    TAG_METRICS,
+    TAG_MOVE_REQUEST,
+    TAG_POLICY,
+    TAG_SEMVER,
+)
 
 __all__ = ["GuardedRegistryStore", "build_store"]
 
@@ -90,16 +92,6 @@ def _refuse(message: str) -> MlflowException:
     return MlflowException(f"mlflow-cv guard: {message}", error_code=INVALID_PARAMETER_VALUE)
 
 
-def facts_of(version: Any, label: str | None = None) -> VersionFacts:
-    """The rules' view of a model version entity: its tags and its gate metrics."""
-    tags = dict(version.tags)
-    try:
-        metrics = {k: float(v) for k, v in json.loads(tags.get(TAG_METRICS) or "{}").items()}
-    except (ValueError, TypeError, AttributeError):
-        metrics = {}
-    return VersionFacts(tags=tags, metrics=metrics, label=label or f"v{tags.get(TAG_SEMVER, '?')} (#{version.version})")
-
-
 class GuardedRegistryStore(SqlAlchemyStore):
     """SqlAlchemyStore whose writes follow mlflow-cv's registry rules (see the module doc)."""
 
@@ -122,11 +114,11 @@ class GuardedRegistryStore(SqlAlchemyStore):
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              *args: Any, **kwargs: Any) -> Any:  # fmt: skip
         """``cv.*`` tags given at creation must be the run's own: lineage and gate metrics are not claims."""
-        lineage = {t.key: t.value for t in tags or () if t.key.startswith("cv.")}
+        lineage = {t.key: t.value for t in tags or () if t.key.startswith(CV_PREFIX)}
         with _serialized(self.db_uri):
             if lineage:
                 if not run_id:
-                    raise _refuse("cv.* tags need the run they come from (run_id)")
+                    raise _refuse(f"{CV_PREFIX}* tags need the run they come from (run_id)")
                 run = self._run(run_id)
                 policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
                 for key, value in lineage.items():
@@ -160,7 +152,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
         with _serialized(self.db_uri):
-            if tag.key.startswith("cv."):
+            if tag.key.startswith(CV_PREFIX):
                 current = dict(self.get_model_version(name, version).tags)
                 if tag.key in current:
                     if current[tag.key] == tag.value:
@@ -171,7 +163,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             super().set_model_version_tag(name, version, tag)
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
-        if key.startswith("cv."):
+        if key.startswith(CV_PREFIX):
             raise _refuse(f"{key} of {name} version {version} cannot be deleted")
         super().delete_model_version_tag(name, version, key)
 
@@ -231,12 +223,12 @@ class GuardedRegistryStore(SqlAlchemyStore):
             holder_number = (model.aliases or {}).get(alias)
             candidate = self.get_model_version(name, version)
             holder = self.get_model_version(name, holder_number) if holder_number is not None else None
-            request = MoveRequest.from_json(tags.get(REQUEST_TAG))
+            request = MoveRequest.from_json(tags.get(TAG_MOVE_REQUEST))
             if request is not None and (request.alias, request.version) != (alias, str(version)):
                 request = None
             events = parse_history(tags)
             rollback = False
-            if request is not None and request.kind == "rollback" and holder is not None:
+            if request is not None and request.kind == MOVE_ROLLBACK and holder is not None:
                 before = previous_holder(events, alias, str(holder.version))
                 rollback = before is not None and before.from_version == str(version)
                 if not rollback:
@@ -264,7 +256,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 from_semver=dict(holder.tags).get(TAG_SEMVER) if holder is not None else None,
                 to_semver=dict(candidate.tags).get(TAG_SEMVER),
                 why=request.why if request else "",
-                kind=("rollback" if rollback else request.kind) if request else "direct",
+                kind=(MOVE_ROLLBACK if rollback else request.kind) if request else MOVE_DIRECT,
                 # the gates this server evaluated, plus the client's artifact check (it can read them)
                 gates=tuple(g.line() for g in gates if g.name != "artifacts")
                 + tuple(line for line in (request.gates if request else ()) if " artifacts " in line),
@@ -272,7 +264,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             )
             super().set_registered_model_tag(name, RegisteredModelTag(event.key, event.to_json()))
             if request is not None:  # used once
-                super().delete_registered_model_tag(name, REQUEST_TAG)
+                super().delete_registered_model_tag(name, TAG_MOVE_REQUEST)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))

@@ -14,18 +14,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from mlflow_cv.canonical import canonical_json
+from mlflow_cv.tags import HISTORY_PREFIX, MOVE_PROMOTE, MOVE_ROLLBACK
+
 __all__ = [
-    "HISTORY_PREFIX",
-    "REQUEST_TAG",
     "AliasEvent",
     "MoveRequest",
     "new_nonce",
     "parse_history",
     "previous_holder",
 ]
-
-HISTORY_PREFIX = "cv.history."
-REQUEST_TAG = "cv.move.request"
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,12 @@ class MoveRequest:
     version: str  # the model version number, as MLflow's API takes it
     who: str
     why: str
-    kind: str = "promote"  # promote | rollback
+    kind: str = MOVE_PROMOTE  # promote | rollback
     gates: tuple[str, ...] = ()
     nonce: str = field(default_factory=lambda: new_nonce())
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return canonical_json(asdict(self))
 
     @classmethod
     def from_json(cls, text: str | None) -> MoveRequest | None:
@@ -78,7 +76,7 @@ class AliasEvent:
         return f"{HISTORY_PREFIX}{ms:013d}.{self.nonce}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return canonical_json(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> AliasEvent:
@@ -104,7 +102,7 @@ def previous_holder(events: list[AliasEvent], alias: str, current: str) -> Alias
     (without gates); it goes to what held the alias before v1 was promoted, if anything.
     """
     for event in reversed(events):
-        if event.alias == alias and event.to_version == current and event.kind != "rollback":
+        if event.alias == alias and event.to_version == current and event.kind != MOVE_ROLLBACK:
             return event if event.from_version is not None else None
     return None
 

@@ -11,53 +11,44 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlflow_cv.canonical import canonical_json
+from mlflow_cv.checks import Check
 from mlflow_cv.errors import BumpError, ConfigError
 from mlflow_cv.semver import Bump, Version
-from mlflow_cv.tracking.lineage import (
+from mlflow_cv.tags import (
+    MOVE_ROLLBACK,
+    PREFLIGHT_PASSED,
+    REQUIRED_TAGS,
     TAG_ARCH_SHA256,
-    TAG_ARTIFACTS_SHA256,
     TAG_COMMIT,
     TAG_CONFIG_ID,
     TAG_CONFIG_SHA256,
-    TAG_DIRTY,
     TAG_HPARAMS_SHA256,
     TAG_LABELMAP_SHA256,
     TAG_MANIFEST_SHA256,
+    TAG_METRICS,
+    TAG_POLICY,
     TAG_PREFLIGHT,
+    TAG_SEMVER,
     TAG_SNAPSHOT,
-    TAG_SPLIT_SEED,
     TAG_TASK,
-    TAG_TRAIN_SEED,
     TAG_WEIGHTS_DIGEST,
-    TAG_WEIGHTS_SHA256,
 )
 
 __all__ = [
     "GATES",
-    "REQUIRED_TAGS",
-    "TAG_METRICS",
-    "TAG_POLICY",
-    "TAG_SEMVER",
-    "Gate",
     "Policy",
     "VersionFacts",
+    "beyond_tolerance",
     "evaluate_gates",
+    "facts_of",
     "metric_regressions",
+    "metric_shifts",
     "missing_lineage",
     "required_bump",
     "same_lineage",
 ]
 
-TAG_SEMVER = "cv.semver"  # on a model version: its semantic version, set once
-TAG_METRICS = "cv.metrics"  # on a model version: the gate metrics (JSON), copied from the run
-TAG_POLICY = "cv.policy"  # on a registered model: the Policy as JSON (optional)
-
-# Every lineage tag a run must carry to be registered (DESIGN §3 plus what training adds at the end).
-REQUIRED_TAGS = (
-    TAG_SNAPSHOT, TAG_MANIFEST_SHA256, TAG_SPLIT_SEED, TAG_COMMIT, TAG_DIRTY, TAG_CONFIG_ID, TAG_CONFIG_SHA256,
-    TAG_TRAIN_SEED, TAG_PREFLIGHT, TAG_WEIGHTS_SHA256, TAG_WEIGHTS_DIGEST, TAG_ARCH_SHA256, TAG_LABELMAP_SHA256,
-    TAG_TASK, TAG_ARTIFACTS_SHA256,
-)  # fmt: skip
 GATES = ("lineage", "preflight", "artifacts", "metrics", "semver")
 
 
@@ -107,7 +98,7 @@ class Policy:
         return policy
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return canonical_json(asdict(self))
 
     def gate_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """The metrics the gates and the PATCH rule compare: the headline ones and those per class."""
@@ -128,6 +119,16 @@ class VersionFacts:
         return Version.parse(text) if text else None
 
 
+def facts_of(version: Any, label: str | None = None) -> VersionFacts:
+    """The rules' view of a model version entity: its tags and its gate metrics."""
+    tags = dict(version.tags)
+    try:
+        metrics = {k: float(v) for k, v in json.loads(tags.get(TAG_METRICS) or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        metrics = {}
+    return VersionFacts(tags=tags, metrics=metrics, label=label or f"v{tags.get(TAG_SEMVER, '?')} (#{version.version})")
+
+
 def missing_lineage(tags: Mapping[str, str]) -> list[str]:
     return [t for t in REQUIRED_TAGS if not tags.get(t)]
 
@@ -139,7 +140,7 @@ def metric_regressions(old: Mapping[str, float], new: Mapping[str, float], toler
         after = new.get(key)
         if after is None:
             drops.append((float("inf"), f"{key}: missing (was {before:.4f})"))
-        elif after < before - tolerance:
+        elif beyond_tolerance(before, after, tolerance):
             drops.append((before - after, f"{key}: {after:.4f} < {before:.4f} - {tolerance}"))
     return [text for _, text in sorted(drops, key=lambda d: -d[0])]
 
@@ -175,7 +176,7 @@ def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tu
     if reasons:
         return Bump.MINOR, reasons
     if not same_lineage(old, new):
-        shifted = _shifts(old.metrics, new.metrics, policy.tolerance)
+        shifted = metric_shifts(old.metrics, new.metrics, policy.tolerance)
         if shifted:
             raise BumpError(
                 f"only code changed against {old.label} ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))}), "
@@ -188,27 +189,24 @@ def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tu
     return Bump.NONE, [f"same architecture, class map, data, config, code and weights as {old.label}"]
 
 
-def _shifts(old: Mapping[str, float], new: Mapping[str, float], tolerance: float) -> list[str]:
+def beyond_tolerance(before: float, after: float, tolerance: float, *, both_ways: bool = False) -> bool:
+    """The one tolerance rule: ``after`` dropped below ``before`` by more than ``tolerance`` (absolute), or
+    with ``both_ways`` moved either way by more than it (a PATCH, a reproduction)."""
+    return (abs(after - before) if both_ways else before - after) > tolerance
+
+
+def metric_shifts(old: Mapping[str, float], new: Mapping[str, float], tolerance: float) -> list[str]:
+    """Each metric that one side lacks or that moved either way beyond ``tolerance``."""
     keys = sorted(old.keys() | new.keys())
     return [
         f"{k} {old.get(k, float('nan')):.4f} → {new.get(k, float('nan')):.4f}"
         for k in keys
-        if k not in old or k not in new or abs(new[k] - old[k]) > tolerance
+        if k not in old or k not in new or beyond_tolerance(old[k], new[k], tolerance, both_ways=True)
     ]
 
 
 def _short(value: str | None) -> str:
     return "-" if value is None else value[:12]
-
-
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    passed: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'pass' if self.passed else 'FAIL'}  {self.name:<10} {self.detail}"
 
 
 def evaluate_gates(
@@ -218,7 +216,7 @@ def evaluate_gates(
     policy: Policy,
     artifacts: Sequence[str] | None,
     rollback: bool = False,
-) -> list[Gate]:
+) -> list[Check]:
     """Every gate of ``policy`` for moving an alias from ``holder`` to ``candidate``.
 
     ``artifacts`` lists artifact hash mismatches found by the caller, or is None where artifacts
@@ -229,29 +227,29 @@ def evaluate_gates(
     on = set(policy.gates)
     if "lineage" in on:
         missing = missing_lineage(candidate.tags)
-        gates.append(Gate("lineage", not missing, f"missing {', '.join(missing)}" if missing else "complete"))
+        gates.append(Check("lineage", not missing, f"missing {', '.join(missing)}" if missing else "complete"))
     if "preflight" in on:
         verdict = candidate.tags.get(TAG_PREFLIGHT, "missing")
-        gates.append(Gate("preflight", verdict == "passed", verdict))
+        gates.append(Check("preflight", verdict == PREFLIGHT_PASSED, verdict))
     if "artifacts" in on:
         if artifacts is None:
-            gates.append(Gate("artifacts", True, "not checked here (checked by mlflow-cv model promote)"))
+            gates.append(Check("artifacts", True, "not checked here (checked by mlflow-cv model promote)"))
         else:
-            gates.append(Gate("artifacts", not artifacts, "; ".join(artifacts) or "every hash verifies"))
+            gates.append(Check("artifacts", not artifacts, "; ".join(artifacts) or "every hash verifies"))
     if "metrics" in on:
         if holder is None or rollback:
-            gates.append(Gate("metrics", True, "rollback" if rollback else "no current holder"))
+            gates.append(Check("metrics", True, MOVE_ROLLBACK if rollback else "no current holder"))
         else:
             drops = metric_regressions(holder.metrics, candidate.metrics, policy.tolerance)
             gates.append(
-                Gate("metrics", not drops, "; ".join(drops) or f"none below {holder.label} - {policy.tolerance}")
+                Check("metrics", not drops, "; ".join(drops) or f"none below {holder.label} - {policy.tolerance}")
             )
     if "semver" in on:
         mine, theirs = candidate.semver, holder.semver if holder else None
         if mine is None:
-            gates.append(Gate("semver", False, f"{candidate.label} has no {TAG_SEMVER}"))
+            gates.append(Check("semver", False, f"{candidate.label} has no {TAG_SEMVER}"))
         elif theirs is None or rollback:
-            gates.append(Gate("semver", True, f"{mine}" + (" (rollback)" if rollback else "")))
+            gates.append(Check("semver", True, f"{mine}" + (" (rollback)" if rollback else "")))
         else:
-            gates.append(Gate("semver", mine > theirs, f"{mine} {'>' if mine > theirs else '<='} {theirs} (holder)"))
+            gates.append(Check("semver", mine > theirs, f"{mine} {'>' if mine > theirs else '<='} {theirs} (holder)"))
     return gates

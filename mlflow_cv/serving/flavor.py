@@ -29,7 +29,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mlflow_cv.serving.processing import OUTPUT_COLUMNS, InputError, Settings, decode_images, labelmap_json, to_rows
+from mlflow_cv.errors import InputError, ServingError, WeightsMismatchError
+from mlflow_cv.serving.processing import OUTPUT_COLUMNS, Settings, decode_images, labelmap_json, to_rows
 
 __all__ = ["FLAVOR_NAME", "get_default_pip_requirements", "load_model", "log_model", "save_model"]
 
@@ -105,7 +106,7 @@ def save_model(
     from mlflow_cv.data.hashing import sha256_file
 
     if task not in OUTPUT_COLUMNS:
-        raise ValueError(f"task {task!r} is not one of {', '.join(OUTPUT_COLUMNS)}")
+        raise ServingError(f"task {task!r} is not one of {', '.join(OUTPUT_COLUMNS)}")
     root = Path(path)
     _validate_and_prepare_target_save_path(str(root))
     (root / "weights").mkdir(parents=True)
@@ -151,10 +152,6 @@ def log_model(weights: str | os.PathLike[str], name: str = "model", **kwargs: An
     from mlflow.models import Model
 
     return Model.log(artifact_path=None, name=name, flavor=sys.modules[__name__], weights=weights, **kwargs)
-
-
-class WeightsMismatchError(RuntimeError):
-    """The weights file's SHA-256 is not the one recorded when the model was saved."""
 
 
 class YoloModel:

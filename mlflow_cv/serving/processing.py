@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlflow_cv.errors import InputError
+
 __all__ = ["OUTPUT_COLUMNS", "Settings", "decode_images", "labelmap_json", "to_rows"]
 
 MAX_PIXELS = 40_000_000  # 40 MP: refuse larger images before decoding them
@@ -35,14 +37,6 @@ def labelmap_json(names: Mapping[int, str]) -> str:
     import json
 
     return json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2) + "\n"
-
-
-class InputError(ValueError):
-    """Rows that cannot be predicted; ``problems`` names each row and what is wrong with it."""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        self.problems = tuple(problems)
-        super().__init__(message + ("".join(f"\n  - {p}" for p in problems[:20])))
 
 
 @dataclass(frozen=True)
@@ -85,8 +79,8 @@ def _as_bytes(value: Any) -> bytes:
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise ValueError("text that is not base64") from None
-    raise ValueError(f"a {type(value).__name__}, expected image bytes or base64 text")
+            raise InputError("text that is not base64") from None
+    raise InputError(f"a {type(value).__name__}, expected image bytes or base64 text")
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -124,20 +118,20 @@ def decode_images(values: Sequence[Any]) -> list[Any]:
             data = _as_bytes(value)
             size = image_size(data)
             if size is None:
-                raise ValueError(
+                raise InputError(
                     "not an image: neither image bytes nor base64 text of an image (unknown or corrupt format)"
                 )
             width, height = size
             if width * height > MAX_PIXELS:
-                raise ValueError(f"{width}×{height} is larger than {MAX_PIXELS // 1_000_000} megapixels")
+                raise InputError(f"{width}×{height} is larger than {MAX_PIXELS // 1_000_000} megapixels")
             array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             if array is None:
-                raise ValueError("the image data is corrupt and cannot be decoded")
+                raise InputError("the image data is corrupt and cannot be decoded")
             images.append(array)
-        except ValueError as exc:
+        except InputError as exc:
             problems.append(f"row {i}: {exc}")
     if problems:
-        raise InputError(f"{len(problems)} of {len(values)} image(s) cannot be predicted", problems)
+        raise InputError(f"{len(problems)} of {len(values)} image(s) cannot be predicted", problems=problems)
     return images
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow_cv.errors import TrackingError
-from mlflow_cv.tracking.lineage import (
+from mlflow_cv.tags import (
     TAG_COMMIT,
     TAG_CONFIG_ID,
     TAG_DIRTY,

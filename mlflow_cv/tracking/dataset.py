@@ -6,13 +6,13 @@ and the full hash is in the run's ``cv.data.manifest_sha256`` tag (DESIGN §3).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source import DatasetSource
 
+from mlflow_cv.canonical import canonical_json
 from mlflow_cv.data.manifest import Manifest
 
 __all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_datasets"]
@@ -88,7 +88,7 @@ class SnapshotDataset(Dataset):
 
     def to_dict(self) -> dict[str, str]:
         out: dict[str, str] = super().to_dict()
-        out["profile"] = json.dumps(self.profile, sort_keys=True)
+        out["profile"] = canonical_json(self.profile)
         return out
 
 

@@ -13,53 +13,29 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from mlflow_cv.tags import (
+    DIRTY_FALSE,
+    DIRTY_TRUE,
+    NO_SEED,
+    TAG_COMMIT,
+    TAG_CONFIG_ID,
+    TAG_CONFIG_SHA256,
+    TAG_DIRTY,
+    TAG_HPARAMS_SHA256,
+    TAG_INIT_WEIGHTS_SHA256,
+    TAG_MANIFEST_SHA256,
+    TAG_PREFLIGHT,
+    TAG_SNAPSHOT,
+    TAG_SPLIT_SEED,
+    TAG_TRAIN_SEED,
+)
+
 __all__ = [
-    "TAG_ARCH_SHA256",
-    "TAG_ARTIFACTS_SHA256",
-    "TAG_COMMIT",
-    "TAG_CONFIG_ID",
-    "TAG_CONFIG_SHA256",
-    "TAG_DIRTY",
-    "TAG_HPARAMS_SHA256",
-    "TAG_INIT_WEIGHTS_SHA256",
-    "TAG_LABELMAP_SHA256",
-    "TAG_MANIFEST_SHA256",
-    "TAG_MODEL_ID",
-    "TAG_PREFLIGHT",
-    "TAG_SNAPSHOT",
-    "TAG_SPLIT_SEED",
-    "TAG_TASK",
-    "TAG_TRAIN_SEED",
-    "TAG_WEIGHTS_DIGEST",
-    "TAG_WEIGHTS_SHA256",
     "Lineage",
     "LineageRunContext",
     "active_lineage",
 ]
 
-# DESIGN §3 (contract: other parts and users' searches rely on these exact names)
-TAG_SNAPSHOT = "cv.data.snapshot"
-TAG_MANIFEST_SHA256 = "cv.data.manifest_sha256"
-TAG_SPLIT_SEED = "cv.data.split_seed"
-TAG_COMMIT = "cv.code.commit"
-TAG_DIRTY = "cv.code.dirty"
-TAG_CONFIG_ID = "cv.config.id"
-TAG_CONFIG_SHA256 = "cv.config.sha256"
-TAG_HPARAMS_SHA256 = "cv.config.hparams_sha256"  # the config without its data section
-TAG_TRAIN_SEED = "cv.train.seed"
-TAG_PREFLIGHT = "cv.preflight"
-TAG_WEIGHTS_SHA256 = "cv.weights.sha256"
-# Set when the training ends: the tensors' digest (equal across deterministic runs, unlike the file's
-# hash, which holds a date), the label map, the architecture and the index of every artifact's hash.
-TAG_WEIGHTS_DIGEST = "cv.weights.digest"
-TAG_LABELMAP_SHA256 = "cv.model.labelmap_sha256"
-TAG_ARCH_SHA256 = "cv.model.arch_sha256"
-TAG_TASK = "cv.model.task"
-TAG_ARTIFACTS_SHA256 = "cv.artifacts.sha256"
-TAG_INIT_WEIGHTS_SHA256 = "cv.model.init_sha256"  # only when fine-tuning from model.weights
-TAG_MODEL_ID = "cv.model.id"  # the logged pyfunc model (mlflow_cv_yolo flavor): models:/<id>
-
-PREFLIGHT_PASSED = "passed"
 CONFIG_ID_LENGTH = 12
 
 
@@ -89,12 +65,12 @@ class Lineage:
         tags = {
             TAG_SNAPSHOT: self.snapshot_id,
             TAG_MANIFEST_SHA256: self.manifest_sha256,
-            TAG_SPLIT_SEED: "none" if self.split_seed is None else str(self.split_seed),
+            TAG_SPLIT_SEED: NO_SEED if self.split_seed is None else str(self.split_seed),
             TAG_COMMIT: self.commit,
-            TAG_DIRTY: "true" if self.dirty else "false",
+            TAG_DIRTY: DIRTY_TRUE if self.dirty else DIRTY_FALSE,
             TAG_CONFIG_ID: self.config_id,
             TAG_CONFIG_SHA256: self.config_sha256,
-            TAG_TRAIN_SEED: "none" if self.train_seed is None else str(self.train_seed),
+            TAG_TRAIN_SEED: NO_SEED if self.train_seed is None else str(self.train_seed),
             TAG_PREFLIGHT: self.preflight,
             # MLflow's own source tags, set here because its git provider resolves them from a relative
             # argv[0], which breaks when Hydra changes directory.

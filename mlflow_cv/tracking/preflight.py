@@ -12,17 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow_cv.checks import Check, render_checks
 from mlflow_cv.config import JobConfig
 from mlflow_cv.data.checkout import checkout
 from mlflow_cv.data.manifest import Manifest
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
 from mlflow_cv.progress import progress_bar
+from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
 from mlflow_cv.tracking.git import GitState, git_state
-from mlflow_cv.tracking.lineage import PREFLIGHT_PASSED
 from mlflow_cv.tracking.server import tracking_problem
 
-__all__ = ["CHECKS", "OVERRIDABLE", "Check", "PreflightReport", "run_preflight"]
+__all__ = ["CHECKS", "OVERRIDABLE", "PreflightReport", "run_preflight"]
 
 # name → what it makes sure of (the report lists them in the order they run)
 CHECKS = {
@@ -41,15 +42,6 @@ OVERRIDABLE = frozenset({"dirty_code", "dirty_conf", "seed"})
 
 
 @dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str  # what was found
-    fix: str = ""  # for a failure: how to fix it
-    overridden: bool = False
-
-
-@dataclass(frozen=True)
 class PreflightReport:
     checks: tuple[Check, ...]
     project_root: Path
@@ -61,7 +53,7 @@ class PreflightReport:
 
     @property
     def failed(self) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if not c.ok and not c.overridden)
+        return tuple(c for c in self.checks if c.failed)
 
     @property
     def overridden(self) -> tuple[Check, ...]:
@@ -76,7 +68,7 @@ class PreflightReport:
         """The ``cv.preflight`` tag: ``passed`` or ``overridden: name (detail); …``."""
         if not self.overridden:
             return PREFLIGHT_PASSED
-        return "overridden: " + "; ".join(f"{c.name} ({c.detail})" for c in self.overridden)
+        return PREFLIGHT_OVERRIDDEN + "; ".join(f"{c.name} ({c.detail})" for c in self.overridden)
 
     def raise_for_failures(self) -> None:
         if self.failed:
@@ -86,13 +78,7 @@ class PreflightReport:
             )
 
     def table(self) -> str:
-        marks = {True: "ok", False: "FAIL"}
-        rows = [
-            f"  {'override' if c.overridden else marks[c.ok]:<8} {c.name:<18} {c.detail}"
-            + (f"\n  {'':<8} {'':<18} fix: {c.fix}" if c.fix and not c.ok else "")
-            for c in self.checks
-        ]
-        return "\n".join(["preflight:", *rows])
+        return render_checks(self.checks, title="preflight:")
 
 
 def check_allow(allow: list[str]) -> frozenset[str]:

@@ -9,7 +9,6 @@ pickle; the hashing of what is logged happens in the training process, before th
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Mapping
@@ -18,16 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from mlflow_cv.errors import TrackingError
-from mlflow_cv.tracking.lineage import TAG_ARTIFACTS_SHA256, TAG_MODEL_ID, TAG_SNAPSHOT, Lineage, active_lineage
+from mlflow_cv.tags import TAG_ARTIFACTS_SHA256, TAG_MODEL_ID, TAG_SNAPSHOT
+from mlflow_cv.tracking.artifacts import ARTIFACT_INDEX, index_text
+from mlflow_cv.tracking.lineage import Lineage, active_lineage
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlflow_cv.data.manifest import Manifest
 
-__all__ = ["ARTIFACT_INDEX", "end_run", "log_metrics", "log_results", "now_ms", "open_run", "warm_up"]
-
-ARTIFACT_INDEX = "lineage/artifacts.json"
+__all__ = ["end_run", "log_metrics", "log_results", "now_ms", "open_run", "warm_up"]
 
 
 def now_ms() -> int:
@@ -114,7 +113,7 @@ def log_results(
     from mlflow_cv.serving import flavor
 
     _log_artifacts(artifacts)
-    index = json.dumps(dict(sorted(hashes.items())), indent=2) + "\n"
+    index = index_text(hashes)
     mlflow.log_text(index, ARTIFACT_INDEX)
     example = pd.DataFrame({"image": [example_image.read_bytes()]})
     info = flavor.log_model(name="model", input_example=example, **model)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow_cv.errors import ConfigError
+from mlflow_cv.health import health_problem
 
 __all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_problem", "using_tracking_uri"]
 
 DEFAULT_DB = "mlflow.db"
 ENV = "MLFLOW_TRACKING_URI"
 _SQLITE = "sqlite:///"
-HEALTH_TIMEOUT_S = 5.0
 
 
 def resolve_tracking_uri(configured: str | None, *, project_root: Path) -> str:
@@ -41,14 +39,7 @@ def resolve_tracking_uri(configured: str | None, *, project_root: Path) -> str:
 def tracking_problem(uri: str) -> str | None:
     """Why ``uri`` cannot take a run (unreachable server, unwritable database folder), or None."""
     if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S):
-                return None
-        except urllib.error.HTTPError as exc:  # it answered, with an error
-            return f"tracking server {uri} answered /health with HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return f"cannot reach the tracking server at {uri} ({reason})"
+        return health_problem(uri, what="the tracking server")
     if uri.startswith(_SQLITE):
         folder = Path(uri[len(_SQLITE) :]).parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):

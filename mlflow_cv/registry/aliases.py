@@ -1,0 +1,114 @@
+"""Alias moves: promote through the gates, roll back to the recorded previous holder, read the history.
+
+The client evaluates every gate it can (it can read the artifacts), states its move in
+``cv.move.request`` and moves the alias; a guarded registry re-checks the gates and records the move.
+Without a guard, the move is recorded here.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mlflow_cv.checks import Check
+from mlflow_cv.errors import GateError, RegistryError
+from mlflow_cv.registry.client import call, find_version, holder_of, policy
+from mlflow_cv.registry.history import AliasEvent, MoveRequest, parse_history, previous_holder
+from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
+from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER
+from mlflow_cv.tracking.artifacts import served_weights_problems, verify_artifacts
+
+__all__ = ["Promotion", "history", "promote", "rollback"]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    name: str
+    alias: str
+    version: str
+    semver: str
+    previous: str | None  # semver of the holder before
+    gates: tuple[Check, ...]
+    moved: bool  # False for --dry-run, or when it already held the alias
+    kind: str  # promote | rollback
+
+
+def _who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def _artifact_problems(client: Any, version: Any) -> list[str]:
+    """The run's artifacts against their hashes, and the served model's weights against ``cv.weights.sha256``."""
+    return verify_artifacts(client, version.run_id, dict(version.tags)) + served_weights_problems(client, version)
+
+
+def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
+    """Move ``alias`` to version ``semver`` when every gate passes (only reported for unprotected aliases)."""
+    rules = policy(client, name)
+    target = find_version(client, name, semver)
+    holder = holder_of(client, name, alias)
+    artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
+    gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts)
+    return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_PROMOTE)
+
+
+def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
+    """Move ``alias`` back to the holder recorded before the current one (recorded as a rollback)."""
+    holder = holder_of(client, name, alias)
+    if holder is None:
+        raise RegistryError(f"{name!r} has no alias {alias!r}: nothing to roll back")
+    events = parse_history(dict(call("", client.get_registered_model, name).tags))
+    before = previous_holder(events, alias, str(holder.version))
+    if before is None or before.from_version is None:
+        raise RegistryError(f"no previous holder of {alias!r} is recorded before version {holder.version}")
+    target = call("the previous holder is gone", client.get_model_version, name, before.from_version)
+    rules = policy(client, name)
+    artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
+    gates = evaluate_gates(facts_of(target), facts_of(holder), policy=rules, artifacts=artifacts, rollback=True)
+    return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_ROLLBACK)
+
+
+def _finish(
+    client: Any, name: str, alias: str, target: Any, holder: Any | None, gates: list[Check], policy: Policy, *,
+    why: str, dry_run: bool, kind: str,
+) -> Promotion:  # fmt: skip
+    result = Promotion(
+        name=name,
+        alias=alias,
+        version=str(target.version),
+        semver=target.tags.get(TAG_SEMVER, "?"),
+        previous=holder.tags.get(TAG_SEMVER) if holder is not None else None,
+        gates=tuple(gates),
+        moved=False,
+        kind=kind,
+    )
+    failed = [g for g in gates if not g.passed]
+    if alias in policy.protected and failed:
+        if dry_run:
+            return result
+        raise GateError(
+            f"{name} v{result.semver} may not become {alias!r}: {len(failed)} gate(s) failed",
+            problems=[f"{g.name}: {g.detail}" for g in failed],
+        )
+    if dry_run or (holder is not None and str(holder.version) == str(target.version)):
+        return result
+    request = MoveRequest(alias=alias, version=str(target.version), who=_who(), why=why, kind=kind,
+                          gates=tuple(g.line() for g in gates))  # fmt: skip
+    call("cannot state the move", client.set_registered_model_tag, name, TAG_MOVE_REQUEST, request.to_json())
+    call(f"the registry refused to move {alias!r}", client.set_registered_model_alias, name, alias, target.version)
+    tags = dict(client.get_registered_model(name).tags)
+    if not any(e.nonce == request.nonce for e in parse_history(tags)):  # no guard on this registry: record it here
+        event = AliasEvent.now(
+            who=request.who, alias=alias, from_version=str(holder.version) if holder is not None else None,
+            to_version=request.version, from_semver=result.previous, to_semver=result.semver, why=why, kind=kind,
+            gates=request.gates, nonce=request.nonce,
+        )  # fmt: skip
+        call("cannot record the move", client.set_registered_model_tag, name, event.key, event.to_json())
+    return replace(result, moved=True)
+
+
+def history(client: Any, name: str) -> list[AliasEvent]:
+    """Every recorded alias move of ``name``, oldest first."""
+    return parse_history(dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags))

@@ -1,0 +1,203 @@
+"""Registration with an enforced semantic version (DESIGN §4), and the release notes it writes.
+
+Semantic versions stay unique under concurrent registration without a lock: a registrant first creates
+its model version (MLflow numbers versions atomically), then waits until every lower-numbered version
+has its ``cv.semver`` (or is stale: a crashed registration), and only then derives its own semver from
+the highest of those. Versions therefore get semvers in registration order, each above all before it;
+a registrant that lost a race is re-numbered against the winner, or refused if its declared version is
+no longer above it. A refused registration deletes the version it created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow_cv.canonical import canonical_json
+from mlflow_cv.errors import BumpError, RegistryError
+from mlflow_cv.registry.client import call, policy, versions
+from mlflow_cv.registry.policy import Policy, VersionFacts, facts_of, missing_lineage, required_bump, same_lineage
+from mlflow_cv.semver import Bump, Version, check_bump
+from mlflow_cv.tags import (
+    CV_PREFIX,
+    DIRTY_TRUE,
+    PREFLIGHT_PASSED,
+    TAG_COMMIT,
+    TAG_CONFIG_ID,
+    TAG_DIRTY,
+    TAG_MANIFEST_SHA256,
+    TAG_METRICS,
+    TAG_MODEL_ID,
+    TAG_PREFLIGHT,
+    TAG_SEMVER,
+    TAG_SNAPSHOT,
+    TAG_SPLIT_SEED,
+    TAG_WEIGHTS_SHA256,
+)
+from mlflow_cv.tracking.server import using_tracking_uri
+
+__all__ = ["Registration", "register", "release_notes"]
+
+STALE_MS = 120_000  # a version still without cv.semver after this long was left by a crashed registration
+WAIT_S = 120.0
+POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    version: str  # MLflow's version number
+    semver: Version
+    bump: Bump  # NONE for a first version
+    supersedes: str | None  # semver of the version it supersedes
+    reasons: tuple[str, ...]
+    notes: str
+
+
+def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version: str | None = None) -> Registration:
+    """Register the run's model under ``name`` with the semver its lineage requires (DESIGN §4)."""
+    from mlflow.exceptions import MlflowException
+
+    run = call(f"unknown run {run_id!r}", client.get_run, run_id)
+    tags = dict(run.data.tags)
+    missing = missing_lineage(tags)
+    if missing:
+        raise RegistryError(
+            f"run {run_id} lacks lineage tags, so it cannot be registered; train it with train.py", problems=missing
+        )
+    declared = Version.parse(version) if version else None
+    kind = None if bump == "auto" else Bump.parse(bump)
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise RegistryError(f"cannot create registered model {name!r}: {exc.message}") from exc
+    rules = policy(client, name)
+    metrics = rules.gate_metrics(run.data.metrics)
+    lineage = {k: v for k, v in tags.items() if k.startswith(CV_PREFIX)}
+    model_id = tags.get(TAG_MODEL_ID)  # the servable model train.py logs; else the raw weights
+    with using_tracking_uri(client.tracking_uri):  # MLflow's SQL registry resolves models:/ through it
+        created = call(
+            f"cannot create a version of {name!r}",
+            client.create_model_version,
+            name,
+            source=f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/weights",
+            run_id=run_id,
+            model_id=model_id,
+            tags={**lineage, TAG_METRICS: canonical_json(metrics)},
+            description="being registered by mlflow-cv",
+            await_creation_for=0,  # SQL-backed registries create versions READY
+        )
+    new = VersionFacts(tags=lineage, metrics=metrics, label=f"run {run_id[:8]}")
+    try:
+        prior = _settled_before(client, name, int(created.version))
+        semver, chosen, reasons, old = _decide(prior, new, declared=declared, kind=kind, policy=rules)
+        call(f"cannot set {TAG_SEMVER}", client.set_model_version_tag, name, created.version, TAG_SEMVER, str(semver))
+    except BaseException:
+        with contextlib.suppress(MlflowException):
+            client.delete_model_version(name, created.version)
+        raise
+    notes = release_notes(name, semver, chosen, reasons, old, run_id=run_id, tags=tags, metrics=metrics)
+    call("cannot write the release notes", client.update_model_version, name, created.version, description=notes)
+    return Registration(
+        name=name,
+        version=str(created.version),
+        semver=semver,
+        bump=chosen,
+        supersedes=str(old.semver) if old is not None else None,
+        reasons=tuple(reasons),
+        notes=notes,
+    )
+
+
+def _settled_before(client: Any, name: str, number: int) -> list[Any]:
+    """Lower-numbered versions once each has its semver (stale ones, from crashed registrations, ignored)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        lower = [v for v in versions(client, name) if int(v.version) < number]
+        now_ms = time.time() * 1000
+        pending = [v for v in lower if TAG_SEMVER not in v.tags and now_ms - v.creation_timestamp < STALE_MS]
+        if not pending:
+            return [v for v in lower if TAG_SEMVER in v.tags]
+        if time.monotonic() > deadline:
+            raise RegistryError(
+                f"versions {', '.join(v.version for v in pending)} of {name!r} are still being registered; "
+                "retry later, or delete them if their registration crashed"
+            )
+        time.sleep(POLL_S)
+
+
+def _decide(
+    prior: Sequence[Any], new: VersionFacts, *, declared: Version | None, kind: Bump | None, policy: Policy
+) -> tuple[Version, Bump, list[str], VersionFacts | None]:
+    if not prior:
+        first = declared or Version(1, 0, 0)
+        return first, Bump.NONE, ["first version of this model"], None
+    for version in prior:
+        same = facts_of(version)
+        if same_lineage(same, new):
+            raise BumpError(f"{new.label} is already registered as {same.label}: same data, config, code and weights")
+    top = max(prior, key=lambda v: Version.parse(v.tags[TAG_SEMVER]))
+    old = facts_of(top)
+    assert old.semver is not None
+    required, reasons = required_bump(old, new, policy=policy)
+    if required is Bump.NONE:
+        raise BumpError(f"nothing changed against {old.label}: no new version is needed", problems=reasons)
+    if declared is not None:
+        chosen = check_bump(old=old.semver, new=declared, required=required, reasons=reasons, label="v")
+        return declared, chosen, reasons, old
+    if kind is not None and kind < required:
+        raise BumpError(
+            f"a {kind.name} bump of {old.label} is refused: the change requires {required.name} "
+            f"(use --bump {required.name.lower()} or auto)",
+            problems=reasons,
+        )
+    chosen = kind or required
+    return old.semver.bump(chosen), chosen, reasons, old
+
+
+def release_notes(
+    name: str,
+    semver: Version,
+    bump: Bump,
+    reasons: Sequence[str],
+    old: VersionFacts | None,
+    *,
+    run_id: str,
+    tags: Mapping[str, str],
+    metrics: Mapping[str, float],
+) -> str:
+    """Markdown for the version's description: why this bump, dataset, code, config, metrics, caveats."""
+    head = f"{bump.name} bump from {old.label}" if old is not None else "first version"
+    lines = [f"## {name} v{semver}", "", f"{head}:", *[f"- {r}" for r in reasons], ""]
+    lines += [
+        "| | |",
+        "|---|---|",
+        f"| dataset | {tags.get(TAG_SNAPSHOT)} (manifest `{tags.get(TAG_MANIFEST_SHA256, '')[:16]}…`, "
+        f"split seed {tags.get(TAG_SPLIT_SEED)}) |",
+        f"| code | commit `{tags.get(TAG_COMMIT)}`{' (dirty)' if tags.get(TAG_DIRTY) == 'true' else ''} |",
+        f"| config | `{tags.get(TAG_CONFIG_ID)}` |",
+        f"| run | `{run_id}` |",
+        f"| weights | sha256 `{tags.get(TAG_WEIGHTS_SHA256)}` |",
+        "",
+        "### Metrics",
+        "",
+        "| metric | value |" + (f" vs {old.label} |" if old is not None else ""),
+        "|---|---|" + ("---|" if old is not None else ""),
+    ]
+    for key, value in metrics.items():
+        delta = ""
+        if old is not None:
+            before = old.metrics.get(key)
+            delta = f" {value - before:+.4f} |" if before is not None else " new |"
+        lines.append(f"| {key} | {value:.4f} |{delta}")
+    caveats = []
+    if tags.get(TAG_PREFLIGHT) != PREFLIGHT_PASSED:
+        caveats.append(f"preflight {tags.get(TAG_PREFLIGHT)}: this version can never be promoted to a protected alias")
+    if tags.get(TAG_DIRTY) == DIRTY_TRUE:
+        caveats.append("trained from a working tree with uncommitted changes")
+    lines += ["", "### Caveats", "", *([f"- {c}" for c in caveats] or ["none"])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,99 @@
+"""Every ``cv.*`` name mlflow-cv writes to MLflow, and the fixed values they take: one home for each.
+
+Run tags (DESIGN §3; MLflow hides ``mlflow.*`` tags in its compare view, so ours are ``cv.*``) are set
+by training; model-version tags by registration; registered-model tags by the policy and the history.
+Other parts, users' searches and the acceptance checks rely on these exact strings.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CV_PREFIX",
+    "DIRTY_FALSE",
+    "DIRTY_TRUE",
+    "HISTORY_PREFIX",
+    "MOVE_DIRECT",
+    "MOVE_PROMOTE",
+    "MOVE_ROLLBACK",
+    "NO_SEED",
+    "PREFLIGHT_OVERRIDDEN",
+    "PREFLIGHT_PASSED",
+    "REQUIRED_TAGS",
+    "TAG_ARCH_SHA256",
+    "TAG_ARTIFACTS_SHA256",
+    "TAG_COMMIT",
+    "TAG_CONFIG_ID",
+    "TAG_CONFIG_SHA256",
+    "TAG_DIRTY",
+    "TAG_HPARAMS_SHA256",
+    "TAG_INIT_WEIGHTS_SHA256",
+    "TAG_LABELMAP_SHA256",
+    "TAG_MANIFEST_SHA256",
+    "TAG_METRICS",
+    "TAG_MODEL_ID",
+    "TAG_MOVE_REQUEST",
+    "TAG_POLICY",
+    "TAG_PREFLIGHT",
+    "TAG_REPRODUCES",
+    "TAG_REPRODUCE_VERDICT",
+    "TAG_SEMVER",
+    "TAG_SNAPSHOT",
+    "TAG_SPLIT_SEED",
+    "TAG_TASK",
+    "TAG_TRAIN_SEED",
+    "TAG_WEIGHTS_DIGEST",
+    "TAG_WEIGHTS_SHA256",
+    "VERDICT_FAILED",
+    "VERDICT_PASSED",
+]
+
+CV_PREFIX = "cv."
+
+# --- run tags: the lineage every training run carries (DESIGN §3) ------------------------------------
+TAG_SNAPSHOT = "cv.data.snapshot"
+TAG_MANIFEST_SHA256 = "cv.data.manifest_sha256"
+TAG_SPLIT_SEED = "cv.data.split_seed"
+TAG_COMMIT = "cv.code.commit"
+TAG_DIRTY = "cv.code.dirty"
+TAG_CONFIG_ID = "cv.config.id"
+TAG_CONFIG_SHA256 = "cv.config.sha256"
+TAG_HPARAMS_SHA256 = "cv.config.hparams_sha256"  # the config without its data section
+TAG_TRAIN_SEED = "cv.train.seed"
+TAG_PREFLIGHT = "cv.preflight"
+TAG_WEIGHTS_SHA256 = "cv.weights.sha256"
+# Set when the training ends: the tensors' digest (equal across deterministic runs, unlike the file's
+# hash, which holds a date), the label map, the architecture and the index of every artifact's hash.
+TAG_WEIGHTS_DIGEST = "cv.weights.digest"
+TAG_LABELMAP_SHA256 = "cv.model.labelmap_sha256"
+TAG_ARCH_SHA256 = "cv.model.arch_sha256"
+TAG_TASK = "cv.model.task"
+TAG_ARTIFACTS_SHA256 = "cv.artifacts.sha256"
+TAG_INIT_WEIGHTS_SHA256 = "cv.model.init_sha256"  # only when fine-tuning from model.weights
+TAG_MODEL_ID = "cv.model.id"  # the logged pyfunc model (mlflow_cv_yolo flavor): models:/<id>
+# Set on a reproduction's own run by `mlflow-cv reproduce`.
+TAG_REPRODUCES = "cv.reproduces"  # the run id it reproduces
+TAG_REPRODUCE_VERDICT = "cv.reproduce.verdict"  # VERDICT_PASSED | VERDICT_FAILED
+
+# Every lineage tag a run must carry to be registered (DESIGN §3 plus what training adds at the end).
+REQUIRED_TAGS = (
+    TAG_SNAPSHOT, TAG_MANIFEST_SHA256, TAG_SPLIT_SEED, TAG_COMMIT, TAG_DIRTY, TAG_CONFIG_ID, TAG_CONFIG_SHA256,
+    TAG_TRAIN_SEED, TAG_PREFLIGHT, TAG_WEIGHTS_SHA256, TAG_WEIGHTS_DIGEST, TAG_ARCH_SHA256, TAG_LABELMAP_SHA256,
+    TAG_TASK, TAG_ARTIFACTS_SHA256,
+)  # fmt: skip
+
+# --- model-version tags -----------------------------------------------------------------------------
+TAG_SEMVER = "cv.semver"  # its semantic version, set once
+TAG_METRICS = "cv.metrics"  # the gate metrics (canonical JSON), copied from the run
+
+# --- registered-model tags --------------------------------------------------------------------------
+TAG_POLICY = "cv.policy"  # the Policy as JSON (optional)
+TAG_MOVE_REQUEST = "cv.move.request"  # what a client states before it moves an alias
+HISTORY_PREFIX = "cv.history."  # one tag per alias move: cv.history.<ms>.<nonce>
+
+# --- fixed values -------------------------------------------------------------------------------------
+PREFLIGHT_PASSED = "passed"  # cv.preflight of a pinned run
+PREFLIGHT_OVERRIDDEN = "overridden: "  # cv.preflight prefix of a run that overrode checks (then the reasons)
+DIRTY_TRUE, DIRTY_FALSE = "true", "false"  # cv.code.dirty
+NO_SEED = "none"  # cv.data.split_seed / cv.train.seed when there is none
+VERDICT_PASSED, VERDICT_FAILED = "passed", "failed"  # cv.reproduce.verdict
+MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_DIRECT = "promote", "rollback", "direct"  # kinds of alias moves

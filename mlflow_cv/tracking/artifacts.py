@@ -1,0 +1,72 @@
+"""The artifact-hash index of a run: written once when training ends, checked before anything trusts it.
+
+``lineage/artifacts.json`` maps every artifact the run logged to its SHA-256; the run's
+``cv.artifacts.sha256`` tag is the hash of the index itself, so changing an artifact, or the index,
+shows. Promotion and reproduction verify through :func:`verify_artifacts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow_cv.tags import TAG_ARTIFACTS_SHA256, TAG_WEIGHTS_SHA256
+from mlflow_cv.tracking.server import using_tracking_uri
+
+__all__ = ["ARTIFACT_INDEX", "index_text", "served_weights_problems", "verify_artifacts"]
+
+ARTIFACT_INDEX = "lineage/artifacts.json"
+
+
+def index_text(hashes: Mapping[str, str]) -> str:
+    """The index as logged: sorted paths, one per line (readable in the MLflow UI)."""
+    return json.dumps(dict(sorted(hashes.items())), indent=2) + "\n"
+
+
+def verify_artifacts(client: Any, run_id: str, tags: Mapping[str, str]) -> list[str]:
+    """Every mismatch between the run's artifacts and the hashes it recorded (empty: all verify)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            root = Path(client.download_artifacts(run_id, "", tmp))
+        except Exception as exc:  # any artifact-store failure means the hashes cannot be vouched for
+            return [f"cannot download the artifacts: {exc}"]
+        index_path = root / ARTIFACT_INDEX
+        if not index_path.is_file():
+            return [f"{ARTIFACT_INDEX} is missing"]
+        text = index_path.read_bytes()
+        problems = []
+        if hashlib.sha256(text).hexdigest() != tags.get(TAG_ARTIFACTS_SHA256):
+            problems.append(f"{ARTIFACT_INDEX} does not match {TAG_ARTIFACTS_SHA256}")
+        index = json.loads(text)
+        if index.get("weights/best.pt") != tags.get(TAG_WEIGHTS_SHA256):
+            problems.append(f"weights/best.pt in the index does not match {TAG_WEIGHTS_SHA256}")
+        for rel, expected in sorted(index.items()):
+            path = root / rel
+            if not path.is_file():
+                problems.append(f"{rel}: missing")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+                problems.append(f"{rel}: content changed since the run logged it")
+        return problems
+
+
+def served_weights_problems(client: Any, version: Any) -> list[str]:
+    """What ``models:/NAME@ALIAS`` would serve must be the weights the run recorded."""
+    import mlflow
+
+    if not str(version.source).startswith("models:/"):
+        return []
+    with tempfile.TemporaryDirectory() as tmp, using_tracking_uri(client.tracking_uri):
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=tmp))
+        except Exception as exc:  # any artifact-store failure means the served weights cannot be vouched for
+            return [f"cannot download the served model {version.source}: {exc}"]
+        weights = local / "weights" / "best.pt"
+        if not weights.is_file():
+            return [f"the served model {version.source} has no weights/best.pt"]
+        if hashlib.sha256(weights.read_bytes()).hexdigest() != version.tags.get(TAG_WEIGHTS_SHA256):
+            return [f"the served model's weights ({version.source}) are not the run's {TAG_WEIGHTS_SHA256}"]
+    return []
