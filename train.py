@@ -2,8 +2,10 @@
 
 import hydra
 
-from mlflow_cv.config import JobConfig
+from mlflow_cv.config import JobConfig, register_configs
 from mlflow_cv.training import main
+
+register_configs()  # the typed schema conf/config.yaml starts from (job_schema): typos fail at composition
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

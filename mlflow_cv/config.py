@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import Enum, StrEnum
 from typing import Any
 
 from omegaconf import MISSING
 
 from mlflow_cv.canonical import canonical_sha256
+from mlflow_cv.data.labels import Task
 
 __all__ = [
+    "BumpChoice",
     "DataConfig",
     "JobConfig",
     "ModelConfig",
@@ -27,11 +30,21 @@ __all__ = [
     "config_digest",
     "flat_params",
     "hparams_digest",
+    "job_dict",
     "register_configs",
 ]
 
 # The sections that decide what a training produces: their canonical hash is the config id.
 TRAINING_SECTIONS = ("data", "model", "train")
+
+
+class BumpChoice(StrEnum):
+    """``registry.bump``: the bump the lineage requires (auto), or a declared one (checked against it)."""
+
+    auto = "auto"
+    major = "major"
+    minor = "minor"
+    patch = "patch"
 
 
 @dataclass
@@ -40,14 +53,14 @@ class DataConfig:
 
     snapshot_id: str = MISSING
     manifest_sha256: str = MISSING
-    task: str = MISSING
+    task: Task = MISSING
     split_seed: int | None = MISSING  # None for splits taken from folders
 
 
 @dataclass
 class ModelConfig:
     name: str = "yolo"
-    task: str = "detect"  # must equal the snapshot's task
+    task: Task = Task.detect  # must equal the snapshot's task
     arch: str = "yolov8n.yaml"  # an Ultralytics architecture YAML: built from scratch, nothing downloaded
     weights: str | None = None  # a local .pt to fine-tune from (its SHA-256 is recorded)
 
@@ -83,7 +96,7 @@ class PreflightConfig:
 @dataclass
 class RegistryConfig:
     name: str | None = None  # register the trained model under this name when the run finishes
-    bump: str = "auto"  # auto | major | minor | patch (checked against the lineage)
+    bump: BumpChoice = BumpChoice.auto  # checked against the lineage
 
 
 @dataclass
@@ -103,9 +116,24 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="job_schema", node=JobConfig)
 
 
+def job_dict(job: JobConfig) -> dict[str, Any]:
+    """The whole config as plain data (enums as their values), as logged in ``config/resolved.yaml``."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(section) for name, section in asdict(job).items()}
+
+
 def training_config(job: JobConfig) -> dict[str, Any]:
     """The sections that decide what a training produces, as plain data."""
-    whole = asdict(job)
+    whole = job_dict(job)
     return {name: whole[name] for name in TRAINING_SECTIONS}
 
 

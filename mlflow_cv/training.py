@@ -13,38 +13,29 @@ import random
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_digest, register_configs
+from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_digest, job_dict, register_configs
 from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
 from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking import run_log
 from mlflow_cv.tracking.lineage import Lineage, active_lineage
-from mlflow_cv.tracking.preflight import PreflightReport, run_preflight
+from mlflow_cv.tracking.preflight import PinnedRun, PreflightReport, run_preflight
 
 if TYPE_CHECKING:
     from mlflow_cv.registry.register import Registration
 from mlflow_cv.serving.processing import labelmap_json
 from mlflow_cv.tracking.server import resolve_tracking_uri, using_tracking_uri
 from mlflow_cv.tracking.writer import RunWriter
-from mlflow_cv.yolo import (
-    WeightsInfo,
-    configure_ultralytics,
-    metric_name,
-    per_class_metrics,
-    strip_foreign_callbacks,
-    weights_info,
-)
+from mlflow_cv.yolo import FitResult, WeightsInfo, configure_ultralytics, example_image, fit, weights_info
 
 __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
-
-register_configs()
 
 # Ultralytics outputs worth keeping with the run (plots, the results table, its own resolved args)
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
@@ -90,6 +81,7 @@ def compose_job(project_root: Path, overrides: Sequence[str] = ()) -> JobConfig:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    register_configs()
     conf = (project_root / "conf").resolve()
     if not (conf / "config.yaml").is_file():
         raise ConfigError(f"{conf / 'config.yaml'} does not exist: run from the project (or pass --project)")
@@ -148,32 +140,31 @@ def train(
     started = time.monotonic()
     report, tracking_uri = preflight_job(job, project=project, show_progress=True)
     print(report.table(), file=sys.stderr)
-    report.raise_for_failures()
+    pinned = report.pinned()
     if job.train.seed is None:  # overridden: train with a fresh seed, and record the one used
         job = replace(job, train=replace(job.train, seed=random.randrange(2**31)))
-    assert report.git is not None and report.manifest is not None and report.checkout is not None
     lineage = Lineage(
-        snapshot_id=report.manifest.snapshot_id,
-        manifest_sha256=report.manifest.sha256,
-        split_seed=report.manifest.split.seed,
-        commit=report.git.commit,
-        dirty=report.git.dirty,
+        snapshot_id=pinned.manifest.snapshot_id,
+        manifest_sha256=pinned.manifest.sha256,
+        split_seed=pinned.manifest.split.seed,
+        commit=pinned.git.commit,
+        dirty=pinned.git.dirty,
         config_sha256=config_digest(job),
         hparams_sha256=hparams_digest(job),
         train_seed=job.train.seed,
-        preflight=report.verdict,
+        preflight=pinned.verdict,
         source_name=str(entry_point or project.root / "train.py"),
-        branch=report.git.branch,
-        remote_url=report.git.remote_url,
-        init_weights_sha256=sha256_file(report.weights_path) if report.weights_path else None,
+        branch=pinned.git.branch,
+        remote_url=pinned.git.remote_url,
+        init_weights_sha256=sha256_file(pinned.weights_path) if pinned.weights_path else None,
     )
     with using_tracking_uri(tracking_uri):
-        return _tracked_run(job, report, lineage, project, tracking_uri, output_dir, overrides, started)
+        return _tracked_run(job, pinned, lineage, project, tracking_uri, output_dir, overrides, started)
 
 
 def _tracked_run(
     job: JobConfig,
-    report: PreflightReport,
+    pinned: PinnedRun,
     lineage: Lineage,
     project: Project,
     tracking_uri: str,
@@ -182,10 +173,9 @@ def _tracked_run(
     started: float,
 ) -> TrainResult:
     """Train while the writer process (:mod:`mlflow_cv.tracking.writer`) logs the run beside it."""
-    assert report.manifest is not None and report.manifest_path is not None
     ultralytics_config = project.state_dir / "ultralytics"
     configure_ultralytics(ultralytics_config)
-    inputs = _stage_inputs(job, report, overrides, output_dir)
+    inputs = _stage_inputs(job, pinned, overrides, output_dir)
     sqlite = tracking_uri.startswith("sqlite:")  # MLflow would put artifacts in the current folder
     with RunWriter() as writer, active_lineage(lineage):  # runs started inside carry the lineage too
         writer.send(
@@ -197,14 +187,14 @@ def _tracked_run(
             lineage=lineage,
             params=flat_params(job),
             tags={TAG_LABELMAP_SHA256: inputs["labelmap.json"][1]},
-            manifest=report.manifest,
-            manifest_path=report.manifest_path,
+            manifest=pinned.manifest,
+            manifest_path=pinned.manifest_path,
             artifacts={name: path for name, (path, _) in inputs.items()},
         )
         writer.send(run_log.warm_up, ultralytics_config=ultralytics_config)
         try:
-            save_dir, final = _fit(job, report, writer, output_dir)
-            weights = _log_results(writer, job, report, save_dir, {name: h for name, (_, h) in inputs.items()})
+            fitted = _fit(job, pinned, writer, output_dir)
+            weights = _log_results(writer, job, pinned, fitted.save_dir, {name: h for name, (_, h) in inputs.items()})
         except KeyboardInterrupt:
             ended = _end_run(writer, "KILLED")
             print(f"interrupted: run {ended[0] if ended else '(none)'} marked KILLED", file=sys.stderr)
@@ -228,8 +218,8 @@ def _tracked_run(
         tracking_uri=tracking_uri,
         lineage=lineage,
         weights=weights,
-        metrics=final,
-        save_dir=save_dir,
+        metrics=fitted.metrics,
+        save_dir=fitted.save_dir,
         seconds=time.monotonic() - started,
         registration=registration,
     )
@@ -245,15 +235,14 @@ def _end_run(writer: RunWriter, status: str) -> tuple[str, str] | None:
 
 
 def _stage_inputs(
-    job: JobConfig, report: PreflightReport, overrides: Sequence[str], output_dir: Path
+    job: JobConfig, pinned: PinnedRun, overrides: Sequence[str], output_dir: Path
 ) -> dict[str, tuple[Path, str]]:
     """The lineage artifacts logged before training (manifest, resolved config, overrides, label map),
     written under ``output_dir``: ``name in the run → (local file, SHA-256)``."""
-    manifest, manifest_path = report.manifest, report.manifest_path
-    assert manifest is not None and manifest_path is not None
+    manifest, manifest_path = pinned.manifest, pinned.manifest_path
     files = {
         f"data/{manifest.snapshot_id}.json": manifest_path.read_bytes(),
-        "config/resolved.yaml": yaml.safe_dump(asdict(job), sort_keys=True).encode(),
+        "config/resolved.yaml": yaml.safe_dump(job_dict(job), sort_keys=True).encode(),
         "config/overrides.yaml": yaml.safe_dump(list(overrides)).encode(),
         "labelmap.json": labelmap_json(manifest.class_map).encode(),
     }
@@ -266,84 +255,32 @@ def _stage_inputs(
     return staged
 
 
-def _fit(job: JobConfig, report: PreflightReport, writer: RunWriter, output_dir: Path) -> tuple[Path, dict[str, float]]:
-    """Train with Ultralytics; per-epoch metrics are logged as they come, final ones at the end."""
-    from ultralytics import YOLO  # type: ignore[attr-defined]
+def _fit(job: JobConfig, pinned: PinnedRun, writer: RunWriter, output_dir: Path) -> FitResult:
+    """Train with Ultralytics; per-epoch metrics are logged as they come, per-class ones at the end."""
+    arch = pinned.project_root / job.model.arch  # a project-relative YAML if one exists, else Ultralytics' own
+    task = str(job.model.task)
 
-    assert report.checkout is not None and report.manifest is not None
-    source = report.weights_path or _arch(job.model.arch, report)
-    model = YOLO(str(source), task=job.model.task)
-    logger = _EpochLogger(writer)
-    for event in ("on_pretrain_routine_start", "on_train_epoch_end", "on_fit_epoch_end"):
-        model.add_callback(event, getattr(logger, event))
-    data = report.checkout if job.model.task == "classify" else report.checkout / "data.yaml"
-    t = job.train
-    try:
-        model.train(
-            data=str(data),
-            epochs=t.epochs,
-            batch=t.batch,
-            imgsz=t.imgsz,
-            optimizer=t.optimizer,
-            lr0=t.lr0,
-            seed=t.seed,
-            deterministic=t.deterministic,
-            device=t.device,
-            workers=t.workers,
-            patience=t.patience,
-            plots=t.plots,
-            project=str(output_dir),
-            name="ultralytics",
-            exist_ok=True,
-            **dict(t.extra),
-        )
-    except MlflowCvError:
-        raise
-    except Exception as exc:
-        raise TrainingError(f"Ultralytics training failed: {type(exc).__name__}: {exc}") from exc
-    trainer: Any = model.trainer
-    final = {metric_name(k): float(v) for k, v in trainer.metrics.items()}
-    per_class = per_class_metrics(trainer.validator, report.manifest.class_map)
-    final.update(per_class)
-    writer.send(run_log.log_metrics, per_class, step=trainer.epoch + 1, timestamp_ms=run_log.now_ms())
-    return Path(trainer.save_dir), final
+    def log(metrics: dict[str, float], step: int) -> None:
+        writer.send(run_log.log_metrics, metrics, step=step, timestamp_ms=run_log.now_ms())
 
-
-def _arch(arch: str, report: PreflightReport) -> str:
-    """A project-relative architecture YAML if one exists, else Ultralytics' own by name."""
-    local = report.project_root / arch
-    return str(local) if local.is_file() else arch
-
-
-class _EpochLogger:
-    """Ultralytics callbacks: per-epoch metrics, with the final validation of the best weights last."""
-
-    def __init__(self, writer: RunWriter) -> None:
-        self.writer = writer
-        self.trained_since_last_fit_end = False
-
-    def on_pretrain_routine_start(self, trainer: Any) -> None:
-        strip_foreign_callbacks(trainer)
-
-    def on_train_epoch_end(self, trainer: Any) -> None:
-        self.trained_since_last_fit_end = True
-
-    def on_fit_epoch_end(self, trainer: Any) -> None:
-        metrics = dict(trainer.metrics)
-        if self.trained_since_last_fit_end:  # else: the final validation of best.pt after the last epoch
-            metrics.update(trainer.lr)
-            metrics.update(trainer.label_loss_items(trainer.tloss, prefix="train"))
-        self.trained_since_last_fit_end = False
-        named = {metric_name(k): float(v) for k, v in metrics.items()}
-        self.writer.send(run_log.log_metrics, named, step=trainer.epoch + 1, timestamp_ms=run_log.now_ms())
+    fitted = fit(
+        model=str(pinned.weights_path or (arch if arch.is_file() else job.model.arch)),
+        task=task,
+        data=pinned.checkout if task == "classify" else pinned.checkout / "data.yaml",
+        train=job.train,
+        output_dir=output_dir,
+        class_map=pinned.manifest.class_map,
+        on_metrics=log,
+    )
+    log(fitted.per_class, fitted.steps)
+    return fitted
 
 
 def _log_results(
-    writer: RunWriter, job: JobConfig, report: PreflightReport, save_dir: Path, hashes: dict[str, str]
+    writer: RunWriter, job: JobConfig, pinned: PinnedRun, save_dir: Path, hashes: dict[str, str]
 ) -> WeightsInfo:
     """Hash the best weights and Ultralytics' plots and tables here, then have the writer log them
     with the index of every hash and the servable model; waits until all of it is logged."""
-    assert report.manifest is not None and report.checkout is not None
     best = save_dir / "weights" / "best.pt"
     if not best.is_file():
         raise TrainingError(f"Ultralytics finished without {best}; nothing to log as the model")
@@ -362,22 +299,14 @@ def _log_results(
             TAG_WEIGHTS_SHA256: weights.sha256,
             TAG_WEIGHTS_DIGEST: weights.digest,
             TAG_ARCH_SHA256: weights.arch_sha256,
-            TAG_TASK: job.model.task,
+            TAG_TASK: str(job.model.task),
         },
         model={
             "weights": best,
-            "labelmap": report.manifest.class_map,
-            "task": job.model.task,
+            "labelmap": pinned.manifest.class_map,
+            "task": str(job.model.task),
             "imgsz": job.train.imgsz,
         },
-        example_image=_example_image(report.checkout, job.model.task),
+        example_image=example_image(pinned.checkout, str(job.model.task)),
     )
     return weights
-
-
-def _example_image(checkout: Path, task: str) -> Path:
-    """The first validation image of the checkout (the model's input example)."""
-    if task == "classify":
-        return next(p for p in sorted((checkout / "val").rglob("*")) if p.is_file())
-    first = (checkout / "val.txt").read_text(encoding="utf-8").splitlines()[0]
-    return checkout / first

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,23 @@ from mlflow_cv.errors import DatasetError, LabelError
 __all__ = [
     "LABEL_FORMATS",
     "TASKS",
+    "Task",
     "load_class_map",
     "parse_class_list",
     "parse_label_text",
 ]
 
-TASKS = ("detect", "segment", "pose", "classify")
+
+class Task(StrEnum):
+    """What a dataset is labelled for and a model predicts (its value is the name Ultralytics uses)."""
+
+    detect = "detect"
+    segment = "segment"
+    pose = "pose"
+    classify = "classify"
+
+
+TASKS = tuple(t.value for t in Task)
 LABEL_FORMATS = {"detect": "yolo", "segment": "yolo", "pose": "yolo", "classify": "folders"}
 
 

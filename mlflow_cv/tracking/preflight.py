@@ -23,7 +23,7 @@ from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
 from mlflow_cv.tracking.git import GitState, git_state
 from mlflow_cv.tracking.server import tracking_problem
 
-__all__ = ["CHECKS", "OVERRIDABLE", "PreflightReport", "run_preflight"]
+__all__ = ["CHECKS", "OVERRIDABLE", "PinnedRun", "PreflightReport", "run_preflight"]
 
 # name → what it makes sure of (the report lists them in the order they run)
 CHECKS = {
@@ -42,14 +42,23 @@ OVERRIDABLE = frozenset({"dirty_code", "dirty_conf", "seed"})
 
 
 @dataclass(frozen=True)
+class PinnedRun:
+    """What a passed preflight pins: a run may start from exactly this, and nothing here is optional
+    but the initial weights (a model built from its architecture has none)."""
+
+    project_root: Path
+    git: GitState
+    manifest: Manifest
+    manifest_path: Path
+    checkout: Path  # the verified checkout training reads
+    weights_path: Path | None  # initial weights to fine-tune from, resolved
+    verdict: str  # the cv.preflight tag: passed, or overridden: …
+
+
+@dataclass(frozen=True)
 class PreflightReport:
     checks: tuple[Check, ...]
-    project_root: Path
-    git: GitState | None
-    manifest: Manifest | None
-    manifest_path: Path | None
-    checkout: Path | None  # the verified checkout training reads
-    weights_path: Path | None  # initial weights to fine-tune from, resolved
+    pinned_run: PinnedRun | None  # None exactly when a check failed
 
     @property
     def failed(self) -> tuple[Check, ...]:
@@ -65,17 +74,16 @@ class PreflightReport:
 
     @property
     def verdict(self) -> str:
-        """The ``cv.preflight`` tag: ``passed`` or ``overridden: name (detail); …``."""
-        if not self.overridden:
-            return PREFLIGHT_PASSED
-        return PREFLIGHT_OVERRIDDEN + "; ".join(f"{c.name} ({c.detail})" for c in self.overridden)
+        return _verdict(self.checks)
 
-    def raise_for_failures(self) -> None:
-        if self.failed:
+    def pinned(self) -> PinnedRun:
+        """The pinned run, or :class:`PreflightError` listing every failed check with its fix."""
+        if self.failed or self.pinned_run is None:
             raise PreflightError(
                 f"preflight refused the run: {len(self.failed)} of {len(self.checks)} checks failed",
                 problems=[f"{c.name}: {c.detail}" + (f"; {c.fix}" if c.fix else "") for c in self.failed],
             )
+        return self.pinned_run
 
     def table(self) -> str:
         return render_checks(self.checks, title="preflight:")
@@ -99,7 +107,7 @@ def run_preflight(
     tracking_uri: str,
     show_progress: bool = False,
 ) -> PreflightReport:
-    """Run every check and return the report; call :meth:`PreflightReport.raise_for_failures` to gate."""
+    """Run every check and return the report; :meth:`PreflightReport.pinned` gates."""
     allow = check_allow(list(job.preflight.allow))
     checks: list[Check] = []
 
@@ -129,10 +137,10 @@ def run_preflight(
         "task",
         None
         if job.model.task == job.data.task
-        else f"model {job.model.name} trains task {job.model.task!r} but {job.data.snapshot_id} is a "
-        f"{job.data.task!r} dataset",
+        else f"model {job.model.name} trains task '{job.model.task}' but {job.data.snapshot_id} is a "
+        f"'{job.data.task}' dataset",
         f"{job.model.task}",
-        f"pick a model for {job.data.task!r} (conf/model/)",
+        f"pick a model for '{job.data.task}' (conf/model/)",
     )
     weights = _resolve(job.model.weights, project.root)
     add(
@@ -144,9 +152,9 @@ def run_preflight(
     add("tracking", tracking_problem(tracking_uri), tracking_uri, "start the server, or set tracking.uri")
     add(
         "registry",
-        _registry_problem(job.registry.name, job.registry.bump),
+        _registry_problem(job.registry.name),
         f"register as {job.registry.name} (bump {job.registry.bump})" if job.registry.name else "not registering",
-        "set registry.name to a plain name and registry.bump to auto, major, minor or patch",
+        "set registry.name to a plain name (no / or :)",
     )
     manifest, problem = _snapshot(job, project)
     add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen")
@@ -162,15 +170,26 @@ def run_preflight(
             dest = None
         else:
             add("snapshot_verified", None, f"{len(manifest.files)} files verified in {dest}")
-    return PreflightReport(
-        checks=tuple(checks),
-        project_root=project.root,
-        git=git,
-        manifest=manifest,
-        manifest_path=project.manifest_path(manifest.snapshot_id) if manifest else None,
-        checkout=dest,
-        weights_path=weights,
-    )
+    pinned = None
+    if git is not None and manifest is not None and dest is not None and not any(c.failed for c in checks):
+        pinned = PinnedRun(
+            project_root=project.root,
+            git=git,
+            manifest=manifest,
+            manifest_path=project.manifest_path(manifest.snapshot_id),
+            checkout=dest,
+            weights_path=weights,
+            verdict=_verdict(checks),
+        )
+    return PreflightReport(checks=tuple(checks), pinned_run=pinned)
+
+
+def _verdict(checks: list[Check] | tuple[Check, ...]) -> str:
+    """The ``cv.preflight`` tag: ``passed`` or ``overridden: name (detail); …``."""
+    overridden = [c for c in checks if c.overridden]
+    if not overridden:
+        return PREFLIGHT_PASSED
+    return PREFLIGHT_OVERRIDDEN + "; ".join(f"{c.name} ({c.detail})" for c in overridden)
 
 
 def _dirty(paths: tuple[str, ...]) -> str | None:
@@ -180,9 +199,7 @@ def _dirty(paths: tuple[str, ...]) -> str | None:
     return f"{len(paths)} uncommitted: {shown}"
 
 
-def _registry_problem(name: str | None, bump: str) -> str | None:
-    if bump not in ("auto", "major", "minor", "patch"):
-        return f"registry.bump={bump!r} is not auto, major, minor or patch"
+def _registry_problem(name: str | None) -> str | None:
     if name is not None and (not name.strip() or "/" in name or ":" in name):
         return f"registry.name={name!r} is not a usable model name"
     return None
