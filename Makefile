@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean-demo pg-server
+.PHONY: install demo test test-fast lint bench clean-demo pg-server
 
 # Torch first, pinned to the wheels this machine ships (other versions download gigabytes).
 $(STAMP): pyproject.toml
@@ -26,6 +26,10 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# Everything but what trains a model or starts a server (tests marked slow): seconds, not minutes.
+test-fast: lint
+	$(BIN)/pytest -m "not slow"
 
 bench: install
 	$(BIN)/python benchmarks/bench_snapshot.py

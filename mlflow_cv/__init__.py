@@ -2,18 +2,13 @@
 
 The public API is what ``__all__`` lists; everything else may change without notice. Importing the
 package is light (no MLflow, torch or Ultralytics import) so the CLI and worker processes start fast:
-the training and registry names are loaded on first use.
+every name but the errors is loaded on first use.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from mlflow_cv._version import __version__
-from mlflow_cv.data.build import build_manifest
-from mlflow_cv.data.checkout import VerifyReport, checkout, verify
-from mlflow_cv.data.diff import SnapshotDiff, diff_manifests
-from mlflow_cv.data.manifest import FileEntry, Manifest, SplitStats, read_manifest
-from mlflow_cv.data.snapshots import Project, SnapshotResult, create_snapshot
-from mlflow_cv.data.splits import SplitSpec, assign_splits
 from mlflow_cv.errors import (
     BumpError,
     ConfigError,
@@ -36,28 +31,70 @@ from mlflow_cv.errors import (
     UnsafePathError,
     WeightsMismatchError,
 )
-from mlflow_cv.semver import Bump, Version
 
-# name → module, imported on first access (they pull in MLflow, Hydra or torch)
+# name → module, imported on first access: the training and registry names pull in MLflow, Hydra or
+# torch; the data names are light, but a command that needs few of them (`mlflow-cv data verify`)
+# should not pay for all of them.
 _LAZY = {
+    "Bump": "mlflow_cv.semver",
+    "FileEntry": "mlflow_cv.data.manifest",
+    "History": "mlflow_cv.registry.history",
     "JobConfig": "mlflow_cv.config",
     "Lineage": "mlflow_cv.tracking.lineage",
+    "Manifest": "mlflow_cv.data.manifest",
     "Policy": "mlflow_cv.registry.policy",
     "PreflightReport": "mlflow_cv.tracking.preflight",
+    "Project": "mlflow_cv.data.snapshots",
     "Promotion": "mlflow_cv.registry.aliases",
     "Registration": "mlflow_cv.registry.register",
+    "SnapshotDiff": "mlflow_cv.data.diff",
+    "SnapshotList": "mlflow_cv.data.snapshots",
+    "SnapshotResult": "mlflow_cv.data.snapshots",
+    "SplitSpec": "mlflow_cv.data.splits",
+    "SplitStats": "mlflow_cv.data.manifest",
     "TrainResult": "mlflow_cv.training",
+    "VerifyReport": "mlflow_cv.data.checkout",
+    "Version": "mlflow_cv.semver",
+    "assign_splits": "mlflow_cv.data.splits",
+    "build_manifest": "mlflow_cv.data.build",
+    "checkout": "mlflow_cv.data.checkout",
     "compose_job": "mlflow_cv.training",
-    "diff_runs": "mlflow_cv.audit.run_diff",
-    "reproduce": "mlflow_cv.audit.reproduce",
+    "create_snapshot": "mlflow_cv.data.snapshots",
+    "diff_manifests": "mlflow_cv.data.diff",
+    "diff_runs": "mlflow_cv.audit.diff",
+    "diff_snapshots": "mlflow_cv.data.diff",
     "history": "mlflow_cv.registry.aliases",
+    "list_snapshots": "mlflow_cv.data.snapshots",
     "preflight_job": "mlflow_cv.training",
     "promote": "mlflow_cv.registry.aliases",
+    "read_manifest": "mlflow_cv.data.manifest",
     "register": "mlflow_cv.registry.register",
     "registry_client": "mlflow_cv.registry.client",
+    "reproduce": "mlflow_cv.audit.reproduce",
     "rollback": "mlflow_cv.registry.aliases",
     "train": "mlflow_cv.training",
+    "verify": "mlflow_cv.data.checkout",
 }
+
+if _TYPE_CHECKING:  # what type checkers see: the same names, typed
+    from mlflow_cv.audit.diff import diff_runs
+    from mlflow_cv.audit.reproduce import reproduce
+    from mlflow_cv.config import JobConfig
+    from mlflow_cv.data.build import build_manifest
+    from mlflow_cv.data.checkout import VerifyReport, checkout, verify
+    from mlflow_cv.data.diff import SnapshotDiff, diff_manifests, diff_snapshots
+    from mlflow_cv.data.manifest import FileEntry, Manifest, SplitStats, read_manifest
+    from mlflow_cv.data.snapshots import Project, SnapshotList, SnapshotResult, create_snapshot, list_snapshots
+    from mlflow_cv.data.splits import SplitSpec, assign_splits
+    from mlflow_cv.registry.aliases import Promotion, history, promote, rollback
+    from mlflow_cv.registry.client import registry_client
+    from mlflow_cv.registry.history import History
+    from mlflow_cv.registry.policy import Policy
+    from mlflow_cv.registry.register import Registration, register
+    from mlflow_cv.semver import Bump, Version
+    from mlflow_cv.tracking.lineage import Lineage
+    from mlflow_cv.tracking.preflight import PreflightReport
+    from mlflow_cv.training import TrainResult, compose_job, preflight_job, train
 
 
 def __getattr__(name: str) -> _Any:
@@ -77,6 +114,7 @@ __all__ = [
     "DatasetError",
     "FileEntry",
     "GateError",
+    "History",
     "InputError",
     "JobConfig",
     "LabelError",
@@ -96,6 +134,7 @@ __all__ = [
     "ServingError",
     "SnapshotDiff",
     "SnapshotError",
+    "SnapshotList",
     "SnapshotNotFoundError",
     "SnapshotResult",
     "SplitSpec",
@@ -116,7 +155,9 @@ __all__ = [
     "create_snapshot",
     "diff_manifests",
     "diff_runs",
+    "diff_snapshots",
     "history",
+    "list_snapshots",
     "preflight_job",
     "promote",
     "read_manifest",

@@ -41,6 +41,8 @@ def all_passed(checks: Sequence[Check]) -> bool:
 
 
 def render_checks(checks: Sequence[Check], *, title: str = "") -> str:
-    """The checks as an indented table, a failure's fix on the line below it."""
-    rows = [f"  {c.line()}" + (f"\n  {'':<8} {'':<18} fix: {c.fix}" if c.fix and c.failed else "") for c in checks]
-    return "\n".join([title, *rows] if title else rows)
+    """The checks as plain text: the table of :func:`mlflow_cv.render.checks_table`, which results
+    that render themselves (gates, reproduction) show directly."""
+    from mlflow_cv.render import checks_table, to_text
+
+    return to_text(checks_table(checks, title=title))

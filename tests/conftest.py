@@ -1,33 +1,110 @@
+"""Fixtures and the suite's own rules: slow work is marked ``slow``, no test leaks MLflow state, and a
+session leaves nothing in the repository. Plain helpers live in ``tests/helpers``."""
+
 from __future__ import annotations
 
-import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
 
 from mlflow_cv.data.snapshots import Project
+from tests.helpers import REPO
+from tests.helpers.data import ShapeStages
+from tests.helpers.projects import EXPERIMENT, TINY, make_train_project, run_id_of, run_train
+from tests.helpers.servers import Server, free_port, running
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load_generator():  # the example generator is a script, not part of the package
-    spec = importlib.util.spec_from_file_location("shapes_generate", REPO / "examples" / "shapes" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["shapes_generate"] = module
-    spec.loader.exec_module(module)
-    return module
+# A test that needs one of these trains a model or starts a server (or shares a session that did):
+# it is marked slow, so `make test-fast` (pytest -m "not slow") leaves it out. A test that trains or
+# serves on its own carries @pytest.mark.slow (tests/test_suite_hygiene.py checks both).
+SLOW_FIXTURES = frozenset({"train_project", "trained", "mlflow_server", "pg_mlflow_server"})
 
 
-shapes = _load_generator()
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+# --- nothing left in the repository ----------------------------------------------------------------------
+
+_CACHES = (".venv/", ".pytest_cache/", ".hypothesis/", ".ruff_cache/", ".mypy_cache/")
+_LEFTOVERS = pytest.StashKey[frozenset[str]]()
+
+
+def _untracked() -> frozenset[str] | None:
+    """Untracked and ignored paths of the repository, tool caches aside; None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "-z"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    paths = {entry[3:] for entry in out.stdout.split("\0") if entry[:2] in ("??", "!!")}
+    return frozenset(p for p in paths if not p.startswith(_CACHES) and "__pycache__" not in p and ".egg-info" not in p)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    before = _untracked()
+    if before is not None:
+        session.config.stash[_LEFTOVERS] = before
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    before = session.config.stash.get(_LEFTOVERS, None)
+    after = _untracked() if before is not None else None
+    if before is None or after is None or not (new := sorted(after - before)):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"the tests left {len(new)} new path(s) in {REPO} (write under tmp_path instead):", *new]
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "repository leftovers", red=True)
+        for line in lines:
+            reporter.write_line(line)
+    else:
+        print("\n".join(lines), file=sys.stderr)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- MLflow state does not leak from one test to the next ------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_state() -> Iterator[None]:
+    """After each test: fail it if it left an MLflow run active (ending it), and put the tracking URI
+    and $MLFLOW_TRACKING_URI back as they were. Costs nothing in tests that never import mlflow."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    uri = getattr(utils, "_tracking_uri", None)
+    yield
+    mlflow = sys.modules.get("mlflow")
+    leaked = []
+    if mlflow is not None:
+        while (run := mlflow.active_run()) is not None and len(leaked) < 100:
+            leaked.append(run.info.run_id)
+            try:
+                mlflow.end_run("KILLED")
+            except Exception:  # the store may be gone with the test's tmp_path: forget the run anyway
+                mlflow.tracking.fluent._active_run_stack.get().pop()
+        if getattr(sys.modules.get("mlflow.tracking._tracking_service.utils"), "_tracking_uri", None) != uri:
+            mlflow.set_tracking_uri(uri)
+    if env is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = env
+    if leaked:
+        pytest.fail(f"the test left MLflow run(s) active: {', '.join(leaked)} (ended as KILLED)")
+
+
+# --- data and projects -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -35,92 +112,28 @@ def project(tmp_path: Path) -> Project:
     return Project(root=tmp_path / "project")
 
 
+@pytest.fixture(scope="session")
+def shape_stages(tmp_path_factory: pytest.TempPathFactory) -> ShapeStages:
+    """The shapes dataset's stages, each rendered at most once a session."""
+    return ShapeStages(tmp_path_factory.mktemp("shape-stages"))
+
+
 @pytest.fixture
-def shapes_dir(tmp_path: Path) -> Callable[[str], Path]:
+def shapes_dir(tmp_path: Path, shape_stages: ShapeStages) -> Callable[[str], Path]:
     """Bring a shapes dataset folder to a stage of the guide's Example 1 and return it."""
     dest = tmp_path / "shapes"
 
     def make(stage: str = "1.0.0") -> Path:
-        shapes.generate(dest, stage=stage)
+        shape_stages.bring(dest, stage)
         return dest
 
     return make
 
 
-def write_yolo(
-    root: Path, labels: dict[str, str], *, names: tuple[str, ...] = ("a", "b"), images: tuple[str, ...] = ()
-) -> Path:
-    """A tiny YOLO dataset: ``labels`` maps item → label text; an image is written for each item."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
-    (root / "data.yaml").write_text("names: [" + ", ".join(names) + "]\n")
-    for item in [*labels, *images]:
-        path = root / "images" / f"{item}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"\xff\xd8 fake jpeg " + item.encode())
-    for item, text in labels.items():
-        path = root / "labels" / f"{item}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-# --- training projects -------------------------------------------------------------------------------
-
-# The smallest training that still exercises everything: one epoch at 64 px, no plots.
-TINY = ["train.epochs=1", "train.imgsz=64", "train.batch=32", "train.plots=false", "train.workers=0"]
-EXPERIMENT = "tests"
-
-
-def git(root: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True)
-    return out.stdout.strip()
-
-
-def make_train_project(root: Path, stages: tuple[str, ...] = ("1.0.0", "1.1.0")) -> Project:
-    """A git repository like a user's: train.py, conf/, the shapes data snapshotted, all committed."""
-    from mlflow_cv.data.snapshots import create_snapshot
-
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "train.py", root / "train.py")
-    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("DS-*.yaml"))
-    (root / ".gitignore").write_text(".mlflow-cv/\nmlflow.db\nmlruns/\noutputs/\nmultirun/\nshapes/\n")
-    project = Project(root=root)
-    parent = None
-    for stage in stages:
-        shapes.generate(root / "shapes", stage=stage)
-        create_snapshot(project, root / "shapes", snapshot_id=f"DS-{stage}", parent=parent)
-        parent = f"DS-{stage}"
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "project")
-    return project
-
-
 @pytest.fixture(scope="session")
-def train_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+def train_project(tmp_path_factory: pytest.TempPathFactory, shape_stages: ShapeStages) -> Project:
     """One committed project shared by the training tests (which must not dirty it)."""
-    return make_train_project(tmp_path_factory.mktemp("train") / "project")
-
-
-def run_train(project: Project, *overrides: str, cwd: Path | None = None, script: str | None = None,
-              check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """``python train.py OVERRIDES`` in a subprocess, as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "YOLO_"))}
-    cmd = [sys.executable, script or str(project.root / "train.py"), *overrides]
-    out = subprocess.run(cmd, cwd=cwd or project.root, env=env, capture_output=True, text=True, timeout=600)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
-    return out
-
-
-RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
-
-
-def run_id_of(out: subprocess.CompletedProcess[str]) -> str:
-    found = RUN_LINE.findall(out.stdout)
-    assert found, out.stdout[-2000:]
-    return found[-1]
+    return make_train_project(tmp_path_factory.mktemp("train") / "project", shapes=shape_stages)
 
 
 @pytest.fixture(scope="session")
@@ -136,26 +149,7 @@ def trained(train_project: Project) -> tuple[str, list[str]]:
     return run_id_of(run_train(train_project, *overrides)), overrides
 
 
-def client_for(project: Project) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(f"sqlite:///{project.root / 'mlflow.db'}")
-
-
 # --- a real MLflow server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server(NamedTuple):
-    url: str
-    root: Path  # holds mlflow.db, artifacts/ and server.log
 
 
 @pytest.fixture(scope="session")
@@ -197,30 +191,3 @@ def pg_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     finally:
         subprocess.run([script, "stop", data], check=False)
         shutil.rmtree(base, ignore_errors=True)
-
-
-@contextmanager
-def running(cmd: list[str], *, env: dict[str, str], log: Path, ready: str, timeout: float = 180) -> Iterator[str]:
-    """Run a server until the block ends; yields its base URL once ``ready`` answers."""
-    import time
-    import urllib.request
-
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(ready, timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"{cmd[:3]} did not start:\n{log.read_text()[-3000:]}") from None
-                    time.sleep(0.5)
-            yield ready.rsplit("/", 1)[0]
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()

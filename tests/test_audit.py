@@ -10,21 +10,23 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mlflow_cv import promote, register, registry_client
+from mlflow_cv.audit.diff import diff_runs
 from mlflow_cv.audit.reproduce import reproduce
-from mlflow_cv.audit.run_diff import diff_runs
 from mlflow_cv.cli import cli
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ReproductionError
-from mlflow_cv.registry.promotion import promote, register, registry_client
-from tests.conftest import TINY, git, make_train_project, run_id_of, run_train
+from tests.helpers.data import ShapeStages
+from tests.helpers.projects import TINY, git, make_train_project, run_id_of, run_train
+from tests.helpers.registry import make_run
 
 METRICS = {"val/mAP50": 0.6, "val/mAP50-95": 0.4, "val/AP50-95/circle": 0.45, "val/AP50-95/square": 0.35}
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, str, str]:
+def repo(tmp_path_factory: pytest.TempPathFactory, shape_stages: ShapeStages) -> tuple[Project, str, str]:
     """A project with DS-1.0.0 and DS-1.1.0 and two commits (the second edits train.py)."""
-    project = make_train_project(tmp_path_factory.mktemp("audit") / "p")
+    project = make_train_project(tmp_path_factory.mktemp("audit") / "p", shapes=shape_stages)
     first = git(project.root, "rev-parse", "HEAD")
     (project.root / "train.py").write_text((project.root / "train.py").read_text() + "\n# hotfix\n")
     git(project.root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "hotfix: night images")
@@ -53,7 +55,12 @@ def fake_run(client: Any, project: Project, *, commit: str, snapshot: str = "DS-
 
 @pytest.fixture
 def client(repo: tuple[Project, str, str]) -> Any:
-    return registry_client(f"sqlite:///{repo[0].root / 'audit.db'}")
+    """The project's SQLite store; its experiments keep artifacts beside the project, not in ./mlruns."""
+    client = registry_client(f"sqlite:///{repo[0].root / 'audit.db'}")
+    for name in ("audit", "registry"):
+        if client.get_experiment_by_name(name) is None:
+            client.create_experiment(name, artifact_location=(repo[0].root.parent / "artifacts" / name).as_uri())
+    return client
 
 
 def test_only_data_changed(client: Any, repo: tuple[Project, str, str]) -> None:
@@ -90,8 +97,6 @@ def test_only_code_changed(client: Any, repo: tuple[Project, str, str]) -> None:
 
 
 def test_regressed_alias_holder_gets_rollback_advice(client: Any, repo: tuple[Project, str, str]) -> None:
-    from tests.test_registry import make_run
-
     name = "advice"
     register(client, make_run(client, metrics={"val/mAP50-95": 0.5}), name=name)
     register(client, make_run(client, metrics={"val/mAP50-95": 0.4}, **{"cv.config.sha256": "9" * 64}), name=name)
@@ -120,8 +125,8 @@ def test_reproduce_a_trained_run(train_project: Project, trained: tuple[str, lis
 
 
 @pytest.mark.slow
-def test_reproduce_detects_tampering(tmp_path: Path) -> None:
-    project = make_train_project(tmp_path / "p", stages=("1.0.0",))
+def test_reproduce_detects_tampering(tmp_path: Path, shape_stages: ShapeStages) -> None:
+    project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",))
     run_id = run_id_of(run_train(project, "data=DS-1.0.0", *TINY))
     client = registry_client(f"sqlite:///{project.root / 'mlflow.db'}")
     labelmap = next((project.root / "mlruns").rglob(f"{run_id}/artifacts/labelmap.json"))

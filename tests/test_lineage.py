@@ -32,11 +32,12 @@ LINEAGE = Lineage(
 
 @pytest.fixture
 def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
+    """A fresh SQLite store for the test, run from tmp_path so that artifacts land there too (conftest
+    fails a test that leaks an active run and puts the tracking URI back)."""
+    monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    yield MlflowClient(uri)
-    assert mlflow.active_run() is None, "a test leaked an active run"
+    return MlflowClient(uri)
 
 
 def test_provider_is_discovered_through_its_entry_point() -> None:

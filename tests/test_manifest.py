@@ -1,17 +1,18 @@
+import hashlib
 import json
 import os
-from pathlib import Path
-from unittest import mock
+import random
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mlflow_cv.data import scan
+from mlflow_cv.canonical import canonical_bytes
 from mlflow_cv.data.build import build_manifest
-from mlflow_cv.data.manifest import Manifest, canonical_bytes, read_manifest, write_manifest
+from mlflow_cv.data.manifest import Manifest, read_manifest, write_manifest
 from mlflow_cv.errors import ManifestError
-from tests.conftest import write_yolo
+from tests.helpers.data import write_yolo
 
 
 @pytest.fixture
@@ -89,19 +90,45 @@ def test_not_json(tmp_path):
         read_manifest(path)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.randoms(use_true_random=False))
-def test_hash_does_not_depend_on_discovery_order(tmp_path, rnd):
-    src = tmp_path / "order"
-    if not src.exists():
-        write_yolo(src, {f"d{i % 3}/item{i}": f"{i % 2} 0.5 0.5 0.1 0.1\n" for i in range(12)}, images=("x", "y"))
-    real_walk = scan.walk_files
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory) -> Manifest:
+    """A manifest with enough in every part (files, classes, splits, per-class counts) to reorder."""
+    labels = {f"item{i:02d}": f"{i % 3} 0.5 0.5 0.1 0.1\n" + "1 0.2 0.2 0.1 0.1\n" * (i % 2) for i in range(24)}
+    src = write_yolo(tmp_path_factory.mktemp("rich") / "src", labels, names=("a", "b", "c"), images=("bg0", "bg1"))
+    return build_manifest(src, snapshot_id="DS-1.0.0", notes="ünïcode").manifest
 
-    def shuffled(root: Path):
-        entries = list(real_walk(root))
-        rnd.shuffle(entries)
-        yield from entries
 
-    baseline = build_manifest(src, snapshot_id="DS-1.0.0").manifest.sha256
-    with mock.patch.object(scan, "walk_files", shuffled):
-        assert build_manifest(src, snapshot_id="DS-1.0.0").manifest.sha256 == baseline
+def reordered(value: Any, rnd: random.Random) -> Any:
+    """The same JSON value with the keys of every object in a random order (lists keep theirs)."""
+    if isinstance(value, dict):
+        keys = list(value)
+        rnd.shuffle(keys)
+        return {key: reordered(value[key], rnd) for key in keys}
+    if isinstance(value, list):
+        return [reordered(v, rnd) for v in value]
+    return value
+
+
+@settings(max_examples=50, deadline=None)
+@given(rnd=st.randoms(use_true_random=False))
+def test_hash_does_not_depend_on_key_order(rich: Manifest, rnd: random.Random) -> None:
+    """As dvc-data proves for its trees: the same content, assembled in any order, has one hash."""
+    doc = rich.to_dict()
+    shuffled = reordered(doc, rnd)
+    assume(json.dumps(shuffled) != json.dumps(doc))  # a real reordering, or the example proves nothing
+    assert canonical_bytes(shuffled) == canonical_bytes(doc)
+    again = Manifest.from_dict(shuffled)
+    assert again.sha256 == rich.sha256 == hashlib.sha256(canonical_bytes(again.hashed_dict())).hexdigest()
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_files_out_of_order_are_refused_not_hashed_differently(rich: Manifest, data: st.DataObject) -> None:
+    """The file list's one canonical order is by path; any other order is refused, never hashed."""
+    doc = rich.to_dict()
+    files = data.draw(st.permutations(doc["files"]))
+    assume(files != doc["files"])
+    with pytest.raises(ManifestError, match="files must be sorted by path"):
+        Manifest.from_dict({**doc, "files": files})
+    canonical = Manifest.from_dict({**doc, "files": sorted(files, key=lambda f: f["path"])})
+    assert canonical.sha256 == rich.sha256

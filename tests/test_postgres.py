@@ -8,10 +8,11 @@ import uuid
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mlflow_cv import promote, register, registry_client
 from mlflow_cv.data.snapshots import Project
-from mlflow_cv.registry.promotion import promote, register, registry_client
-from tests.conftest import TINY, Server, run_id_of, run_train
-from tests.test_registry import register_concurrently
+from tests.helpers.projects import TINY, run_id_of, run_train
+from tests.helpers.registry import register_concurrently
+from tests.helpers.servers import Server
 
 pytestmark = pytest.mark.slow
 

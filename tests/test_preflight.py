@@ -17,12 +17,13 @@ from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, PreflightError
 from mlflow_cv.tracking.preflight import PreflightReport
 from mlflow_cv.training import compose_job, preflight_job
-from tests.conftest import make_train_project
+from tests.helpers.data import ShapeStages
+from tests.helpers.projects import make_train_project
 
 
 @pytest.fixture
-def proj(tmp_path: Path) -> Project:
-    return make_train_project(tmp_path / "project", stages=("1.0.0",))
+def proj(tmp_path: Path, shape_stages: ShapeStages) -> Project:
+    return make_train_project(tmp_path / "project", shapes=shape_stages, stages=("1.0.0",))
 
 
 def preflight(project: Project, *overrides: str) -> PreflightReport:
@@ -37,7 +38,7 @@ def failed(report: PreflightReport) -> dict[str, str]:
 def test_a_pinned_project_passes(proj: Project) -> None:
     report = preflight(proj)
     assert report.passed and report.verdict == "passed"
-    assert report.checkout is not None and (report.checkout / "data.yaml").is_file()
+    assert (report.pinned().checkout / "data.yaml").is_file()
     assert [c.name for c in report.checks] == [
         "git_repo", "dirty_code", "dirty_conf", "seed", "task", "weights", "tracking", "registry", "snapshot", "snapshot_verified"
     ]  # fmt: skip
@@ -77,15 +78,14 @@ def test_every_failure_is_listed_at_once(proj: Project) -> None:
     report = preflight(proj, "train.seed=null", "model=yolo-cls", "model.weights=missing.pt")
     assert set(failed(report)) == {"dirty_code", "seed", "task", "weights"}
     with pytest.raises(PreflightError) as info:
-        report.raise_for_failures()
+        report.pinned()
     assert len(info.value.problems) == 4
     assert "4 of 10 checks failed" in str(info.value)
 
 
 def test_drifted_checkout_is_reported_by_path(proj: Project) -> None:
     report = preflight(proj)
-    assert report.checkout is not None
-    victim = report.checkout / "labels" / "shape_0003.txt"
+    victim = report.pinned().checkout / "labels" / "shape_0003.txt"
     os.chmod(victim, stat.S_IWUSR | stat.S_IRUSR)
     victim.write_text("0 0.5 0.5 0.1 0.1\n")
     problems = failed(preflight(proj))
@@ -122,7 +122,8 @@ def test_unknown_snapshot_lists_the_known_ones(proj: Project) -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [("train.epoch=3", "Could not override 'train.epoch'"), ("train.epochs=many", "train.epochs"),
-     ("model.colour=red", "model.colour")],
+     ("model.colour=red", "model.colour"), ("registry.bump=mayor", "registry.bump"),
+     ("model.task=detekt", "model.task")],
 )  # fmt: skip
 def test_unknown_keys_and_wrong_types_fail_at_composition(proj: Project, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mlflow_cv import history, promote, register, rollback
 from mlflow_cv.errors import BumpError, ConfigError, GateError, RegistryError, SemverError
 from mlflow_cv.registry.policy import (
-    REQUIRED_TAGS,
     Policy,
     VersionFacts,
     evaluate_gates,
     metric_regressions,
     required_bump,
 )
-from mlflow_cv.registry.promotion import history, promote, register, rollback
-from mlflow_cv.semver import Bump, Version
-from tests.conftest import Server
-
-BASE_TAGS = {
-    "cv.data.snapshot": "DS-1.0.0", "cv.data.manifest_sha256": "a" * 64, "cv.data.split_seed": "42",
-    "cv.code.commit": "c" * 40, "cv.code.dirty": "false", "cv.config.id": "f" * 12, "cv.config.sha256": "f" * 64,
-    "cv.train.seed": "0", "cv.preflight": "passed", "cv.weights.sha256": "0" * 64, "cv.weights.digest": "d" * 64,
-    "cv.model.arch_sha256": "e" * 64, "cv.model.labelmap_sha256": "b" * 64, "cv.model.task": "detect",
-    "cv.artifacts.sha256": "1" * 64,
-}  # fmt: skip
-METRICS = {"val/mAP50-95": 0.50, "val/mAP50": 0.70, "val/AP50-95/circle": 0.55, "val/AP50-95/square": 0.45}
+from mlflow_cv.semver import Bump
+from tests.helpers.registry import BASE_TAGS, METRICS, make_run, register_concurrently
+from tests.helpers.servers import Server
 
 
 def facts(label: str = "old", metrics: dict[str, float] | None = None, **changes: str) -> VersionFacts:
@@ -128,29 +115,6 @@ def client(mlflow_server: Server) -> MlflowClient:
 @pytest.fixture
 def name() -> str:
     return f"m-{uuid.uuid4().hex[:8]}"
-
-
-def make_run(client: MlflowClient, *, metrics: dict[str, float] | None = None, **changes: str) -> str:
-    """A finished run with the lineage of a training: tags, gate metrics, hashed artifacts."""
-    experiment = client.get_experiment_by_name("registry") or client.get_experiment(
-        client.create_experiment("registry")
-    )
-    run = client.create_run(experiment.experiment_id)
-    weights = uuid.uuid4().bytes * 64
-    index = json.dumps({"weights/best.pt": hashlib.sha256(weights).hexdigest()}, indent=2) + "\n"
-    tags = {**BASE_TAGS, "cv.weights.sha256": hashlib.sha256(weights).hexdigest(),
-            "cv.artifacts.sha256": hashlib.sha256(index.encode()).hexdigest(), **changes}  # fmt: skip
-    for key, value in tags.items():
-        client.set_tag(run.info.run_id, key, value)
-    for key, value in (METRICS if metrics is None else metrics).items():
-        client.log_metric(run.info.run_id, key, value)
-    client.log_text(run.info.run_id, index, "lineage/artifacts.json")
-    client.log_text(run.info.run_id, weights.hex(), "weights/best.hex")  # placeholder, replaced below
-    local = Path(client.download_artifacts(run.info.run_id, "weights/best.hex")).with_name("best.pt")
-    local.write_bytes(weights)
-    client.log_artifact(run.info.run_id, str(local), "weights")
-    client.set_terminated(run.info.run_id)
-    return str(run.info.run_id)
 
 
 def better(delta: float = 0.05) -> dict[str, float]:
@@ -303,38 +267,11 @@ def test_eight_concurrent_registrations_get_eight_semvers(
     register_concurrently(client, mlflow_server.url, name)
 
 
-def register_concurrently(client: MlflowClient, url: str, name: str, n: int = 8) -> None:
-    """``n`` processes run ``mlflow-cv model register`` at once: ``n`` distinct semvers, none lost."""
-    runs = [make_run(client, **{"cv.config.sha256": f"{i}" * 64}) for i in range(n)]
-    code = "import sys; from mlflow_cv.cli import main; sys.argv[0] = 'mlflow-cv'; main()"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code, "model", "register", run, "--name", name, "--tracking-uri", url],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for run in runs
-    ]  # fmt: skip
-    outputs = [p.communicate(timeout=300) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
-    versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == n
-    semvers = sorted((v.tags["cv.semver"] for v in versions), key=Version.parse)
-    assert semvers == ["1.0.0", *(f"1.{i}.0" for i in range(1, n))]
-    by_number = sorted(versions, key=lambda v: int(v.version))
-    assert [Version.parse(v.tags["cv.semver"]) for v in by_number] == sorted(Version.parse(s) for s in semvers)
-    assert {v.run_id for v in versions} == set(runs)
-
-
-def test_required_tags_are_what_training_sets() -> None:
-    from mlflow_cv.tracking import lineage
-
-    names = {getattr(lineage, n) for n in lineage.__all__ if n.startswith("TAG_")}
-    assert set(REQUIRED_TAGS) <= names
-
-
 def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Server) -> None:
     from click.testing import CliRunner
 
     from mlflow_cv.cli import cli
-    from mlflow_cv.registry.promotion import set_policy
+    from mlflow_cv.registry.client import set_policy
 
     register(client, make_run(client), name=name)
     promote(client, name, "1.0.0", alias="production")

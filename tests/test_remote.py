@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,7 +15,7 @@ from mlflow_cv.data.checkout import checkout
 from mlflow_cv.data.remote import pull, push, set_remote
 from mlflow_cv.data.snapshots import Project, create_snapshot
 from mlflow_cv.errors import SnapshotError, StoreError
-from tests.conftest import Server, free_port
+from tests.helpers.servers import Server, free_port
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_interrupted_push_resumes_without_uploading_twice(source: Project, remot
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        push(source, ["DS-1.0.0"], remote=remote, progress=interrupt)
+        push(source, ["DS-1.0.0"], remote=remote, progress=SimpleNamespace(start=lambda total: None, advance=interrupt))
     stored = on_server(mlflow_server, remote)
     uploaded = [p for p in (stored / "objects").rglob("*") if p.is_file()]
     assert 25 <= len(uploaded) < total and not (stored / "manifests").exists()  # no manifest: incomplete

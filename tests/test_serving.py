@@ -21,7 +21,8 @@ from PIL import Image
 
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.serving import flavor
-from tests.conftest import client_for, free_port, running
+from tests.helpers.projects import client_for
+from tests.helpers.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +42,8 @@ def val_images(train_project: Project) -> list[bytes]:
 
 
 @pytest.fixture
-def tracking(logged: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", logged[0])
+def tracking(logged: tuple[str, str]) -> str:
+    """The tracking URI of the shared trained run (conftest puts it back after the test); its models:/ URI."""
     mlflow.set_tracking_uri(logged[0])
     return logged[1]
 
@@ -114,7 +115,7 @@ def test_segment_and_classify_outputs(tmp_path: Path, val_images: list[bytes]) -
 @pytest.fixture(scope="module")
 def served(train_project: Project, trained: tuple[str, list[str]], logged: tuple[str, str]) -> Any:
     """``mlflow models serve -m models:/served@production`` on 127.0.0.1, the version promoted through the gates."""
-    from mlflow_cv.registry.promotion import promote, register, registry_client
+    from mlflow_cv import promote, register, registry_client
 
     client = registry_client(logged[0])
     registration = register(client, trained[0], name="served")

@@ -1,15 +1,19 @@
+import hashlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.data.splits import SplitSpec
 from mlflow_cv.errors import BumpError, DatasetError, LabelError, SnapshotError, SnapshotNotFoundError, UnsafePathError
 from mlflow_cv.semver import Bump
-from tests.conftest import REPO, write_yolo
+from tests.helpers import REPO
+from tests.helpers.data import write_yolo
 
 
 def test_guide_example_1(project, shapes_dir):
@@ -147,32 +151,42 @@ def test_empty_dataset(project, tmp_path):
 
 
 def test_kill_mid_snapshot_leaves_nothing_and_rerun_succeeds(project, shapes_dir):
-    src = shapes_dir()
+    """SIGKILL in the middle of publishing (the real ``Staging.commit``): no manifest, no option, only
+    whole objects; the rerun publishes the rest. Publishing an object is an ``os.replace`` into
+    ``objects/``; the child process counts those and kills itself before the 241st."""
+    src, published = shapes_dir(), 240
     script = textwrap.dedent(
         f"""
-        import os
+        import os, signal
         from pathlib import Path
-        from mlflow_cv.data import snapshots, store
-        real_commit = store.Staging.commit
-        def dying_commit(self):
-            # publish half the staged objects, then die as if killed (no cleanup runs)
-            names = sorted(os.listdir(self.path))
-            for name in names[: len(names) // 2]:
-                os.chmod(self.path / name, 0o444)
-                final = self.store.object_path(name)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.path / name, final)
-            os._exit(137)
-        store.Staging.commit = dying_commit
+        from mlflow_cv.data import snapshots
+
         project = snapshots.Project(root=Path({str(project.root)!r}))
+        objects = os.path.join(project.store.root, "objects", "")
+        real_replace, count = os.replace, 0
+
+        def replace(src, dst, **kwargs):
+            global count
+            if os.fspath(dst).startswith(objects):
+                if count == {published}:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                count += 1
+            return real_replace(src, dst, **kwargs)
+
+        os.replace = replace
         snapshots.create_snapshot(project, Path({str(src)!r}), snapshot_id="DS-1.0.0")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 137, proc.stderr
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, f"never killed: objects not published by os.replace?\n{proc.stderr}"
     assert project.snapshot_ids() == [] and not project.manifests_dir.exists()
-    objects = list((project.store.root / "objects").glob("*/*"))
-    assert 0 < len(objects) < 480 and all(o.stat().st_size > 0 for o in objects)
+    assert not project.conf_data_dir.exists()
+    objects = [p for p in (project.store.root / "objects").rglob("*") if p.is_file()]
+    assert len(objects) == published
+    for obj in objects:  # whole objects only, each under its own hash, read-only
+        assert hashlib.sha256(obj.read_bytes()).hexdigest() == obj.parent.name + obj.name
+        assert not obj.stat().st_mode & 0o222
     result = create_snapshot(project, src, snapshot_id="DS-1.0.0")
-    assert result.new_objects == 480 - len(objects)
+    assert result.new_objects == 480 - published
     assert project.snapshot_ids() == ["DS-1.0.0"]
+    assert verify(project, "DS-1.0.0").ok

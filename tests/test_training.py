@@ -16,7 +16,8 @@ import pytest
 from mlflow_cv.config import config_digest, flat_params, hparams_digest
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.training import compose_job, train
-from tests.conftest import RUN_LINE, TINY, client_for, git, run_id_of, run_train
+from tests.helpers.data import ShapeStages
+from tests.helpers.projects import RUN_LINE, TINY, client_for, git, make_train_project, run_id_of, run_train
 
 pytestmark = pytest.mark.slow
 
@@ -144,10 +145,8 @@ def test_fine_tune_from_local_weights(train_project: Project, trained: tuple[str
     assert tags["cv.weights.digest"] != client.get_run(trained[0]).data.tags["cv.weights.digest"]
 
 
-def test_override_is_recorded(tmp_path: Path) -> None:
-    from tests.conftest import make_train_project
-
-    project = make_train_project(tmp_path / "p", stages=("1.0.0",))
+def test_override_is_recorded(tmp_path: Path, shape_stages: ShapeStages) -> None:
+    project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",))
     (project.root / "train.py").write_text((project.root / "train.py").read_text() + "\n# edited\n")
     job = compose_job(project.root, ["data=DS-1.0.0", *TINY, "preflight.allow=[dirty_code]"])
     result = train(job, project=project, output_dir=tmp_path / "out")
@@ -156,10 +155,8 @@ def test_override_is_recorded(tmp_path: Path) -> None:
     assert tags["cv.code.dirty"] == "true"
 
 
-def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
-    from tests.conftest import make_train_project
-
-    project = make_train_project(tmp_path / "p", stages=("1.0.0",))
+def test_ctrl_c_marks_the_run_killed(tmp_path: Path, shape_stages: ShapeStages) -> None:
+    project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",))
     env_cmd = [sys.executable, "train.py", "data=DS-1.0.0", *TINY, "train.epochs=200"]
     proc = subprocess.Popen(env_cmd, cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     client = client_for(project)
@@ -185,7 +182,7 @@ def test_ctrl_c_marks_the_run_killed(tmp_path: Path) -> None:
 
 def test_a_trained_run_registers_and_promotes(train_project: Project, trained: tuple[str, list[str]]) -> None:
     """Real artifacts through the registry, with the guard in-process over the embedded SQLite store."""
-    from mlflow_cv.registry.promotion import promote, register, registry_client
+    from mlflow_cv import promote, register, registry_client
 
     client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
     first = register(client, trained[0], name="shapes")

@@ -34,6 +34,16 @@ def test_verify_clean_then_incremental(snap):
     assert verify(project, "DS-1.0.0", src).hashed == 0
 
 
+def test_a_clean_verify_is_remembered_but_never_hides_a_change(snap):
+    project, src = snap
+    assert verify(project, "DS-1.0.0", src).ok
+    assert project.cache_for(src).clean(str(project.manifest_path("DS-1.0.0"))) is not None
+    (src / "labels" / "shape_0002.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    assert verify(project, "DS-1.0.0", src).modified == ("labels/shape_0002.txt",)
+    (src / "labels" / "shape_0002.txt").unlink()
+    assert verify(project, "DS-1.0.0", src).missing == ("labels/shape_0002.txt",)
+
+
 def test_verify_reports_missing_modified_extra_by_path(snap):
     project, src = snap
     (src / "images" / "shape_0001.jpg").unlink()

@@ -16,8 +16,7 @@ from mlflow import MlflowClient
 
 from mlflow_cv.errors import TrackingError, TrainingError
 from mlflow_cv.tracking.writer import RunWriter
-from tests import writer_calls
-from tests.conftest import REPO
+from tests.helpers import REPO, writer_calls
 
 
 def test_calls_run_in_the_writer_in_order_and_answer() -> None:
@@ -80,7 +79,7 @@ def test_a_training_process_that_vanishes_leaves_its_run_killed(tmp_path: Path) 
     script = textwrap.dedent(f"""
         import os, signal
         from mlflow_cv.tracking.writer import RunWriter
-        from tests import writer_calls
+        from tests.helpers import writer_calls
         writer = RunWriter()
         print(writer.call(writer_calls.start_run, {uri!r}), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)

@@ -19,12 +19,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mlflow_cv.audit.diff import comparable
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
-from mlflow_cv.audit.run_diff import comparable
 from mlflow_cv.checks import Check, all_passed, render_checks
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.snapshots import Project, install_manifest
@@ -46,6 +46,9 @@ from mlflow_cv.tags import (
     VERDICT_PASSED,
 )
 
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
 __all__ = ["Reproduction", "reproduce"]
 
 _RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
@@ -63,9 +66,18 @@ class Reproduction:
     def passed(self) -> bool:
         return all_passed(self.checks)
 
+    @property
+    def title(self) -> str:
+        return f"{'REPRODUCED' if self.passed else 'NOT REPRODUCED'}: {self.original.label} by run {self.run_id}"
+
     def table(self) -> str:
-        verdict = "REPRODUCED" if self.passed else "NOT REPRODUCED"
-        return render_checks(self.checks, title=f"{verdict}: {self.original.label} by run {self.run_id}")
+        """The checks as plain text (what :meth:`__rich__` shows)."""
+        return render_checks(self.checks, title=self.title)
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import checks_table
+
+        return checks_table(self.checks, title=self.title)
 
 
 def reproduce(

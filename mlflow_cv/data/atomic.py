@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["atomic_write_bytes", "atomic_write_text"]
@@ -15,6 +14,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, exclusive:
     With ``exclusive=True`` the final step is a hard link that fails if ``path`` exists, so a file
     that must be written once (a frozen manifest) is never replaced, even by a concurrent writer.
     """
+    import tempfile  # here: the read-only paths (verify) never pay for it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -10,11 +10,10 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv._version import __version__
 from mlflow_cv.data.hashing import SMALL_FILE, FileStat, StatCache, parallel_map
@@ -24,6 +23,9 @@ from mlflow_cv.data.scan import SourceFile, scan_source
 from mlflow_cv.data.splits import SplitSpec, assign_splits
 from mlflow_cv.data.store import Staging
 from mlflow_cv.errors import DatasetError, LabelError
+
+if TYPE_CHECKING:
+    from mlflow_cv.render import Progress
 
 __all__ = ["BuildResult", "build_manifest", "hash_paths"]
 
@@ -51,7 +53,7 @@ def build_manifest(
     notes: str = "",
     staging: Staging | None = None,
     cache: StatCache | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> BuildResult:
     """Scan ``source`` and describe it as a manifest; stage every file's bytes when ``staging`` is set."""
     if task not in TASKS:
@@ -112,7 +114,7 @@ def build_manifest(
     manifest = Manifest(
         snapshot_id=snapshot_id,
         parent=parent,
-        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         task=task,
         label_format=LABEL_FORMATS[task],
         class_map=class_map,
@@ -172,7 +174,7 @@ def _hash_all(
     kpt_shape: tuple[int, int] | None,
     staging: Staging | None,
     cache: StatCache | None,
-    progress: Callable[[int], None] | None,
+    progress: Progress | None,
 ) -> dict[str, _Hashed]:
     """Hash every file (labels are also parsed); images whose stat is cached are not read again."""
     done: dict[str, _Hashed] = {}
@@ -183,8 +185,8 @@ def _hash_all(
             done[f.path] = (sha, f.stat.size, f.stat.ino, f.stat.mtime_ns, -1, None, [])
         else:
             todo.append((f.path, f.kind))
-    if progress is not None and done:
-        progress(len(done))
+    if progress is not None:
+        progress.start(len(todo))  # the files to read: the cached ones cost nothing
     worker = functools.partial(
         _hash_chunk,
         root=str(root),
@@ -195,7 +197,8 @@ def _hash_all(
     )
     todo_paths = {path for path, _ in todo}
     total = sum(f.stat.size for f in files if f.path in todo_paths)
-    for (path, _), result in zip(todo, parallel_map(worker, todo, total_bytes=total, progress=progress),
+    advance = progress.advance if progress is not None else None
+    for (path, _), result in zip(todo, parallel_map(worker, todo, total_bytes=total, progress=advance),
                                  strict=True):  # fmt: skip
         done[path] = result
         if cache is not None:
@@ -253,10 +256,14 @@ def _read_and_hash(path: str, *, stage: str | None, objects: str | None) -> tupl
 
 
 def hash_paths(
-    root: Path, paths: Sequence[str], *, progress: Callable[[int], None] | None = None
+    root: Path, paths: Sequence[str], *, progress: Progress | None = None
 ) -> dict[str, tuple[str, FileStat, int]]:
     """``path -> (sha256, stat, hashed_at_ns)`` for files under ``root``, hashed in parallel."""
+    if not paths:
+        return {}
     worker = functools.partial(_hash_chunk, root=str(root), stage=None, objects=None, task="", kpt_shape=None)
     items = [(p, "image") for p in paths]
-    results = parallel_map(worker, items, progress=progress)
+    if progress is not None:
+        progress.start(len(items))
+    results = parallel_map(worker, items, progress=progress.advance if progress is not None else None)
     return {p: (r[0], FileStat(r[2], r[1], r[3]), r[4]) for p, r in zip(paths, results, strict=True)}

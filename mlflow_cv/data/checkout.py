@@ -11,23 +11,25 @@ and adds what Ultralytics needs to train on it directly: ``data.yaml`` and one l
 from __future__ import annotations
 
 import functools
-import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
-
-from mlflow_cv.data.build import hash_paths
-from mlflow_cv.data.hashing import ExpectedTree, FileStat, parallel_map
-from mlflow_cv.data.manifest import Manifest, item_id
-from mlflow_cv.data.scan import classify_path, walk_files
+from mlflow_cv.data.hashing import CleanTree, ExpectedTree, FileStat, StatTuple, parallel_map, tree_digest
+from mlflow_cv.data.scan import classify_path, walk_tree
 from mlflow_cv.data.snapshots import Project
-from mlflow_cv.data.store import LinkMode, ObjectStore
 from mlflow_cv.errors import DatasetError, SnapshotError
+
+# Hashing, manifests and the store are imported where used: a re-check of an unchanged tree (the
+# common case, run as `mlflow-cv data verify`) needs none of them.
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mlflow_cv.data.manifest import Manifest
+    from mlflow_cv.data.store import LinkMode
+    from mlflow_cv.render import Progress
 
 __all__ = ["CHECKOUT_MARKER", "VerifyReport", "checkout", "verify"]
 
@@ -57,6 +59,19 @@ class VerifyReport:
             *(f"extra    {p}" for p in self.extra),
         ]
 
+    @property
+    def summary(self) -> str:
+        """``OK: DS-1.1.1 vs /data: 40000 file(s) checked, 0 read, 0 missing, 0 modified, 0 extra``."""
+        return (
+            f"{'OK' if self.ok else 'DRIFT'}: {self.snapshot_id} vs {self.target}: {self.checked} file(s) checked, "
+            f"{self.hashed} read, {len(self.missing)} missing, {len(self.modified)} modified, {len(self.extra)} extra"
+        )
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import lines
+
+        return lines(self.summary, (f"  {p}" for p in self.problems()))
+
     def to_dict(self) -> dict[str, object]:
         return {
             "snapshot_id": self.snapshot_id,
@@ -70,29 +85,32 @@ class VerifyReport:
         }
 
 
-def verify(
-    project: Project,
-    snapshot_id: str,
-    source: Path | None = None,
-    *,
-    manifest: Manifest | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> VerifyReport:
+def verify(project: Project, snapshot_id: str, source: Path | None = None, *, manifest: Manifest | None = None,
+           progress: Progress | None = None) -> VerifyReport:  # fmt: skip
     """Check ``source`` (working files or a checkout) against the snapshot; without it, check the store.
 
     Cost: one ``stat`` per file, plus reading the files whose stat changed. What the manifest expects
     of this tree is kept beside the stat cache (:class:`~mlflow_cv.data.hashing.ExpectedTree`), so
-    the manifest itself is only loaded again when it, or the set of non-data files, changed.
+    the manifest itself is only loaded again when it, or the set of non-data files, changed; and when
+    no path or stat changed since a clean verify (:class:`~mlflow_cv.data.hashing.CleanTree`), the
+    walk is all it costs.
     """
     if source is None:
         return _verify_store(project, manifest or project.load(snapshot_id), progress=progress)
     root = source.resolve()
     if not root.is_dir():
         raise DatasetError(f"{source}: folder does not exist")
-    present = dict(walk_files(root))
+    rels, stats = walk_tree(root)
     cache = project.cache_for(root)
     manifest_path = project.manifest_path(snapshot_id)
     key = str(manifest_path)
+    digest = tree_digest(rels, stats)
+    clean = cache.clean(key)
+    if clean is not None and clean.tree == digest and _unchanged(clean, manifest_path, manifest):
+        return VerifyReport(snapshot_id, str(root), clean.checked, 0, (), (), ())
+    from mlflow_cv.data.build import hash_paths
+
+    present = dict(zip(rels, stats, strict=True))
     record = cache.expected(key)
     if record is None or not _usable(record, present, manifest_path, manifest):
         manifest = manifest or project.load(snapshot_id)
@@ -104,13 +122,13 @@ def verify(
     expected = record.files
     data = present.keys() - record.others
     actual, to_hash = cache.known(expected.keys() & data, present)
-    if progress is not None:
-        progress(len(actual))
+    trusted = True  # each file read was the one walked, and its stat can vouch for it next time
     for rel, (sha, stat, hashed_at) in hash_paths(root, sorted(to_hash), progress=progress).items():
         actual[rel] = sha
-        cache.put(rel, stat, sha, hashed_at_ns=hashed_at)
+        kept = cache.put(rel, stat, sha, hashed_at_ns=hashed_at)
+        trusted = trusted and kept and stat == present[rel]
     cache.save()
-    return VerifyReport(
+    report = VerifyReport(
         snapshot_id=snapshot_id,
         target=str(root),
         checked=len(expected),
@@ -119,9 +137,24 @@ def verify(
         modified=tuple(sorted(rel for rel, sha in actual.items() if sha != expected[rel])),
         extra=tuple(sorted(data - expected.keys())),
     )
+    ok = report.ok and trusted
+    cache.set_clean(key, CleanTree(record.manifest, record.manifest_sha256, digest, len(expected)) if ok else None)
+    return report
 
 
-def _usable(record: ExpectedTree, present: dict[str, FileStat], manifest_path: Path, manifest: Manifest | None) -> bool:
+def _unchanged(clean: CleanTree, manifest_path: Path, manifest: Manifest | None) -> bool:
+    """The manifest file is the one the clean verify checked against (and ``manifest`` is that one)."""
+    try:
+        if FileStat.of(os.stat(manifest_path)) != clean.manifest:
+            return False
+    except FileNotFoundError:
+        return False
+    return manifest is None or manifest.sha256 == clean.manifest_sha256
+
+
+def _usable(
+    record: ExpectedTree, present: dict[str, StatTuple], manifest_path: Path, manifest: Manifest | None
+) -> bool:
     """The record still describes the manifest on disk, and no unjudged file appeared in the tree."""
     try:
         if FileStat.of(os.stat(manifest_path)) != record.manifest:
@@ -144,7 +177,9 @@ def _is_data(rel: str, manifest: Manifest, layout: dict[str, str] | None) -> boo
     return found is not None
 
 
-def _verify_store(project: Project, manifest: Manifest, *, progress: Callable[[int], None] | None) -> VerifyReport:
+def _verify_store(project: Project, manifest: Manifest, *, progress: Progress | None) -> VerifyReport:
+    from mlflow_cv.data.build import hash_paths
+
     store = project.store
     objects = store.root / "objects"
     by_object = {f"{f.sha256[:2]}/{f.sha256[2:]}": f for f in manifest.files}
@@ -178,6 +213,8 @@ def _verify_store(project: Project, manifest: Manifest, *, progress: Callable[[i
 
 def _checkout_layout(manifest: Manifest) -> dict[str, str]:
     """manifest path → path inside a checkout. Classification data is laid out ``split/class/file``."""
+    from mlflow_cv.data.manifest import item_id
+
     if manifest.task != "classify":
         return {f.path: f.path for f in manifest.files}
     split_of = manifest.split_of
@@ -194,7 +231,7 @@ def checkout(
     dest: Path,
     *,
     link: LinkMode = "copy",
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Materialize the snapshot into ``dest`` (new or empty), byte for byte, ready for Ultralytics.
 
@@ -202,6 +239,10 @@ def checkout(
     else already at ``dest`` is refused. Built in a temp folder and renamed, so a crash leaves no
     half checkout at ``dest``.
     """
+    import json
+    import shutil
+    import tempfile
+
     manifest = project.load(snapshot_id)
     dest = dest.resolve()
     marker = dest / CHECKOUT_MARKER
@@ -227,7 +268,10 @@ def checkout(
         for rel in {os.path.dirname(r) for _, r in jobs}:
             (tmp / rel).mkdir(parents=True, exist_ok=True)
         worker = functools.partial(_materialize_chunk, store=str(project.store.root), dest=str(tmp), link=link)
-        parallel_map(worker, jobs, total_bytes=sum(f.size for f in manifest.files), progress=progress)
+        if progress is not None:
+            progress.start(len(jobs))
+        parallel_map(worker, jobs, total_bytes=sum(f.size for f in manifest.files),
+                     progress=progress.advance if progress is not None else None)  # fmt: skip
         _write_training_files(manifest, tmp, layout)
         (tmp / CHECKOUT_MARKER).write_text(
             json.dumps({"snapshot_id": manifest.snapshot_id, "manifest_sha256": manifest.sha256}) + "\n",
@@ -253,6 +297,8 @@ def _pull_missing(project: Project, manifest: Manifest) -> None:
 
 
 def _materialize_chunk(chunk: Sequence[tuple[str, str]], *, store: str, dest: str, link: LinkMode) -> list[None]:
+    from mlflow_cv.data.store import ObjectStore
+
     objects = ObjectStore(Path(store))
     for sha, rel in chunk:
         objects.materialize(sha, Path(dest, rel), link=link)
@@ -260,6 +306,8 @@ def _materialize_chunk(chunk: Sequence[tuple[str, str]], *, store: str, dest: st
 
 
 def _write_training_files(manifest: Manifest, root: Path, layout: dict[str, str]) -> None:
+    import yaml  # here, not at the top: verify (the hot path) never needs it
+
     names = {cid: name for cid, name in sorted(manifest.class_map.items())}
     doc: dict[str, object] = {}
     if manifest.task != "classify":

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlflow_cv.data.manifest import Manifest
 from mlflow_cv.semver import Bump
 
-__all__ = ["SnapshotDiff", "diff_manifests"]
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mlflow_cv.data.snapshots import Project
+
+__all__ = ["SnapshotDiff", "diff_manifests", "diff_snapshots"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,16 @@ class SnapshotDiff:
             )
         return lines
 
+    def render(self, *, limit: int = 10) -> RenderableType:
+        """The required bump and its reasons, then :meth:`summary_lines`."""
+        from mlflow_cv.render import lines
+
+        head = f"{self.old} → {self.new}: requires a {self.required.name} bump"
+        return lines(head, (f"  - {r}" for r in self.reasons), self.summary_lines(limit=limit))
+
+    def __rich__(self) -> RenderableType:
+        return self.render()
+
     def to_dict(self) -> dict[str, object]:
         return {
             "old": self.old,
@@ -81,6 +97,11 @@ def _compare(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[tuple[str,
     removed = tuple(sorted(set(old) - set(new)))
     modified = tuple(sorted(p for p in set(old) & set(new) if old[p] != new[p]))
     return added, removed, modified
+
+
+def diff_snapshots(project: Project, old: str, new: str) -> SnapshotDiff:
+    """:func:`diff_manifests` of two snapshots of ``project``, by id."""
+    return diff_manifests(project.load(old), project.load(new))
 
 
 def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:

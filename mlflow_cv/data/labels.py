@@ -18,8 +18,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mlflow_cv.errors import DatasetError, LabelError
 
 __all__ = [
@@ -134,6 +132,8 @@ def load_class_map(root: Path) -> tuple[dict[int, str] | None, dict[str, Any]]:
     Returns ``(class_map or None, extra)`` where ``extra`` holds other settings found in data.yaml
     (``kpt_shape``). Two sources that disagree are an error, never a silent pick.
     """
+    import yaml  # here: importing the data modules (verify, the CLI) does not pay for it
+
     from_yaml: dict[int, str] | None = None
     extra: dict[str, Any] = {}
     data_yaml = next((root / n for n in ("data.yaml", "data.yml") if (root / n).is_file()), None)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.canonical import canonical_sha256
 from mlflow_cv.data.atomic import atomic_write_text
@@ -24,6 +24,9 @@ from mlflow_cv.data.labels import LABEL_FORMATS, TASKS
 from mlflow_cv.data.scan import check_relpath, classify_path
 from mlflow_cv.data.splits import SplitSpec
 from mlflow_cv.errors import ManifestError, MlflowCvError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -105,8 +108,11 @@ class Manifest:
     schema_version: int = SCHEMA_VERSION
 
     # -- serialization -------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_sha256: bool = False) -> dict[str, Any]:
+        """The manifest as stored (``with_sha256``: plus its hash, as ``data show --json`` prints it)."""
+        extra = {"manifest_sha256": self.sha256} if with_sha256 else {}
         return {
+            **extra,
             "schema_version": self.schema_version,
             "snapshot_id": self.snapshot_id,
             "parent": self.parent,
@@ -218,6 +224,32 @@ class Manifest:
     def image_of(self) -> dict[str, str]:
         """item id → image path."""
         return {item_id(self, f.path): f.path for f in self.files if f.kind == "image"}
+
+    def render(self, *, files: bool = False) -> RenderableType:
+        """Lineage, class map and split, counts per split and class; with ``files``, every file."""
+        from rich.console import Group
+
+        from mlflow_cv.render import add_row, lines, table
+
+        head = lines(
+            f"{self.snapshot_id}  (parent {self.parent or '-'}, created {self.created_at}, "
+            f"mlflow-cv {self.tool_version})",
+            f"manifest sha256: {self.sha256}",
+            f"task: {self.task}  labels: {self.label_format}  split: {self.split}",
+            "classes: " + ", ".join(f"{k}={v}" for k, v in self.class_map.items()),
+            [f"notes: {self.notes}"] if self.notes else [],
+        )
+        names = list(self.class_map.values())
+        counts = table("", "images", "labels", "backgr.", *names, right=("images", "labels", "backgr.", *names))
+        for name, s in [("all", self.stats), *self.split_stats.items()]:
+            add_row(counts, name, s.images, s.labels, s.background, *(s.instances.get(n, 0) for n in names))
+        parts: list[RenderableType] = [head, lines(""), counts]
+        if files:  # one line a file, fixed widths: a table of 40,000 rows would take rich seconds
+            parts += [lines(""), lines(f"{f.sha256}  {f.size:>10}  {f.kind:<5}  {f.path}" for f in self.files)]
+        return Group(*parts)
+
+    def __rich__(self) -> RenderableType:
+        return self.render()
 
 
 def item_id(manifest: Manifest, path: str) -> str:

@@ -20,11 +20,11 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +33,11 @@ from mlflow_cv.data.manifest import Manifest, read_manifest
 from mlflow_cv.data.snapshots import Project, install_manifest
 from mlflow_cv.errors import ConfigError, SnapshotError, StoreError
 from mlflow_cv.health import health_problem
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mlflow_cv.render import Progress
 
 __all__ = ["CONFIG_FILE", "TransferResult", "configured_remote", "pull", "push", "remote_uri", "set_remote"]
 
@@ -48,6 +53,15 @@ class TransferResult:
     moved: int  # objects transferred now
     bytes: int  # bytes transferred now
     seconds: float
+    direction: str = "push"  # push | pull
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import lines
+
+        return lines(
+            f"{self.direction}ed {', '.join(self.snapshot_ids)}: {self.moved} of {self.objects} object(s) moved "
+            f"({self.bytes / 1e6:.1f} MB) in {self.seconds:.1f} s; the rest were there already"
+        )
 
 
 def configured_remote(project: Project) -> str | None:
@@ -121,7 +135,7 @@ def _remote_sizes(repo: Any, prefixes: Iterable[str], workers: int) -> dict[str,
 
 def push(
     project: Project, snapshot_ids: Sequence[str], *, remote: str | None = None, workers: int = WORKERS,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> TransferResult:  # fmt: skip
     """Upload the snapshots' missing objects, then their manifests (see the module doc)."""
     started = time.monotonic()
@@ -136,25 +150,28 @@ def push(
     repo = _repository(uri)
     there = _remote_sizes(repo, (s[:2] for s in sizes), workers)
     todo = sorted(sha for sha, size in sizes.items() if there.get(sha) != size)
+    if progress is not None:
+        progress.start(len(todo))
 
     def upload(sha: str) -> int:
         repo.log_artifact(str(project.store.object_path(sha)), f"objects/{sha[:2]}")
         if progress is not None:
-            progress(1)
+            progress.advance(1)
         return sizes[sha]
 
     with ThreadPoolExecutor(workers) as pool:
         moved_bytes = sum(pool.map(upload, todo))
     for manifest in manifests:  # last: a manifest on the remote means all its objects are there
         repo.log_artifact(str(project.manifest_path(manifest.snapshot_id)), "manifests")
-    return TransferResult(tuple(snapshot_ids), len(sizes), len(todo), moved_bytes, time.monotonic() - started)
+    return TransferResult(tuple(snapshot_ids), len(sizes), len(todo), moved_bytes, time.monotonic() - started, "push")
 
 
 def pull(
     project: Project, snapshot_ids: Sequence[str], *, remote: str | None = None, workers: int = WORKERS,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> TransferResult:  # fmt: skip
-    """Download the snapshots' manifests and missing objects, verified, into the local store."""
+    """Download the snapshots' manifests and missing objects into the local store; every object is
+    verified against its hash first, and none is added unless all are."""
     started = time.monotonic()
     uri = remote_uri(project, remote)
     _check_reachable(uri)
@@ -163,11 +180,13 @@ def pull(
         manifests = [_fetch_manifest(project, repo, sid, Path(tmp)) for sid in snapshot_ids]
         sizes = {f.sha256: f.size for m in manifests for f in m.files}
         todo = sorted(sha for sha in sizes if not project.store.has(sha))
+        if progress is not None:
+            progress.start(len(todo))
         moved = _download(project, repo, todo, Path(tmp), workers, progress)
         for manifest in manifests:
             install_manifest(project, manifest)
     return TransferResult(
-        tuple(snapshot_ids), len(sizes), moved, sum(sizes[s] for s in todo), time.monotonic() - started
+        tuple(snapshot_ids), len(sizes), moved, sum(sizes[s] for s in todo), time.monotonic() - started, "pull"
     )
 
 
@@ -196,7 +215,7 @@ def _fetch_manifest(project: Project, repo: Any, snapshot_id: str, tmp: Path) ->
 
 
 def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: int,
-              progress: Callable[[int], None] | None) -> int:  # fmt: skip
+              progress: Progress | None) -> int:  # fmt: skip
     """Fetch and verify every object; publish them all, or none when one is missing or corrupt."""
     from mlflow.exceptions import MlflowException
 
@@ -215,7 +234,7 @@ def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: 
             path.unlink()
             return f"{sha}: corrupt on the remote (its bytes hash to {actual[:16]}…)"
         if progress is not None:
-            progress(1)
+            progress.advance(1)
         return None
 
     with ThreadPoolExecutor(workers) as pool:

@@ -17,10 +17,10 @@ import stat as stat_mod
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow_cv.data.hashing import FileStat
+from mlflow_cv.data.hashing import FileStat, StatTuple
 from mlflow_cv.errors import DatasetError, UnsafePathError
 
-__all__ = ["IMAGE_SUFFIXES", "SourceFile", "SourceScan", "check_relpath", "scan_source", "walk_files"]
+__all__ = ["IMAGE_SUFFIXES", "SourceFile", "SourceScan", "check_relpath", "scan_source", "walk_files", "walk_tree"]
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"})
 META_FILES = frozenset({"data.yaml", "data.yml", "classes.txt"})
@@ -55,43 +55,64 @@ def check_relpath(path: str) -> str:
 
 
 def walk_files(root: Path) -> list[tuple[str, FileStat]]:
-    """``(relative POSIX path, stat)`` of every non-hidden regular file under ``root``, unordered.
+    """``(relative POSIX path, stat)`` of every non-hidden regular file under ``root``, unordered
+    (see :func:`walk_tree`)."""
+    rels, stats = walk_tree(root)
+    return [(rel, _new_stat(st)) for rel, st in zip(rels, stats, strict=True)]
+
+
+def walk_tree(root: Path) -> tuple[list[str], list[StatTuple]]:
+    """The relative POSIX paths of every non-hidden regular file under ``root`` and their
+    ``(inode, size, mtime_ns)``, as two parallel lists in walk order (the same for an unchanged tree).
 
     File symlinks are followed only when they resolve inside ``root``; directory symlinks, symlinks
     pointing outside and non-UTF-8 names raise :class:`UnsafePathError` naming the path. This is the
-    hot path of every verify: one ``stat`` per file and as little Python as possible around it.
+    hot path of every verify: one ``stat`` per file and as little Python as possible around it (plain
+    tuples, and a regular file, the common case, is known from the directory entry alone).
     """
-    real_root = root.resolve()
-    out: list[tuple[str, FileStat]] = []
-    append = out.append
-    is_reg = stat_mod.S_ISREG
+    rels: list[str] = []
+    stats: list[StatTuple] = []
+    add_rel, add_stat = rels.append, stats.append
     stack = [("", os.fspath(root))]
     while stack:
         prefix, directory = stack.pop()
         try:
-            entries = list(os.scandir(directory))
+            with os.scandir(directory) as it:
+                entries = list(it)
         except OSError as exc:
             raise DatasetError(f"{directory}: cannot list folder: {exc.strerror}") from exc
         for entry in entries:
             name = entry.name
             if name[0] == ".":
                 continue
-            rel = prefix + name
             if not name.isascii():
-                _check_utf8(rel, entry.path)
-            if entry.is_symlink():
-                _check_symlink(rel, entry.path, real_root)
+                _check_utf8(prefix + name, entry.path)
+            if entry.is_file(follow_symlinks=False):
+                try:
+                    st = entry.stat()
+                except OSError as exc:
+                    raise DatasetError(f"{prefix}{name}: cannot stat: {exc.strerror}") from exc
             elif entry.is_dir(follow_symlinks=False):
-                stack.append((rel + "/", entry.path))
+                stack.append((f"{prefix}{name}/", entry.path))
                 continue
-            try:
-                st = entry.stat()
-            except OSError as exc:
-                raise DatasetError(f"{rel}: cannot stat: {exc.strerror}") from exc
-            if not is_reg(st.st_mode):
-                raise DatasetError(f"{rel}: not a regular file")
-            append((rel, _new_stat((st.st_ino, st.st_size, st.st_mtime_ns))))
-    return out
+            else:
+                st = _odd_entry(prefix + name, entry, root)
+            add_rel(prefix + name)
+            add_stat((st.st_ino, st.st_size, st.st_mtime_ns))
+    return rels, stats
+
+
+def _odd_entry(rel: str, entry: os.DirEntry[str], root: Path) -> os.stat_result:
+    """The stat of a symlink's target inside ``root``; anything else that is not a regular file raises."""
+    if entry.is_symlink():
+        _check_symlink(rel, entry.path, root.resolve())
+    try:
+        st = entry.stat()
+    except OSError as exc:
+        raise DatasetError(f"{rel}: cannot stat: {exc.strerror}") from exc
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise DatasetError(f"{rel}: not a regular file")
+    return st
 
 
 _new_stat = functools.partial(tuple.__new__, FileStat)  # FileStat(...) without Python-level __new__

@@ -15,21 +15,34 @@ written, and last the manifest is written atomically, read-only, never replacing
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mlflow_cv.data.atomic import atomic_write_text
-from mlflow_cv.data.build import BuildResult, build_manifest
-from mlflow_cv.data.diff import diff_manifests
 from mlflow_cv.data.hashing import StatCache
-from mlflow_cv.data.manifest import Manifest, read_manifest, write_manifest
-from mlflow_cv.data.splits import SplitSpec
-from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import SnapshotError, SnapshotNotFoundError
 from mlflow_cv.semver import SNAPSHOT_PREFIX, Bump, Version, check_bump, parse_snapshot_id
 
-__all__ = ["Project", "SnapshotResult", "create_snapshot", "install_manifest", "write_hydra_option"]
+# Building, manifests and the store are imported where used: a Project is made by every command, and
+# a re-check of an unchanged tree (`mlflow-cv data verify`) needs none of them.
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mlflow_cv.data.manifest import Manifest
+    from mlflow_cv.data.splits import SplitSpec
+    from mlflow_cv.data.store import ObjectStore
+    from mlflow_cv.render import Progress
+
+__all__ = [
+    "Project",
+    "SnapshotList",
+    "SnapshotResult",
+    "create_snapshot",
+    "install_manifest",
+    "list_snapshots",
+    "write_hydra_option",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,8 @@ class Project:
 
     @property
     def store(self) -> ObjectStore:
+        from mlflow_cv.data.store import ObjectStore
+
         return ObjectStore(self.store_root or self.state_dir)
 
     def cache_for(self, tree: Path) -> StatCache:
@@ -89,6 +104,8 @@ class Project:
                 f"snapshot {snapshot_id} does not exist in {self.manifests_dir} (known: {known}); "
                 "create it with `mlflow-cv data snapshot SOURCE --id …`"
             )
+        from mlflow_cv.data.manifest import read_manifest
+
         manifest = read_manifest(path)
         if manifest.snapshot_id != snapshot_id:
             raise SnapshotError(f"{path} holds snapshot {manifest.snapshot_id}, not {snapshot_id}")
@@ -104,6 +121,59 @@ class SnapshotResult:
     new_objects: int
     declared: Bump | None  # None for a first snapshot without parent
     reasons: tuple[str, ...]
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import lines
+
+        m = self.manifest
+        out = [
+            f"created {m.snapshot_id}  manifest {m.sha256}",
+            f"  {m.stats.images} images, {m.stats.labels} label files, {m.stats.background} background",
+            f"  splits: {', '.join(f'{k}={len(v)}' for k, v in m.splits.items())}  ({m.split})",
+            f"  read {self.hashed} file(s), stored {self.new_objects} new object(s)",
+        ]
+        if self.declared is not None:
+            out += [f"  {self.declared.name} bump of {m.parent}:", *(f"    - {r}" for r in self.reasons)]
+        if self.skipped:
+            out.append(
+                f"  skipped {len(self.skipped)} file(s) that are neither images nor labels, e.g. {self.skipped[0]}"
+            )
+        out.append(f"  wrote {self.path} and conf/data/{m.snapshot_id}.yaml")
+        return lines(out)
+
+
+@dataclass(frozen=True)
+class SnapshotList:
+    """The frozen snapshots of a project, oldest first: one row per snapshot."""
+
+    rows: tuple[dict[str, Any], ...]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows]
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import add_row, lines, table
+
+        if not self.rows:
+            return lines("no snapshots yet: create one with `mlflow-cv data snapshot SOURCE --id DS-0.1.0`")
+        grid = table("ID", "PARENT", "CREATED", "IMAGES", "LABELS", "CLASSES", "MANIFEST", "NOTES",
+                     right=("IMAGES", "LABELS", "CLASSES"))  # fmt: skip
+        for r in self.rows:
+            add_row(grid, r["id"], r["parent"], r["created_at"], r["images"], r["labels"], r["classes"],
+                    r["manifest_sha256"][:12], r["notes"])  # fmt: skip
+        return grid
+
+
+def list_snapshots(project: Project) -> SnapshotList:
+    """Every frozen snapshot of ``project`` with its lineage and counts, oldest first."""
+    rows = []
+    for sid in project.snapshot_ids():
+        m = project.load(sid)
+        rows.append(
+            {"id": sid, "parent": m.parent, "created_at": m.created_at, "images": m.stats.images,
+             "labels": m.stats.labels, "classes": len(m.class_map), "manifest_sha256": m.sha256, "notes": m.notes}
+        )  # fmt: skip
+    return SnapshotList(tuple(rows))
 
 
 def next_free_id(project: Project, parent: str, bump: Bump) -> str:
@@ -123,19 +193,34 @@ def create_snapshot(
     parent: str | None = None,
     bump: Bump | None = None,
     task: str | None = None,
-    class_map: Mapping[int, str] | None = None,
-    split: SplitSpec | None = None,
+    class_map: Mapping[int, str] | str | None = None,
+    split: SplitSpec | str | None = None,
+    seed: int | None = None,
     notes: str = "",
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> SnapshotResult:
     """Freeze the working files under ``source`` as snapshot ``snapshot_id`` (see the module doc).
 
     With ``parent`` the change is classified by DESIGN §2's table and the declared bump (from the ids,
     or ``bump`` when no id is given) must be at least the required one. Without ``split`` a child
     keeps its parent's task and split settings, and a first snapshot gets ``SplitSpec()`` (seed 42, 70/20/10).
+    ``split`` may also be the text of ``--split`` (``train=0.8,val=0.2`` or ``from-dirs``); it and ``seed``
+    complete each other and the parent's split (:meth:`SplitSpec.from_options`). ``class_map`` may be
+    the text of ``--classes`` (``circle,square``).
     """
+    from mlflow_cv.data.build import build_manifest
+    from mlflow_cv.data.diff import diff_manifests
+    from mlflow_cv.data.labels import parse_class_list
+    from mlflow_cv.data.manifest import write_manifest
+    from mlflow_cv.data.splits import SplitSpec
+
+    if isinstance(class_map, str):
+        class_map = parse_class_list(class_map)
     existing = project.snapshot_ids()
     parent_manifest = project.load(parent) if parent else None
+    if isinstance(split, str) or seed is not None:
+        base = split if isinstance(split, SplitSpec) else parent_manifest.split if parent_manifest else None
+        split = SplitSpec.from_options(split if isinstance(split, str) else None, seed=seed, parent=base)
     if snapshot_id is None:
         if parent is None or bump is None:
             raise SnapshotError("give --id DS-x.y.z, or --parent with --bump to pick the next id")
@@ -158,7 +243,7 @@ def create_snapshot(
 
     cache = project.cache_for(source)
     with project.store.staging() as staging:
-        built: BuildResult = build_manifest(
+        built = build_manifest(
             source,
             snapshot_id=snapshot_id,
             parent=parent,
@@ -207,6 +292,8 @@ def write_hydra_option(project: Project, manifest: Manifest) -> None:
         f"task: {manifest.task}\n"
         f"split_seed: {'null' if seed is None else seed}\n"
     )
+    from mlflow_cv.data.atomic import atomic_write_text
+
     atomic_write_text(project.conf_data_dir / f"{manifest.snapshot_id}.yaml", text)
 
 
@@ -216,6 +303,8 @@ def install_manifest(project: Project, manifest: Manifest) -> None:
     path = project.manifest_path(manifest.snapshot_id)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
+        from mlflow_cv.data.manifest import write_manifest
+
         write_manifest(path, manifest)
     if not (project.conf_data_dir / f"{manifest.snapshot_id}.yaml").is_file():
         write_hydra_option(project, manifest)

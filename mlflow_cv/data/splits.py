@@ -45,8 +45,35 @@ class SplitSpec:
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.ratios)
 
+    def __str__(self) -> str:
+        """``seed 42, train=0.7,val=0.2,test=0.1`` or ``from-dirs``."""
+        if self.method == "from-dirs":
+            return "from-dirs"
+        return f"seed {self.seed}, " + ",".join(f"{n}={r:g}" for n, r in self.ratios)
+
     def to_dict(self) -> dict[str, object]:
         return {"method": self.method, "seed": self.seed, "ratios": {n: r for n, r in self.ratios}}
+
+    @classmethod
+    def from_options(
+        cls, text: str | None, *, seed: int | None = None, parent: SplitSpec | None = None
+    ) -> SplitSpec | None:
+        """The split asked for by ``--split TEXT`` (ratios or ``from-dirs``) and ``--seed``; what is not
+        given comes from the parent's split, else the defaults. None when neither is given (a child then
+        keeps its parent's split)."""
+        if text == "from-dirs":
+            if seed is not None:
+                raise DatasetError("--seed has no meaning with --split from-dirs")
+            return cls(method="from-dirs", seed=None, ratios=())
+        if text is None and seed is None:
+            return None
+        base = parent or cls()
+        ratios = parse_ratios(text) if text else (base.ratios or DEFAULT_RATIOS)
+        return cls(
+            method="hash",
+            seed=seed if seed is not None else (DEFAULT_SEED if base.seed is None else base.seed),
+            ratios=ratios,
+        )
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, object]) -> SplitSpec:

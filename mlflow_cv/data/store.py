@@ -16,9 +16,7 @@ import errno
 import fcntl
 import hashlib
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -26,6 +24,13 @@ from typing import BinaryIO, Literal
 from mlflow_cv.errors import StoreError
 
 __all__ = ["LinkMode", "ObjectStore", "Staging"]
+
+
+def _rmtree(path: str | os.PathLike[str], *, ignore_errors: bool) -> None:
+    import shutil  # here: reading the store (verify) never removes anything
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
+
 
 LinkMode = Literal["copy", "hardlink"]
 _FICLONE = 0x40049409  # Linux ioctl: share extents copy-on-write (btrfs, xfs); EOPNOTSUPP elsewhere
@@ -92,7 +97,7 @@ class ObjectStore:
                 if entry.stat().st_mtime >= cutoff:
                     continue
                 if entry.is_dir():
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    _rmtree(entry.path, ignore_errors=True)
                 else:
                     os.unlink(entry.path)
             except FileNotFoundError:
@@ -103,7 +108,7 @@ class ObjectStore:
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self.sweep_tmp()
-        path = tmp_dir / f"stage-{os.getpid()}-{uuid.uuid4().hex}"
+        path = tmp_dir / f"stage-{os.getpid()}-{os.urandom(16).hex()}"
         path.mkdir()
         return Staging(store=self, path=path)
 
@@ -140,7 +145,7 @@ class Staging:
     def stream_into(stage: str, src: BinaryIO) -> str:
         """Copy a large open file into the staging folder while hashing it; return its hash."""
         digest = hashlib.sha256()
-        tmp = os.path.join(stage, f"stream-{os.getpid()}-{uuid.uuid4().hex}.part")
+        tmp = os.path.join(stage, f"stream-{os.getpid()}-{os.urandom(16).hex()}.part")
         with open(tmp, "wb") as dst:
             while chunk := src.read(1 << 20):
                 digest.update(chunk)
@@ -161,8 +166,8 @@ class Staging:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(entry.path, final)
                 added += 1
-        shutil.rmtree(self.path, ignore_errors=True)
+        _rmtree(self.path, ignore_errors=True)
         return added
 
     def abort(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        _rmtree(self.path, ignore_errors=True)

@@ -10,17 +10,20 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.checks import Check
 from mlflow_cv.errors import GateError, RegistryError
 from mlflow_cv.registry.client import call, find_version, holder_of, policy
-from mlflow_cv.registry.history import AliasEvent, MoveRequest, parse_history, previous_holder
+from mlflow_cv.registry.history import AliasEvent, History, MoveRequest, parse_history, previous_holder
 from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
 from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER
 from mlflow_cv.tracking.artifacts import served_weights_problems, verify_artifacts
 
-__all__ = ["Promotion", "history", "promote", "rollback"]
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+__all__ = ["History", "Promotion", "history", "promote", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,28 @@ class Promotion:
     gates: tuple[Check, ...]
     moved: bool  # False for --dry-run, or when it already held the alias
     kind: str  # promote | rollback
+    dry_run: bool = False
+
+    @property
+    def refused(self) -> bool:
+        """A gate failed: a dry run would be refused (an unprotected alias moves anyway)."""
+        return any(not g.passed for g in self.gates)
+
+    def __rich__(self) -> RenderableType:
+        from rich.console import Group
+
+        from mlflow_cv.render import checks_table, lines
+
+        if self.dry_run:
+            verdict = "refused" if self.refused else "allowed"
+            outcome = f"dry run: {self.name} v{self.semver} → {self.alias!r} would be {verdict}"
+        elif self.moved:
+            outcome = (
+                f"{self.alias}: {'v' + self.previous if self.previous else 'unset'} → v{self.semver} ({self.kind})"
+            )
+        else:
+            outcome = f"{self.alias} already points to v{self.semver}"
+        return Group(checks_table(self.gates), lines(outcome))
 
 
 def _who() -> str:
@@ -83,6 +108,7 @@ def _finish(
         gates=tuple(gates),
         moved=False,
         kind=kind,
+        dry_run=dry_run,
     )
     failed = [g for g in gates if not g.passed]
     if alias in policy.protected and failed:
@@ -109,6 +135,7 @@ def _finish(
     return replace(result, moved=True)
 
 
-def history(client: Any, name: str) -> list[AliasEvent]:
+def history(client: Any, name: str) -> History:
     """Every recorded alias move of ``name``, oldest first."""
-    return parse_history(dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags))
+    tags = dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags)
+    return History(name, tuple(parse_history(tags)))

@@ -6,6 +6,7 @@ itself, through its entry point, only when a ``cv-guard-…`` registry URI is us
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mlflow_cv.errors import RegistryError
@@ -16,10 +17,15 @@ from mlflow_cv.tags import TAG_POLICY, TAG_SEMVER
 __all__ = ["call", "find_version", "holder_of", "policy", "registry_client", "set_policy", "versions"]
 
 
-def registry_client(tracking_uri: str) -> Any:
-    """An ``MlflowClient``; with the embedded SQLite store its registry goes through the guard too."""
+def registry_client(tracking_uri: str | None = None, *, project_root: Path | None = None) -> Any:
+    """An ``MlflowClient`` for ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the project's
+    ``sqlite:///<project_root>/mlflow.db`` (:func:`~mlflow_cv.tracking.server.resolve_tracking_uri`);
+    with the embedded SQLite store its registry goes through the guard too."""
     from mlflow.tracking import MlflowClient
 
+    from mlflow_cv.tracking.server import resolve_tracking_uri
+
+    tracking_uri = resolve_tracking_uri(tracking_uri, project_root=project_root or Path.cwd())
     registry = f"cv-guard-{tracking_uri}" if tracking_uri.startswith("sqlite:") else tracking_uri
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry)
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, overload
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.tags import HISTORY_PREFIX, MOVE_PROMOTE, MOVE_ROLLBACK
 
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
 __all__ = [
     "AliasEvent",
+    "History",
     "MoveRequest",
     "new_nonce",
     "parse_history",
@@ -82,6 +87,41 @@ class AliasEvent:
     def from_json(cls, text: str) -> AliasEvent:
         doc = json.loads(text)
         return cls(**{**doc, "gates": tuple(doc.get("gates", ()))})
+
+
+@dataclass(frozen=True)
+class History:
+    """Every recorded alias move of registered model ``name``, oldest first; a sequence of events."""
+
+    name: str
+    events: tuple[AliasEvent, ...]
+
+    def __iter__(self) -> Iterator[AliasEvent]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @overload
+    def __getitem__(self, index: int) -> AliasEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[AliasEvent, ...]: ...
+    def __getitem__(self, index: int | slice) -> AliasEvent | tuple[AliasEvent, ...]:
+        return self.events[index]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [asdict(e) for e in self.events]
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import add_row, lines, table
+
+        if not self.events:
+            return lines(f"no alias of {self.name} has moved yet")
+        grid = table("WHEN", "ALIAS", "MOVE", "KIND", "BY", "WHY", "GATES")
+        for e in self.events:
+            move = f"{f'v{e.from_semver}' if e.from_version else 'unset'} → v{e.to_semver}"
+            add_row(grid, e.when, e.alias, move, e.kind, e.who, e.why, "\n".join(e.gates))
+        return grid
 
 
 def parse_history(tags: Mapping[str, str]) -> list[AliasEvent]:

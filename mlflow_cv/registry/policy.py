@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.checks import Check
@@ -34,6 +34,9 @@ from mlflow_cv.tags import (
     TAG_TASK,
     TAG_WEIGHTS_DIGEST,
 )
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = [
     "GATES",
@@ -99,6 +102,15 @@ class Policy:
 
     def to_json(self) -> str:
         return canonical_json(asdict(self))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __rich__(self) -> RenderableType:
+        """Pretty JSON: what ``--set`` takes back."""
+        from mlflow_cv.render import lines
+
+        return lines(json.dumps(self.to_dict(), indent=2))
 
     def gate_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """The metrics the gates and the PATCH rule compare: the headline ones and those per class."""

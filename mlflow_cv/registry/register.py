@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.errors import BumpError, RegistryError
@@ -39,6 +39,9 @@ from mlflow_cv.tags import (
 )
 from mlflow_cv.tracking.server import using_tracking_uri
 
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
 __all__ = ["Registration", "register", "release_notes"]
 
 STALE_MS = 120_000  # a version still without cv.semver after this long was left by a crashed registration
@@ -55,6 +58,13 @@ class Registration:
     supersedes: str | None  # semver of the version it supersedes
     reasons: tuple[str, ...]
     notes: str
+
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import lines
+
+        how = f"{self.bump.name} bump from v{self.supersedes}" if self.supersedes else "first version"
+        head = f"registered {self.name} v{self.semver} (version {self.version}): {how}"
+        return lines(head, (f"  - {r}" for r in self.reasons))
 
 
 def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version: str | None = None) -> Registration:

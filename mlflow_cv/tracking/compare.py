@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.errors import TrackingError
 from mlflow_cv.tags import (
@@ -16,6 +16,9 @@ from mlflow_cv.tags import (
     TAG_SNAPSHOT,
     TAG_WEIGHTS_DIGEST,
 )
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = ["Comparison", "compare_runs", "latest_runs"]
 
@@ -36,20 +39,30 @@ class Comparison:
     run_ids: tuple[str, ...]
     rows: tuple[tuple[str, tuple[str, ...]], ...]  # (label, one value per run)
 
-    def table(self) -> str:
-        header = ("", *(r[:8] for r in self.run_ids))
-        lines = [header, *((label, *values) for label, values in self.rows)]
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    def __rich__(self) -> RenderableType:
+        from mlflow_cv.render import add_row, table
+
+        grid = table("", *(r[:8] for r in self.run_ids))
+        for label, values in self.rows:
+            add_row(grid, label, *values)
+        return grid
 
     def to_dict(self) -> dict[str, Any]:
         return {"runs": list(self.run_ids), "rows": {label: list(values) for label, values in self.rows}}
 
 
-def compare_runs(client: Any, run_ids: Sequence[str]) -> Comparison:
-    """Lineage tags, every parameter that differs between the runs, and every final val metric."""
+def compare_runs(
+    client: Any, run_ids: Sequence[str] = (), *, experiment: str | None = None, last: int = 2
+) -> Comparison:
+    """Lineage tags, every parameter that differs between the runs, and every final val metric.
+
+    With ``experiment``, its ``last`` finished runs are compared too (after ``run_ids``)."""
     from mlflow.exceptions import MlflowException
 
+    if experiment:
+        run_ids = (*run_ids, *latest_runs(client, experiment, last))
+    if not run_ids:
+        raise TrackingError("no runs to compare: give run ids or an experiment (--experiment NAME)")
     try:
         runs = [client.get_run(r) for r in run_ids]
     except MlflowException as exc:

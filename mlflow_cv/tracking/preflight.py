@@ -18,7 +18,7 @@ from mlflow_cv.data.checkout import checkout
 from mlflow_cv.data.manifest import Manifest
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
-from mlflow_cv.progress import progress_bar
+from mlflow_cv.render import progress_on_stderr
 from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
 from mlflow_cv.tracking.git import GitState, git_state
 from mlflow_cv.tracking.server import tracking_problem
@@ -163,7 +163,7 @@ def run_preflight(
         dest = project.state_dir / "checkouts" / f"{manifest.snapshot_id}-{manifest.sha256[:12]}"
         label = f"verifying {manifest.snapshot_id}"
         try:
-            with progress_bar(label, len(manifest.files) if show_progress else 0) as progress:
+            with progress_on_stderr(label, enabled=show_progress) as progress:
                 checkout(project, manifest.snapshot_id, dest, progress=progress)
         except MlflowCvError as exc:
             add("snapshot_verified", str(exc), "", f"restore the store's objects, or delete {dest} to check out again")

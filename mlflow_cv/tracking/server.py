@@ -7,11 +7,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mlflow_cv.errors import ConfigError
 from mlflow_cv.health import health_problem
 
-__all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_problem", "using_tracking_uri"]
+__all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_client", "tracking_problem", "using_tracking_uri"]
 
 DEFAULT_DB = "mlflow.db"
 ENV = "MLFLOW_TRACKING_URI"
@@ -34,6 +35,13 @@ def resolve_tracking_uri(configured: str | None, *, project_root: Path) -> str:
             f"use sqlite:///{DEFAULT_DB} (the default) or a server URL (tracking.uri=http://host:5000)"
         )
     return uri
+
+
+def tracking_client(configured: str | None = None, *, project_root: Path) -> Any:
+    """An ``MlflowClient`` for the tracking store :func:`resolve_tracking_uri` picks."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(resolve_tracking_uri(configured, project_root=project_root))
 
 
 def tracking_problem(uri: str) -> str | None:

@@ -9,7 +9,7 @@ holds an alias and regressed against A, it says how to roll back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.data.diff import SnapshotDiff, diff_manifests
@@ -24,6 +24,9 @@ from mlflow_cv.tags import (
     TAG_SNAPSHOT,
     TAG_WEIGHTS_DIGEST,
 )
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = ["RunDiff", "comparable", "diff_runs"]
 
@@ -106,41 +109,50 @@ class RunDiff:
         }
 
     def report(self, *, limit: int = 10) -> str:
+        """The report as plain text (what :meth:`render` shows)."""
+        from mlflow_cv.render import to_text
+
+        return to_text(self.render(limit=limit))
+
+    def __rich__(self) -> RenderableType:
+        return self.render()
+
+    def render(self, *, limit: int = 10) -> RenderableType:
+        """Code, data, config and metrics sections, then the verdict and any advice."""
+        from rich.console import Group
+
+        from mlflow_cv.render import add_row, lines, table
+
         a, b = self.a.label, self.b.label
-        lines = [f"A = {a}  (run {self.a.run_id})", f"B = {b}  (run {self.b.run_id})", ""]
+        out = [f"A = {a}  (run {self.a.run_id})", f"B = {b}  (run {self.b.run_id})", ""]
         c = self.code
         dirty = "" if not any(c.dirty) else f"  dirty: A {c.dirty[0]}, B {c.dirty[1]}"
-        lines.append(f"code     {'CHANGED' if c.changed else 'same'}: {c.old[:12]} → {c.new[:12]}{dirty}")
+        out.append(f"code     {'CHANGED' if c.changed else 'same'}: {c.old[:12]} → {c.new[:12]}{dirty}")
         if c.commits:
-            lines.append(f"  {len(c.commits)} commit(s) between them:")
-            lines += [f"    {line}" for line in c.commits[:limit]]
+            out += [f"  {len(c.commits)} commit(s) between them:", *(f"    {line}" for line in c.commits[:limit])]
         if c.files:
-            lines.append(f"  files changed ({len(c.files)}): " + ", ".join(c.files[:limit]))
+            out.append(f"  files changed ({len(c.files)}): " + ", ".join(c.files[:limit]))
         if c.note:
-            lines.append(f"  ({c.note})")
+            out.append(f"  ({c.note})")
         d = self.data_diff
-        lines.append(
+        out.append(
             f"data     {'CHANGED' if d or self.data[0] != self.data[1] else 'same'}: {self.data[0]} → {self.data[1]}"
         )
         if d is not None:
-            lines.append(f"  requires a {d.required.name} bump")
-            lines += [f"  {line}" for line in d.summary_lines(limit=3)]
+            out += [f"  requires a {d.required.name} bump", *(f"  {line}" for line in d.summary_lines(limit=3))]
         if self.data_note:
-            lines.append(f"  ({self.data_note})")
+            out.append(f"  ({self.data_note})")
         changed_config = "config" in self.changed
         ids = f"{self.config[0]} → {self.config[1]}"
         if not changed_config and self.config[0] != self.config[1]:
             ids += " (the ids differ by the data section only)"
-        lines.append(f"config   {'CHANGED' if changed_config else 'same'}: {ids}")
-        for key, old, new in self.params:
-            if not key.startswith("data."):
-                lines.append(f"  {key}: {old} → {new}")
-        lines.append("metrics  (B - A, worst first)")
+        out.append(f"config   {'CHANGED' if changed_config else 'same'}: {ids}")
+        out += [f"  {key}: {old} → {new}" for key, old, new in self.params if not key.startswith("data.")]
+        out.append("metrics  (B - A, worst first)")
+        metrics = table("metric", "A", "", "B", "B - A", right=("A", "B", "B - A"), header=False)
         for m in self.metrics[: max(limit, 10)]:
-            delta = "" if m.delta is None else f"{m.delta:+.4f}"
-            lines.append(f"  {m.key:<28} {_f(m.old):>8} → {_f(m.new):>8}  {delta}")
-        lines += ["", self.verdict, *self.advice]
-        return "\n".join(lines)
+            add_row(metrics, f"  {m.key}", _f(m.old), "→", _f(m.new), "" if m.delta is None else f"{m.delta:+.4f}")
+        return Group(lines(out), metrics, lines("", self.verdict, self.advice))
 
 
 def comparable(metric: str) -> bool:

@@ -1,4 +1,5 @@
-"""Module-level functions for tests/test_writer.py to run in the writer process (pickled by reference)."""
+"""Module-level functions for tests/test_writer.py to run in the writer process (pickled by reference,
+so the writer imports this module by its name, ``tests.helpers.writer_calls``)."""
 
 from __future__ import annotations
 

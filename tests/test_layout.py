@@ -1,0 +1,76 @@
+"""The house rules the code relies on: one home for each fact, and clients that never load the server."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow_cv.tags as tags
+from mlflow_cv.tracking.lineage import Lineage
+
+PACKAGE = Path(tags.__file__).parent
+
+
+def _string_literals(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def test_every_cv_tag_name_lives_in_tags_py() -> None:
+    """A ``"cv.…"`` string anywhere but mlflow_cv/tags.py is a second home for a tag name."""
+    strays = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {value!r}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "tags.py"
+        for line, value in _string_literals(path)
+        if value.startswith(tags.CV_PREFIX)
+    ]
+    assert not strays, "use the names in mlflow_cv/tags.py:\n" + "\n".join(strays)
+
+
+def test_tag_names_are_unique_and_namespaced() -> None:
+    names = {n: getattr(tags, n) for n in tags.__all__ if n.startswith("TAG_")}
+    assert all(v.startswith(tags.CV_PREFIX) for v in names.values())
+    assert len(set(names.values())) == len(names), "two constants name the same tag"
+
+
+def test_required_tags_are_what_a_lineage_and_the_end_of_training_set() -> None:
+    lineage = Lineage(snapshot_id="DS-1.0.0", manifest_sha256="a" * 64, split_seed=42, commit="c" * 40, dirty=False,
+                      config_sha256="f" * 64, train_seed=0, preflight=tags.PREFLIGHT_PASSED, source_name="train.py")  # fmt: skip
+    set_at_the_end = {tags.TAG_WEIGHTS_SHA256, tags.TAG_WEIGHTS_DIGEST, tags.TAG_ARCH_SHA256,
+                      tags.TAG_LABELMAP_SHA256, tags.TAG_TASK, tags.TAG_ARTIFACTS_SHA256}  # fmt: skip
+    assert set(tags.REQUIRED_TAGS) == (set(lineage.tags()) & set(tags.REQUIRED_TAGS)) | set_at_the_end
+
+
+def test_client_paths_never_import_the_server_plugin() -> None:
+    """``mlflow-cv model …`` against a server must not load the guard store (nor SQLAlchemy's registry)."""
+    code = (
+        "import sys\n"
+        "import mlflow_cv.cli, mlflow_cv.registry.register, mlflow_cv.registry.aliases, mlflow_cv.audit.diff\n"
+        "import mlflow_cv.audit.reproduce, mlflow_cv.training\n"
+        "from mlflow_cv.cli import cli\n"
+        "try:\n"
+        "    cli(['model', 'history', 'm', '--tracking-uri', 'http://127.0.0.1:9'], standalone_mode=False)\n"
+        "except BaseException:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mlflow_cv.registry.guard')))\n"
+    )
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
