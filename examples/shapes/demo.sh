@@ -47,7 +47,7 @@ for id in DS-1.0.0 DS-1.1.1; do
   echo "\$ python train.py data=$id model=yolo train=quick tracking.experiment=shapes-demo"
   log=$(mktemp)
   python train.py data="$id" model=yolo train=quick tracking.experiment=shapes-demo ${allow:+"$allow"} \
-    2> >(grep -E "^(error|interrupted|preflight:|  (pass|FAIL|override) |  - | +fix: )" >&2) | tee "$log" | grep -A8 "^run [0-9a-f]* finished"
+    2> >(grep -E "^(error|interrupted|preflight:|(pass|FAIL|override) +|  - | +fix: )" >&2) | tee "$log" | grep -A8 "^run [0-9a-f]* finished"
   runs+=("$(sed -n 's/^run \([0-9a-f]*\) finished.*/\1/p' "$log")")
   rm -f "$log"
   echo
