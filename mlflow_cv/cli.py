@@ -282,6 +282,31 @@ def compare(run_ids: tuple[str, ...], experiment: str | None, last: int, trackin
 
 
 @cli.group(cls=_Group)
+def runs() -> None:
+    """Training runs in MLflow.
+
+    \b
+    Example: mlflow-cv runs doctor
+    """
+
+
+@runs.command("doctor")
+@click.option("--tracking-uri", help="Only runs in this tracking store (default: each run's own, as recorded).")
+@_project_option
+def runs_doctor(tracking_uri: str | None, project: Project) -> None:
+    """End, as KILLED, the runs left RUNNING by trainings whose processes are gone (kill -9, OOM, reboot).
+
+    Runs whose training still lives, or ran on another host, are left alone. Every training does this as it starts.
+
+    \b
+    Example: mlflow-cv runs doctor --project examples/shapes
+    """
+    from mlflow_cv.tracking.doctor import end_orphaned_runs
+
+    show(end_orphaned_runs(project, tracking_uri=tracking_uri))
+
+
+@cli.group(cls=_Group)
 def model() -> None:
     """Registered models: semantic versions, gated promotion through aliases, history, rollback.
 

@@ -12,26 +12,30 @@ import hashlib
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
+from mlflow_cv.canonical import canonical_json
 from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_digest, job_dict, register_configs
+from mlflow_cv.data.checkout import DERIVED_PATTERN, verify
 from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
 from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking import run_log
+from mlflow_cv.tracking.git import loaded_code
 from mlflow_cv.tracking.lineage import Lineage, active_lineage
 from mlflow_cv.tracking.preflight import PinnedRun, PreflightReport, run_preflight
 
 if TYPE_CHECKING:
     from mlflow_cv.registry.register import Registration
 from mlflow_cv.serving.processing import labelmap_json
-from mlflow_cv.tracking.server import resolve_tracking_uri, using_tracking_uri
+from mlflow_cv.tracking.server import ARTIFACTS_DIR, resolve_tracking_uri, using_tracking_uri
 from mlflow_cv.tracking.writer import RunWriter
 from mlflow_cv.yolo import FitResult, WeightsInfo, configure_ultralytics, example_image, fit, weights_info
 
@@ -39,6 +43,7 @@ __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
 
 # Ultralytics outputs worth keeping with the run (plots, the results table, its own resolved args)
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
+CODE_RECORD = "lineage/code.json"  # the project files the job imported: path → git blob id
 _HEADLINE = ("val/mAP50", "val/mAP50-95", "val/mask_mAP50", "val/pose_mAP50", "val/accuracy_top1")
 
 
@@ -158,8 +163,25 @@ def train(
         remote_url=pinned.git.remote_url,
         init_weights_sha256=sha256_file(pinned.weights_path) if pinned.weights_path else None,
     )
-    with using_tracking_uri(tracking_uri):
+    with using_tracking_uri(tracking_uri), _data_held(pinned.checkout):
         return _tracked_run(job, pinned, lineage, project, tracking_uri, output_dir, overrides, started)
+
+
+@contextmanager
+def _data_held(checkout: Path) -> Iterator[None]:
+    """While training: Ultralytics' label caches (derived data, never verified) are dropped so it
+    rebuilds them from the verified labels, and the checkout's folders are read-only. Whatever still
+    changes it (root ignores modes) is caught by the verify at the end (:func:`_check_still_pinned`)."""
+    for cache in checkout.rglob(DERIVED_PATTERN):
+        cache.unlink()
+    folders = [checkout, *(p for p in checkout.rglob("*") if p.is_dir())]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        yield
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
 
 
 def _tracked_run(
@@ -176,13 +198,18 @@ def _tracked_run(
     ultralytics_config = project.state_dir / "ultralytics"
     configure_ultralytics(ultralytics_config)
     inputs = _stage_inputs(job, pinned, overrides, output_dir)
+    from mlflow_cv.tracking import doctor
+
+    orphans = doctor.end_orphaned_runs(project, tracking_uri=tracking_uri)  # runs left by trainings now gone
+    if orphans.ended or orphans.problems:
+        print(orphans, file=sys.stderr)
     sqlite = tracking_uri.startswith("sqlite:")  # MLflow would put artifacts in the current folder
     with RunWriter() as writer, active_lineage(lineage):  # runs started inside carry the lineage too
         writer.send(
             run_log.open_run,
             tracking_uri=tracking_uri,
             experiment=job.tracking.experiment,
-            artifact_location=(project.root / "mlruns").as_uri() if sqlite else None,
+            artifact_location=(project.root / ARTIFACTS_DIR).as_uri() if sqlite else None,
             run_name=job.tracking.run_name,
             lineage=lineage,
             params=flat_params(job),
@@ -190,19 +217,26 @@ def _tracked_run(
             manifest=pinned.manifest,
             manifest_path=pinned.manifest_path,
             artifacts={name: path for name, (path, _) in inputs.items()},
+            owner_records=doctor.runs_dir(project),
+            owner=doctor.Process.current(),
         )
         writer.send(run_log.warm_up, ultralytics_config=ultralytics_config)
         try:
             fitted = _fit(job, pinned, writer, output_dir)
             weights = _log_results(writer, job, pinned, fitted.save_dir, {name: h for name, (_, h) in inputs.items()})
+            ended = writer.call(run_log.end_run, "FINISHED")
         except KeyboardInterrupt:
-            ended = _end_run(writer, "KILLED")
-            print(f"interrupted: run {ended[0] if ended else '(none)'} marked KILLED", file=sys.stderr)
+            marked = _end_run(writer, "KILLED", project)
+            print(f"interrupted: run {marked or '(none)'} marked KILLED", file=sys.stderr)
             raise
-        except BaseException:
-            _end_run(writer, "FAILED")
-            raise
-        ended = writer.call(run_log.end_run, "FINISHED")
+        except BaseException as exc:
+            marked = _end_run(writer, "FAILED", project)
+            if writer.exit_status is None:
+                raise
+            raise TrackingError(
+                f"the MLflow writer process died ({writer.exit_status}), so the training stopped; "
+                + (f"run {marked} marked FAILED by the training process" if marked else "it had recorded no run")
+            ) from exc
     if ended is None:
         raise TrackingError("the MLflow writer held no run at the end of training")
     run_id, experiment_id = ended
@@ -225,13 +259,23 @@ def _tracked_run(
     )
 
 
-def _end_run(writer: RunWriter, status: str) -> tuple[str, str] | None:
-    """End the run on the way out of a failed training, without hiding why the training failed."""
+def _end_run(writer: RunWriter, status: str, project: Project) -> str | None:
+    """End the run on the way out of a failed training, without hiding why the training failed: through
+    the writer, else (the writer is dead) from here, through a fresh MLflow client. The run's id, if any."""
     try:
-        return cast("tuple[str, str] | None", writer.call(run_log.end_run, status))
+        ended = writer.call(run_log.end_run, status)
+        return str(ended[0]) if ended else None
     except MlflowCvError as exc:
-        print(f"error: could not mark the run {status}: {exc}", file=sys.stderr)
-        return None
+        if writer.exit_status is None:
+            print(f"error: could not mark the run {status}: {exc}", file=sys.stderr)
+            return None
+    from mlflow_cv.tracking.doctor import Process, end_runs_owned_by
+
+    why = f"its MLflow writer process died ({writer.exit_status}); the training stopped and ended the run itself"
+    result = end_runs_owned_by(project, Process.current(), status=status, why=why)
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return result.ended[0].run_id if result.ended else None
 
 
 def _stage_inputs(
@@ -273,7 +317,30 @@ def _fit(job: JobConfig, pinned: PinnedRun, writer: RunWriter, output_dir: Path)
         on_metrics=log,
     )
     log(fitted.per_class, fitted.steps)
+    _check_still_pinned(pinned, output_dir)
     return fitted
+
+
+def _check_still_pinned(pinned: PinnedRun, output_dir: Path) -> None:
+    """What the run says it trained on is what it trained on: the checkout still verifies (stat cache,
+    cheap), and every project file the job imported is committed; the loaded set is recorded."""
+    report = verify(pinned.project, pinned.manifest.snapshot_id, pinned.checkout, manifest=pinned.manifest)
+    if not report.ok:
+        raise TrainingError(
+            f"the data of {pinned.manifest.snapshot_id} changed under the run in {pinned.checkout}; the run is not "
+            "a run on that snapshot (delete the checkout and train again)",
+            problems=report.problems(),
+        )
+    code = loaded_code(pinned.project_root)
+    if code.unpinned and "dirty_code" not in pinned.allow:
+        raise TrainingError(
+            "the training imported project code that no commit holds; commit it (or override with "
+            "preflight.allow=[dirty_code], which is recorded)",
+            problems=code.unpinned,
+        )
+    record = output_dir / "mlflow-cv" / CODE_RECORD
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(canonical_json(code.to_dict()) + "\n", encoding="utf-8")
 
 
 def _log_results(
@@ -287,6 +354,8 @@ def _log_results(
     weights = weights_info(best)
     outputs = {"weights/best.pt": best}
     hashes["weights/best.pt"] = weights.sha256
+    code = save_dir.parent / "mlflow-cv" / CODE_RECORD  # written by _check_still_pinned
+    outputs[CODE_RECORD], hashes[CODE_RECORD] = code, sha256_file(code)
     for pattern in _ULTRALYTICS_OUTPUTS:
         for path in sorted(save_dir.glob(pattern)):
             outputs[f"ultralytics/{path.name}"] = path

@@ -10,7 +10,10 @@ and adds what Ultralytics needs to train on it directly: ``data.yaml`` and one l
 
 from __future__ import annotations
 
+import fcntl
+import fnmatch
 import functools
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +34,13 @@ if TYPE_CHECKING:
     from mlflow_cv.data.store import LinkMode
     from mlflow_cv.render import Progress
 
-__all__ = ["CHECKOUT_MARKER", "VerifyReport", "checkout", "verify"]
+__all__ = ["CHECKOUT_MARKER", "DERIVED_PATTERN", "VerifyReport", "checkout", "verify"]
 
 CHECKOUT_MARKER = ".mlflow-cv-checkout.json"
+# Ultralytics writes its label caches beside the label folders (``labels.cache``, ``labels/cam_a.cache``
+# for images in subfolders): derived from the data, not data, so a checkout's verify leaves them out
+# and training drops them before it starts (they are rebuilt from the verified labels).
+DERIVED_PATTERN = "*.cache"
 
 
 @dataclass(frozen=True)
@@ -168,8 +175,8 @@ def _usable(
 
 
 def _is_data(rel: str, manifest: Manifest, layout: dict[str, str] | None) -> bool:
-    if layout is not None:  # a checkout: everything but our own generated files is data
-        return "/" in rel
+    if layout is not None:  # a checkout: everything but our own files and Ultralytics' label caches is data
+        return "/" in rel and not fnmatch.fnmatch(rel.rsplit("/", 1)[1], DERIVED_PATTERN)
     try:
         found = classify_path(rel, task=manifest.task, from_dirs=manifest.split.method == "from-dirs")
     except DatasetError:
@@ -237,14 +244,27 @@ def checkout(
 
     An existing checkout of the same snapshot is re-verified (incrementally) and reused; anything
     else already at ``dest`` is refused. Built in a temp folder and renamed, so a crash leaves no
-    half checkout at ``dest``.
+    half checkout at ``dest``. Concurrent checkouts of one ``dest`` take turns on a lock file beside it:
+    one builds, the others find the built checkout and re-verify it.
     """
+    manifest = project.load(snapshot_id)
+    dest = dest.resolve()
+    locks = project.state_dir / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(str(dest).encode()).hexdigest()[:16]
+    with open(locks / f"checkout-{name}.lock", "a") as lock:  # one builder; the others wait, then reuse
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _checkout_locked(project, manifest, dest, link=link, progress=progress)
+
+
+def _checkout_locked(
+    project: Project, manifest: Manifest, dest: Path, *, link: LinkMode, progress: Progress | None
+) -> Path:
     import json
     import shutil
     import tempfile
 
-    manifest = project.load(snapshot_id)
-    dest = dest.resolve()
+    snapshot_id = manifest.snapshot_id
     marker = dest / CHECKOUT_MARKER
     if marker.is_file():
         info = json.loads(marker.read_text(encoding="utf-8"))

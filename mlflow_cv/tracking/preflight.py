@@ -20,20 +20,21 @@ from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
 from mlflow_cv.render import progress_on_stderr
 from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
-from mlflow_cv.tracking.git import GitState, git_state
-from mlflow_cv.tracking.server import tracking_problem
+from mlflow_cv.tracking.git import GitState, git_state, loaded_code
+from mlflow_cv.tracking.server import ARTIFACTS_DIR, artifact_location, artifact_location_problem, tracking_problem
 
 __all__ = ["CHECKS", "OVERRIDABLE", "PinnedRun", "PreflightReport", "run_preflight"]
 
 # name → what it makes sure of (the report lists them in the order they run)
 CHECKS = {
     "git_repo": "the project is a git repository with a commit",
-    "dirty_code": "tracked code has no uncommitted changes",
+    "dirty_code": "tracked code, and every project file imported so far, is committed",
     "dirty_conf": "conf/ has no uncommitted or untracked changes",
     "seed": "the training seed is set",
     "task": "the model's task is the snapshot's task",
     "weights": "initial weights, if any, are a readable local file",
     "tracking": "the tracking store answers",
+    "artifacts": "the run's artifact location can be written",
     "snapshot": "the snapshot is frozen and conf/data pins its manifest hash",
     "snapshot_verified": "every file of the snapshot verifies against the manifest",
     "registry": "the model name and bump for registration, if any, are usable",
@@ -46,13 +47,18 @@ class PinnedRun:
     """What a passed preflight pins: a run may start from exactly this, and nothing here is optional
     but the initial weights (a model built from its architecture has none)."""
 
-    project_root: Path
+    project: Project
     git: GitState
     manifest: Manifest
     manifest_path: Path
     checkout: Path  # the verified checkout training reads
     weights_path: Path | None  # initial weights to fine-tune from, resolved
     verdict: str  # the cv.preflight tag: passed, or overridden: …
+    allow: frozenset[str] = frozenset()  # the checks the user overrode by name
+
+    @property
+    def project_root(self) -> Path:
+        return self.project.root
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,9 @@ def run_preflight(
         add("git_repo", str(exc), "", "make the project a git repository with a commit")
     if git is not None:
         add("git_repo", None, f"{git.root} at {git.commit[:12]}")
-        add("dirty_code", _dirty(git.dirty_code), "no uncommitted changes to tracked code", "commit or stash them")
+        hidden = loaded_code(project.root).unpinned  # e.g. an ignored local_patch.py that train.py imports
+        add("dirty_code", _dirty(git.dirty_code + hidden), "no uncommitted changes to tracked or imported code",
+            "commit or stash them (an imported file must be tracked, not ignored)")  # fmt: skip
         add("dirty_conf", _dirty(git.dirty_conf), "conf/ is committed", "commit them (git add conf && git commit)")
     add(
         "seed",
@@ -150,6 +158,9 @@ def run_preflight(
         "give the path of a local .pt (nothing is downloaded)",
     )
     add("tracking", tracking_problem(tracking_uri), tracking_uri, "start the server, or set tracking.uri")
+    artifacts = artifact_location(tracking_uri, job.tracking.experiment, default=project.root / ARTIFACTS_DIR)
+    add("artifacts", artifact_location_problem(artifacts), artifacts,
+        "fix the folder's permissions, or train into another experiment (tracking.experiment=NAME)")  # fmt: skip
     add(
         "registry",
         _registry_problem(job.registry.name),
@@ -173,13 +184,14 @@ def run_preflight(
     pinned = None
     if git is not None and manifest is not None and dest is not None and not any(c.failed for c in checks):
         pinned = PinnedRun(
-            project_root=project.root,
+            project=project,
             git=git,
             manifest=manifest,
             manifest_path=project.manifest_path(manifest.snapshot_id),
             checkout=dest,
             weights_path=weights,
             verdict=_verdict(checks),
+            allow=allow,
         )
     return PreflightReport(checks=tuple(checks), pinned_run=pinned)
 

@@ -4,6 +4,9 @@ The training process sends these calls in order: :func:`open_run` as training st
 :func:`log_metrics` after each epoch, :func:`log_results` once the best weights exist, and
 :func:`end_run` last. Their arguments are plain values (paths, mappings, frozen dataclasses) that
 pickle; the hashing of what is logged happens in the training process, before the files are handed over.
+
+While the run is open an owner record (:mod:`mlflow_cv.tracking.doctor`) says which training and writer
+hold it, so that whichever outlives the other, or a later process when both die, can end it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlflow_cv.data.manifest import Manifest
+    from mlflow_cv.tracking.doctor import Process
 
 __all__ = ["end_run", "log_metrics", "log_results", "now_ms", "open_run", "warm_up"]
+
+
+_records: dict[str, Path] = {}  # run id → its owner record, while the run is open
 
 
 def now_ms() -> int:
@@ -45,17 +52,25 @@ def open_run(
     manifest: Manifest,
     manifest_path: Path,
     artifacts: Mapping[str, Path],
+    owner_records: Path,
+    owner: Process,
 ) -> None:
-    """Start the run (tagged with ``lineage`` by the run context provider), then log ``params``,
+    """Start the run (tagged with ``lineage`` by the run context provider) and record in
+    ``owner_records`` that the training ``owner`` and this writer hold it; then log ``params``,
     ``tags``, one dataset input per split and ``artifacts`` (``name in the run → local file``)."""
     import mlflow
 
     from mlflow_cv.tracking.dataset import snapshot_datasets
+    from mlflow_cv.tracking.doctor import Process, write_record
 
     mlflow.set_tracking_uri(tracking_uri)
     experiment_id = _experiment(experiment, tracking_uri, artifact_location)
     with active_lineage(lineage):
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
+    run_id = run.info.run_id
+    _records[run_id] = write_record(
+        owner_records, run_id, tracking_uri=tracking_uri, owner=owner, writer=Process.current()
+    )
     if run.data.tags.get(TAG_SNAPSHOT) != lineage.snapshot_id:
         warnings.warn(
             "mlflow-cv's run context provider did not tag the run (is the package installed with pip?); "
@@ -124,13 +139,19 @@ def log_results(
 
 
 def end_run(status: str) -> tuple[str, str] | None:
-    """End the active run with ``status``; its run and experiment ids, or None when none was started."""
+    """End the active run with ``status`` and remove its owner record; its run and experiment ids, or
+    None when none was started."""
     import mlflow
+
+    from mlflow_cv.tracking.doctor import remove_record
 
     run = mlflow.active_run()
     if run is None:
         return None
     mlflow.end_run(status)
+    record = _records.pop(run.info.run_id, None)
+    if record is not None:
+        remove_record(record)
     return run.info.run_id, run.info.experiment_id
 
 

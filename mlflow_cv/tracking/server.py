@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +14,19 @@ from typing import Any
 from mlflow_cv.errors import ConfigError
 from mlflow_cv.health import health_problem
 
-__all__ = ["DEFAULT_DB", "resolve_tracking_uri", "tracking_client", "tracking_problem", "using_tracking_uri"]
+__all__ = [
+    "ARTIFACTS_DIR",
+    "DEFAULT_DB",
+    "artifact_location",
+    "artifact_location_problem",
+    "resolve_tracking_uri",
+    "tracking_client",
+    "tracking_problem",
+    "using_tracking_uri",
+]
 
 DEFAULT_DB = "mlflow.db"
+ARTIFACTS_DIR = "mlruns"  # where experiments created in the embedded SQLite store keep artifacts
 ENV = "MLFLOW_TRACKING_URI"
 _SQLITE = "sqlite:///"
 
@@ -78,3 +90,40 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = env_before
+
+
+def artifact_location(tracking_uri: str, experiment: str, *, default: Path) -> str:
+    """Where a run of ``experiment`` will write its artifacts: the experiment's recorded location in a
+    SQLite store (read with sqlite3, without importing MLflow), else ``default`` (a new experiment's).
+    For a server it is the server's business: ``mlflow-artifacts:`` through the server."""
+    if not tracking_uri.startswith(_SQLITE):
+        return "mlflow-artifacts: (through the tracking server)"
+    import sqlite3
+
+    db = Path(tracking_uri[len(_SQLITE) :])
+    if db.is_file():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                row = conn.execute("SELECT artifact_location FROM experiments WHERE name = ?", (experiment,)).fetchone()
+        except sqlite3.Error:
+            row = None  # not an MLflow store yet (or locked): MLflow itself will say so
+        if row and row[0]:
+            return str(row[0])
+    return default.as_uri()
+
+
+def artifact_location_problem(location: str) -> str | None:
+    """Why a local (``file:`` or plain path) artifact location cannot be written, or None."""
+    if location.startswith("mlflow-artifacts:") or ("://" in location and not location.startswith("file:")):
+        return None  # a server or an object store: the tracking check covers reaching it
+    path = Path(
+        urllib.parse.unquote(urllib.parse.urlparse(location).path) if location.startswith("file:") else location
+    )
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"artifact location {path} cannot be created: {probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"artifact location {path} is not writable ({probe} refuses writes)"
+    return None

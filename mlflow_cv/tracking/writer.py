@@ -13,8 +13,10 @@ for its result. A call that fails in the writer is raised in the training proces
 
 The writer ignores Ctrl-C: the training process decides how the run ends and says so. When the
 training process dies without saying so, the writer ends the run it holds as ``KILLED``; when it is
-closed with a run still open, ``FAILED``. No run is left ``RUNNING`` or marked ``FINISHED`` by
-MLflow's own exit hook.
+closed with a run still open, ``FAILED``. When the writer dies, the training stops at its next call
+and ends the run itself (:attr:`RunWriter.exit_status` tells it so); when both die, the run's owner
+record lets a later process end it (:mod:`mlflow_cv.tracking.doctor`). No run is left ``RUNNING`` or
+marked ``FINISHED`` by MLflow's own exit hook.
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ class RunWriter:
     def pid(self) -> int:
         return self._proc.pid
 
+    @property
+    def exit_status(self) -> str | None:
+        """How the writer process ended (``status 3``, ``killed by SIGKILL``), or None while it runs."""
+        code = self._proc.poll()
+        return None if code is None else _describe(code)
+
     def send(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         """Queue ``fn(*args, **kwargs)`` in the writer; raises an earlier call's failure, if any."""
         self._raise_failure()
@@ -87,8 +95,8 @@ class RunWriter:
             if kind == "gone":
                 self._inbox.put((kind, answered, value))  # for every later call too
                 raise TrackingError(
-                    f"the MLflow writer process exited (status {self._exit_status()}) before it answered; "
-                    "its error is printed above"
+                    f"the MLflow writer process exited ({self._exit_status()}) before it answered; "
+                    "its error, if it had time for one, is printed above"
                 )
             if answered == call_id:  # else the answer to a call that Ctrl-C left unanswered
                 break
@@ -124,9 +132,9 @@ class RunWriter:
         except OSError as exc:
             raise TrackingError(f"the MLflow writer process has exited ({self._exit_status()}): {exc}") from exc
 
-    def _exit_status(self) -> int | str:
+    def _exit_status(self) -> str:
         try:
-            return self._proc.wait(timeout=_EXIT_TIMEOUT_S)
+            return _describe(self._proc.wait(timeout=_EXIT_TIMEOUT_S))
         except subprocess.TimeoutExpired:
             return "still running"
 
@@ -136,6 +144,15 @@ class RunWriter:
             failure = self._failures[0]
             self._failures.clear()
             raise failure
+
+
+def _describe(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"status {returncode}"
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> None:
@@ -180,9 +197,10 @@ def _serve(conn: Connection) -> None:
 
 
 def _end_open_run(status: str) -> None:
-    mlflow = sys.modules.get("mlflow")
-    if mlflow is not None and mlflow.active_run() is not None:
-        mlflow.end_run(status)
+    if "mlflow" in sys.modules:  # else no run was opened
+        from mlflow_cv.tracking import run_log
+
+        run_log.end_run(status)  # its owner record goes with it
 
 
 if __name__ == "__main__":
