@@ -281,6 +281,21 @@ def compare(run_ids: tuple[str, ...], experiment: str | None, last: int, trackin
     _json(result.to_dict()) if as_json else show(result)
 
 
+@cli.command("ui")
+@click.option("--port", default=5000, show_default=True, help="Port on 127.0.0.1.")
+@_store_options
+def ui(port: int, tracking_uri: str | None, project: Project) -> None:
+    """The MLflow UI on the project's store, through mlflow-cv's guards (plain `mlflow ui` bypasses them).
+
+    \b
+    Example:
+      mlflow-cv ui --port 5000    # then open http://127.0.0.1:5000
+    """
+    from mlflow_cv.tracking.server import open_ui
+
+    open_ui(tracking_uri, project_root=project.root, port=port)
+
+
 @cli.group(cls=_Group)
 def runs() -> None:
     """Training runs in MLflow.

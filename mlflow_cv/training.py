@@ -56,13 +56,14 @@ class TrainResult:
     weights: WeightsInfo
     metrics: Mapping[str, float]  # final metrics of the best weights, per class included
     save_dir: Path  # Ultralytics' output folder
+    project_root: Path
     seconds: float
     registration: Registration | None = None
 
     def summary(self) -> str:
         shown = "  ".join(f"{k}={self.metrics[k]:.4f}" for k in _HEADLINE if k in self.metrics)
-        db = self.tracking_uri if self.tracking_uri.startswith("sqlite:") else None
-        compare = f"mlflow ui --backend-store-uri {db}" if db else f"open {self.tracking_uri}"
+        local = self.tracking_uri.startswith("sqlite:")  # the embedded store: open it through the guards
+        compare = f"mlflow-cv ui --project {self.project_root}" if local else f"open {self.tracking_uri}"
         lineage, reg = self.lineage, self.registration
         return "\n".join(
             [
@@ -256,6 +257,7 @@ def _tracked_run(
         save_dir=fitted.save_dir,
         seconds=time.monotonic() - started,
         registration=registration,
+        project_root=project.root,
     )
 
 

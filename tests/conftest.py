@@ -154,12 +154,12 @@ def trained(train_project: Project) -> tuple[str, list[str]]:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``mlflow server`` on 127.0.0.1 with a SQLite backend, proxied artifacts and mlflow-cv's registry guard."""
+    """``mlflow server`` on 127.0.0.1 with a SQLite backend, proxied artifacts and mlflow-cv's guards (tracking and registry)."""
     root = tmp_path_factory.mktemp("server")
     db = f"sqlite:///{root / 'mlflow.db'}"
     port = free_port()
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", db, "--registry-store-uri", f"cv-guard-{db}",
+           "--backend-store-uri", f"cv-guard-{db}", "--registry-store-uri", f"cv-guard-{db}",
            "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     with running(cmd, env=env, log=root / "server.log", ready=f"http://127.0.0.1:{port}/health") as url:
@@ -182,7 +182,7 @@ def pg_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     db = started.stdout.strip()
     port = free_port()
     cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", db, "--registry-store-uri", f"cv-guard-{db}",
+           "--backend-store-uri", f"cv-guard-{db}", "--registry-store-uri", f"cv-guard-{db}",
            "--artifacts-destination", str(base / "artifacts"), "--workers", "1"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     try:

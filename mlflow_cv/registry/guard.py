@@ -3,7 +3,7 @@
 Registered as a ``mlflow.model_registry_store`` plugin for the URI schemes ``cv-guard-sqlite`` and
 ``cv-guard-postgresql``; run the server with::
 
-    mlflow server --backend-store-uri sqlite:///mlflow.db --registry-store-uri cv-guard-sqlite:///mlflow.db
+    mlflow server --backend-store-uri cv-guard-sqlite:///mlflow.db --registry-store-uri cv-guard-sqlite:///mlflow.db
 
 so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same rules as
 ``mlflow-cv model …``:
@@ -57,7 +57,7 @@ from mlflow_cv.tags import (
     TAG_SEMVER,
 )
 
-__all__ = ["GuardedRegistryStore", "build_store"]
+__all__ = ["SCHEME_PREFIX", "GuardedRegistryStore", "build_store", "refuse"]
 
 SCHEME_PREFIX = "cv-guard-"
 _lock = threading.Lock()  # serializes the checks and writes of one server process
@@ -88,7 +88,8 @@ def _serialized(db_uri: str) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _refuse(message: str) -> MlflowException:
+def refuse(message: str) -> MlflowException:
+    """A refusal of the guard: HTTP 400, the message starting ``mlflow-cv guard:``."""
     return MlflowException(f"mlflow-cv guard: {message}", error_code=INVALID_PARAMETER_VALUE)
 
 
@@ -118,7 +119,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
         with _serialized(self.db_uri):
             if lineage:
                 if not run_id:
-                    raise _refuse(f"{CV_PREFIX}* tags need the run they come from (run_id)")
+                    raise refuse(f"{CV_PREFIX}* tags need the run they come from (run_id)")
                 run = self._run(run_id)
                 policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
                 for key, value in lineage.items():
@@ -126,15 +127,15 @@ class GuardedRegistryStore(SqlAlchemyStore):
                         self._check_semver(name, None, value)
                     elif key == TAG_METRICS:
                         if json.loads(value) != policy.gate_metrics(run.data.metrics):
-                            raise _refuse(f"{TAG_METRICS} does not match the metrics of run {run_id}")
+                            raise refuse(f"{TAG_METRICS} does not match the metrics of run {run_id}")
                     elif run.data.tags.get(key) != value:
-                        raise _refuse(f"{key}={value!r} is not the tag of run {run_id}")
+                        raise refuse(f"{key}={value!r} is not the tag of run {run_id}")
             return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
 
     def delete_model_version(self, name: str, version: str) -> None:
         held = self._protected_aliases_of(name, version)
         if held:
-            raise _refuse(f"version {version} holds {', '.join(held)}; move the alias first")
+            raise refuse(f"version {version} holds {', '.join(held)}; move the alias first")
         super().delete_model_version(name, version)
 
     def delete_registered_model(self, name: str) -> None:
@@ -142,7 +143,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
         policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
         held = sorted(set(model.aliases or {}) & set(policy.protected))
         if held:
-            raise _refuse(f"{name} has protected aliases ({', '.join(held)}); it and its history stay")
+            raise refuse(f"{name} has protected aliases ({', '.join(held)}); it and its history stay")
         super().delete_registered_model(name)
 
     def _protected_aliases_of(self, name: str, version: str) -> list[str]:
@@ -157,21 +158,21 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 if tag.key in current:
                     if current[tag.key] == tag.value:
                         return
-                    raise _refuse(f"{tag.key} of {name} version {version} is set once and never changed")
+                    raise refuse(f"{tag.key} of {name} version {version} is set once and never changed")
                 if tag.key == TAG_SEMVER:
                     self._check_semver(name, int(version), tag.value)
             super().set_model_version_tag(name, version, tag)
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
         if key.startswith(CV_PREFIX):
-            raise _refuse(f"{key} of {name} version {version} cannot be deleted")
+            raise refuse(f"{key} of {name} version {version} cannot be deleted")
         super().delete_model_version_tag(name, version, key)
 
     def _check_semver(self, name: str, number: int | None, value: str) -> None:
         try:
             wanted = Version.parse(value)
         except SemverError as exc:
-            raise _refuse(f"{TAG_SEMVER}={value!r}: {exc}") from None
+            raise refuse(f"{TAG_SEMVER}={value!r}: {exc}") from None
         others = [
             (int(v.version), dict(v.tags)[TAG_SEMVER])
             for v in self.search_model_versions(f"name='{name}'", max_results=10_000)
@@ -179,10 +180,10 @@ class GuardedRegistryStore(SqlAlchemyStore):
         ]
         for other, text in others:
             if text == value:
-                raise _refuse(f"{name} already has {TAG_SEMVER}={value} (version {other})")
+                raise refuse(f"{name} already has {TAG_SEMVER}={value} (version {other})")
         for other, text in others:
             if (number is None or other < number) and Version.parse(text) > wanted:
-                raise _refuse(
+                raise refuse(
                     f"{TAG_SEMVER}={value} is lower than {text} of earlier version {other}; "
                     "semantic versions rise with registration order"
                 )
@@ -201,16 +202,16 @@ class GuardedRegistryStore(SqlAlchemyStore):
     @staticmethod
     def _check_model_tag(tag: Any) -> None:
         if tag.key.startswith(HISTORY_PREFIX):
-            raise _refuse("the alias history is written by the registry only")
+            raise refuse("the alias history is written by the registry only")
         if tag.key == TAG_POLICY:
             try:
                 Policy.from_json(tag.value)
             except MlflowCvError as exc:
-                raise _refuse(str(exc)) from None
+                raise refuse(str(exc)) from None
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         if key.startswith(HISTORY_PREFIX):
-            raise _refuse("the alias history cannot be deleted")
+            raise refuse("the alias history cannot be deleted")
         super().delete_registered_model_tag(name, key)
 
     # --- aliases ---------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 before = previous_holder(events, alias, str(holder.version))
                 rollback = before is not None and before.from_version == str(version)
                 if not rollback:
-                    raise _refuse(f"version {version} is not the holder of {alias!r} before version {holder.version}")
+                    raise refuse(f"version {version} is not the holder of {alias!r} before version {holder.version}")
             gates = evaluate_gates(
                 facts_of(candidate),
                 facts_of(holder) if holder is not None else None,
@@ -243,7 +244,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             if alias in policy.protected:
                 failed = [g for g in gates if not g.passed]
                 if failed:
-                    raise _refuse(
+                    raise refuse(
                         f"{name} version {version} may not become {alias!r}: "
                         + "; ".join(f"{g.name}: {g.detail}" for g in failed)
                     )
@@ -269,5 +270,5 @@ class GuardedRegistryStore(SqlAlchemyStore):
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
         if alias in policy.protected:
-            raise _refuse(f"{alias!r} is protected; move it with `mlflow-cv model promote` or `rollback`")
+            raise refuse(f"{alias!r} is protected; move it with `mlflow-cv model promote` or `rollback`")
         super().delete_registered_model_alias(name, alias)

@@ -1,12 +1,14 @@
-"""The light door MLflow's plugin registry opens: it loads every ``mlflow.model_registry_store`` entry
-point as soon as any client touches a registry, so this module imports nothing heavy; the guard store
-(:mod:`mlflow_cv.registry.guard`, SQLAlchemy and all) is imported only when a ``cv-guard-…`` URI is used."""
+"""The light doors MLflow's plugin registries open: MLflow loads every ``mlflow.model_registry_store``
+(and ``mlflow.tracking_store``) entry point as soon as a client touches a registry (or a tracking
+store), so this module imports nothing heavy; the guard stores (:mod:`mlflow_cv.registry.guard`,
+:mod:`mlflow_cv.registry.tracking_guard`, SQLAlchemy and all) are imported only when a ``cv-guard-…``
+URI is used."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_registry_store"]
+__all__ = ["build_registry_store", "build_tracking_store"]
 
 
 def build_registry_store(store_uri: str, tracking_uri: str | None = None) -> Any:
@@ -14,3 +16,10 @@ def build_registry_store(store_uri: str, tracking_uri: str | None = None) -> Any
     from mlflow_cv.registry.guard import build_store
 
     return build_store(store_uri, tracking_uri)
+
+
+def build_tracking_store(store_uri: str, artifact_uri: str | None = None) -> Any:
+    """``cv-guard-sqlite:///x.db`` as ``--backend-store-uri`` → the guarded tracking store."""
+    from mlflow_cv.registry.tracking_guard import build_tracking_store as build
+
+    return build(store_uri, artifact_uri)

@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_DB",
     "artifact_location",
     "artifact_location_problem",
+    "guarded_server_argv",
+    "open_ui",
     "resolve_tracking_uri",
     "tracking_client",
     "tracking_problem",
@@ -127,3 +129,26 @@ def artifact_location_problem(location: str) -> str | None:
     if not os.access(probe, os.W_OK | os.X_OK):
         return f"artifact location {path} is not writable ({probe} refuses writes)"
     return None
+
+
+def guarded_server_argv(tracking_uri: str, *, project_root: Path, port: int = 5000) -> list[str]:
+    """``mlflow server`` on 127.0.0.1 over the project's store with both guard stores (``cv-guard-…``),
+    so the MLflow UI and its REST API meet the same rules as ``mlflow-cv``: the door we print is guarded."""
+    if not tracking_uri.startswith(_SQLITE):
+        raise ConfigError(
+            f"{tracking_uri} is a tracking server already: open it in a browser (start it with "
+            "--backend-store-uri and --registry-store-uri cv-guard-<database URI>, see README)"
+        )
+    guarded, artifacts = f"cv-guard-{tracking_uri}", (project_root / ARTIFACTS_DIR).as_uri()
+    return ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", guarded,
+            "--registry-store-uri", guarded, "--default-artifact-root", artifacts]  # fmt: skip
+
+
+def open_ui(configured: str | None = None, *, project_root: Path, port: int = 5000) -> None:
+    """Replace this process with the guarded MLflow UI of the project (:func:`guarded_server_argv`)."""
+    import shutil
+
+    argv = guarded_server_argv(resolve_tracking_uri(configured, project_root=project_root), project_root=project_root,
+                               port=port)  # fmt: skip
+    mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
+    os.execv(mlflow, [mlflow, *argv[1:]])

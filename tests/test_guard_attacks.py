@@ -1,0 +1,125 @@
+"""Tried as an attacker would, with nothing but a plain ``MlflowClient`` or raw REST against a real
+``mlflow server --backend-store-uri cv-guard-…``: a run's record cannot be rewritten after it ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mlflow_cv import register
+from tests.helpers.registry import make_run
+from tests.helpers.servers import Server, free_port, running
+
+GUARD = "mlflow-cv guard:"
+
+
+@pytest.fixture
+def client(mlflow_server: Server) -> MlflowClient:
+    return MlflowClient(mlflow_server.url)
+
+
+def refused(call: Any, *args: Any, match: str = GUARD) -> str:
+    with pytest.raises(MlflowException) as info:
+        call(*args)
+    assert GUARD in info.value.message and match in info.value.message, info.value.message
+    return str(info.value.message)
+
+
+def test_an_ended_runs_lineage_cannot_be_forged(client: MlflowClient) -> None:
+    overridden = make_run(client, **{"cv.preflight": "overridden: dirty_code (1 uncommitted: train.py)"})
+    refused(client.set_tag, overridden, "cv.preflight", "passed", match="set once")
+    refused(client.set_tag, overridden, "cv.code.dirty", "true", match="set once")
+    refused(client.delete_tag, overridden, "cv.preflight", match="cannot be deleted")
+    empty = client.create_run(client.get_experiment_by_name("registry").experiment_id).info.run_id
+    client.set_terminated(empty)
+    refused(client.set_tag, empty, "cv.preflight", "passed", match="after it ended")
+    refused(client.log_batch, empty, [], [], [RunTag("cv.code.commit", "c" * 40)], match="after it ended")
+    client.set_tag(
+        overridden, "cv.preflight", "overridden: dirty_code (1 uncommitted: train.py)"
+    )  # same value: a no-op
+    client.set_tag(empty, "mlflow.note.content", "notes stay editable")
+
+
+def test_an_ended_runs_metrics_and_params_are_frozen(client: MlflowClient) -> None:
+    run = make_run(client)
+    refused(client.log_metric, run, "val/mAP50", 0.99, match="frozen")
+    refused(client.log_param, run, "train.lr0", "0.5", match="frozen")
+    refused(client.log_batch, run, [Metric("val/mAP50-95", 0.99, 0, 1)], [], [], match="frozen")
+    refused(client.log_batch, run, [], [Param("x", "1")], [], match="frozen")
+    refused(client.update_run, run, "RUNNING", match="cannot run again")
+    assert client.get_run(run).data.metrics["val/mAP50"] == 0.70
+
+
+def test_raw_rest_meets_the_same_rules(client: MlflowClient, mlflow_server: Server) -> None:
+    run = make_run(client)
+
+    def post(path: str, body: dict[str, Any]) -> tuple[int, str]:
+        request = urllib.request.Request(f"{mlflow_server.url}/api/2.0/mlflow/{path}", json.dumps(body).encode(),
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    status, text = post("runs/log-metric", {"run_id": run, "key": "val/mAP50", "value": 0.99, "timestamp": 1})
+    assert status == 400 and GUARD in text, text
+    status, text = post("runs/set-tag", {"run_id": run, "key": "cv.preflight", "value": "passed"})
+    assert status == 200 or GUARD in text, text  # the same value as before is no change
+    status, text = post("runs/set-tag", {"run_id": run, "key": "cv.code.dirty", "value": "true"})
+    assert status == 400 and GUARD in text, text
+
+
+def test_a_run_that_backs_a_version_cannot_be_deleted(client: MlflowClient) -> None:
+    name = f"guarded-{uuid.uuid4().hex[:8]}"
+    run = make_run(client)
+    register(client, run, name=name)
+    refused(client.delete_run, run, match=f"backs {name} version 1")
+    spare = make_run(client, **{"cv.config.sha256": "9" * 64})
+    client.delete_run(spare)  # nothing depends on it
+    assert client.get_run(spare).info.lifecycle_stage == "deleted"
+
+
+def test_a_running_run_logs_as_mlflow_does(client: MlflowClient) -> None:
+    experiment = client.get_experiment_by_name("registry") or client.get_experiment(
+        client.create_experiment("registry")
+    )
+    run = client.create_run(experiment.experiment_id).info.run_id
+    client.set_tag(run, "cv.data.snapshot", "DS-1.0.0")
+    client.log_batch(run, [Metric("val/mAP50", 0.5, 0, 1), Metric("val/mAP50", 0.6, 0, 2)], [Param("a", "1")], [])
+    client.log_metric(run, "val/mAP50", 0.7, step=3)
+    client.set_terminated(run)
+    data = client.get_run(run).data
+    assert (
+        data.metrics["val/mAP50"] == 0.7 and data.params == {"a": "1"} and data.tags["cv.data.snapshot"] == "DS-1.0.0"
+    )
+
+
+@pytest.mark.slow
+def test_the_ui_we_print_is_guarded(tmp_path: Path) -> None:
+    """``mlflow-cv ui`` (what the training summary prints) serves the embedded store through the guards."""
+    project = tmp_path / "project"
+    project.mkdir()
+    local = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = local.create_experiment("e", artifact_location=(tmp_path / "artifacts").as_uri())
+    run = local.create_run(experiment).info.run_id
+    local.set_tag(run, "cv.preflight", "overridden: dirty_code (1 uncommitted: train.py)")
+    local.set_terminated(run)
+    port = free_port()
+    cmd = [sys.executable, "-c", "from mlflow_cv.cli import main; main()", "ui", "--port", str(port),
+           "--project", str(project)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    with running(cmd, env=env, log=tmp_path / "ui.log", ready=f"http://127.0.0.1:{port}/health") as url:
+        refused(MlflowClient(url).set_tag, run, "cv.preflight", "passed", match="set once")
+        refused(MlflowClient(url).log_metric, run, "val/mAP50", 0.99, match="frozen")
