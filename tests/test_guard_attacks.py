@@ -123,3 +123,54 @@ def test_the_ui_we_print_is_guarded(tmp_path: Path) -> None:
     with running(cmd, env=env, log=tmp_path / "ui.log", ready=f"http://127.0.0.1:{port}/health") as url:
         refused(MlflowClient(url).set_tag, run, "cv.preflight", "passed", match="set once")
         refused(MlflowClient(url).log_metric, run, "val/mAP50", 0.99, match="frozen")
+
+
+# --- the registry: every cv.* version fact is checked when written, names and stages are no side doors ---
+
+
+def test_version_facts_are_checked_whenever_written(client: MlflowClient) -> None:
+    name = f"forged-{uuid.uuid4().hex[:8]}"
+    register(client, make_run(client), name=name)
+    experiment = client.get_experiment_by_name("registry").experiment_id
+    empty = client.create_run(experiment).info.run_id
+    client.set_terminated(empty)
+    raw = client.create_model_version(name, f"runs:/{empty}/model", run_id=empty).version
+    refused(client.set_model_version_tag, name, raw, "cv.metrics", '{"val/mAP50": 0.99}', match="does not match")
+    refused(client.set_model_version_tag, name, raw, "cv.preflight", "passed", match="is not the tag of run")
+    refused(client.set_model_version_tag, name, raw, "cv.semver", "0.9.0", match="lower than 1.0.0 of earlier")
+    later = client.create_model_version(name, f"runs:/{empty}/model", run_id=empty).version
+    client.set_model_version_tag(name, later, "cv.semver", "2.0.0")
+    refused(client.set_model_version_tag, name, raw, "cv.semver", "5.0.0", match="higher than 2.0.0 of later")
+    refused(client.copy_model_version, f"models:/{name}/1", f"{name}-copy", match="set after a version is created")
+
+
+def test_names_and_stages_are_no_side_doors(client: MlflowClient) -> None:
+    name = f"doors-{uuid.uuid4().hex[:8]}"
+    register(client, make_run(client), name=name)
+    from mlflow_cv import promote
+
+    promote(client, name, "1.0.0", alias="production")
+    refused(client.rename_registered_model, name, f"{name}-old", match="cannot be renamed")
+    refused(client.delete_registered_model, name, match="cannot be deleted")
+    refused(client.transition_model_version_stage, name, "1", "Production", match="aliases, not stages")
+    worse = make_run(client, metrics={"val/mAP50-95": 0.1, "val/mAP50": 0.2}, **{"cv.config.sha256": "8" * 64})
+    register(client, worse, name=name)
+    refused(client.set_registered_model_alias, name, "Production", "2", match="spelled otherwise")
+    refused(client.set_registered_model_alias, name, "production", "2", match="may not become")
+    assert client.get_registered_model(name).aliases == {"production": "1"}
+
+
+def test_a_tag_without_a_key_is_refused_cleanly(tmp_path: Path) -> None:
+    """MLflow's own store tests send a None key: the guard must not crash on it (AttributeError)."""
+    from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
+
+    from mlflow_cv.registry.guard import build_store
+
+    store = build_store(f"cv-guard-sqlite:///{tmp_path / 'r.db'}")
+    store.create_registered_model("m")
+    for call in (lambda: store.set_registered_model_tag("m", RegisteredModelTag(None, "x")),  # type: ignore[arg-type]
+                 lambda: store.delete_registered_model_tag("m", None)):  # type: ignore[arg-type]  # fmt: skip
+        with pytest.raises(MlflowException):
+            call()
+    with pytest.raises(MlflowException):
+        store.set_model_version_tag("m", "1", ModelVersionTag(None, "x"))  # type: ignore[arg-type]

@@ -111,7 +111,7 @@ def _finish(
         dry_run=dry_run,
     )
     failed = [g for g in gates if not g.passed]
-    if alias in policy.protected and failed:
+    if policy.protects(alias) and failed:
         if dry_run:
             return result
         raise GateError(

@@ -8,10 +8,14 @@ Registered as a ``mlflow.model_registry_store`` plugin for the URI schemes ``cv-
 so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same rules as
 ``mlflow-cv model …``:
 
-- ``cv.*`` tags given when a version is created must be those of its run (lineage) and its run's
-  metrics (``cv.metrics``): the gates read them, so they are facts, not claims;
-- ``cv.*`` tags of a model version are write-once and cannot be deleted; ``cv.semver`` must be a
-  semantic version, unique in the model and higher than that of every earlier (lower-numbered) version;
+- every ``cv.*`` tag of a version, given at creation or set later, must be that of its run (lineage)
+  or its run's metrics (``cv.metrics``): the gates read them, so they are facts, not claims;
+- ``cv.*`` tags of a model version are write-once and cannot be deleted; ``cv.semver`` is never given
+  at creation (so ``copy_model_version`` cannot carry one over), and must be a semantic version,
+  unique in the model, above every earlier (lower-numbered) version's and below every later one's;
+- a model with protected aliases or a history cannot be renamed or deleted; the deprecated stage API
+  is refused for models mlflow-cv manages; an alias spelled like a protected one (``Production``) is
+  refused;
 - a version holding a protected alias, and a model with protected aliases, cannot be deleted;
 - ``cv.policy`` must parse, keep ``production`` protected and the lineage and preflight gates on;
 - a protected alias (policy: ``production``, ``staging``) moves only when the gates pass (artifact
@@ -93,6 +97,11 @@ def refuse(message: str) -> MlflowException:
     return MlflowException(f"mlflow-cv guard: {message}", error_code=INVALID_PARAMETER_VALUE)
 
 
+def _ours(key: str | None) -> bool:
+    """A ``cv.*`` key (MLflow's own store validates keys after us: a None key must not crash here)."""
+    return bool(key) and str(key).startswith(CV_PREFIX)
+
+
 class GuardedRegistryStore(SqlAlchemyStore):
     """SqlAlchemyStore whose writes follow mlflow-cv's registry rules (see the module doc)."""
 
@@ -114,23 +123,35 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              *args: Any, **kwargs: Any) -> Any:  # fmt: skip
-        """``cv.*`` tags given at creation must be the run's own: lineage and gate metrics are not claims."""
-        lineage = {t.key: t.value for t in tags or () if t.key.startswith(CV_PREFIX)}
+        """``cv.*`` tags given at creation must be the run's own: lineage and gate metrics are not claims.
+        ``cv.semver`` is never given at creation (nor carried over by ``copy_model_version``): it is set
+        afterwards, in registration order."""
+        lineage = {t.key: t.value for t in tags or () if _ours(t.key)}
         with _serialized(self.db_uri):
-            if lineage:
-                if not run_id:
-                    raise refuse(f"{CV_PREFIX}* tags need the run they come from (run_id)")
-                run = self._run(run_id)
-                policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
-                for key, value in lineage.items():
-                    if key == TAG_SEMVER:
-                        self._check_semver(name, None, value)
-                    elif key == TAG_METRICS:
-                        if json.loads(value) != policy.gate_metrics(run.data.metrics):
-                            raise refuse(f"{TAG_METRICS} does not match the metrics of run {run_id}")
-                    elif run.data.tags.get(key) != value:
-                        raise refuse(f"{key}={value!r} is not the tag of run {run_id}")
+            if TAG_SEMVER in lineage:
+                raise refuse(f"{TAG_SEMVER} is set after a version is created, in registration order; "
+                             "register with `mlflow-cv model register` (a copied version gets its own)")  # fmt: skip
+            self._check_against_run(name, run_id, lineage)
             return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
+
+    def _check_against_run(self, name: str, run_id: str | None, claimed: dict[str, str]) -> None:
+        """Every claimed ``cv.*`` fact of a version is its run's: lineage tags, and the gate metrics."""
+        if not claimed:
+            return
+        if not run_id:
+            raise refuse(f"{CV_PREFIX}* tags need the run they come from (run_id)")
+        run = self._run(run_id)
+        policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
+        for key, value in claimed.items():
+            if key == TAG_METRICS:
+                try:
+                    same = json.loads(value) == policy.gate_metrics(run.data.metrics)
+                except ValueError:
+                    same = False
+                if not same:
+                    raise refuse(f"{TAG_METRICS} does not match the metrics of run {run_id}")
+            elif run.data.tags.get(key) != value:
+                raise refuse(f"{key}={value!r} is not the tag of run {run_id}")
 
     def delete_model_version(self, name: str, version: str) -> None:
         held = self._protected_aliases_of(name, version)
@@ -139,32 +160,59 @@ class GuardedRegistryStore(SqlAlchemyStore):
         super().delete_model_version(name, version)
 
     def delete_registered_model(self, name: str) -> None:
-        model = self.get_registered_model(name)
-        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
-        held = sorted(set(model.aliases or {}) & set(policy.protected))
-        if held:
-            raise refuse(f"{name} has protected aliases ({', '.join(held)}); it and its history stay")
+        self._check_keeps_its_name(name, "deleted")
         super().delete_registered_model(name)
+
+    def rename_registered_model(self, name: str, new_name: str) -> Any:
+        self._check_keeps_its_name(name, "renamed")
+        return super().rename_registered_model(name, new_name)
+
+    def _check_keeps_its_name(self, name: str, what: str) -> None:
+        """A model with protected aliases or a history keeps its name: re-creating the old name would
+        start a fresh, ungated ``@production`` with no history."""
+        model = self.get_registered_model(name)
+        tags = dict(model.tags)
+        policy = Policy.from_json(tags.get(TAG_POLICY))
+        held = sorted(a for a in model.aliases or {} if policy.protects(a))
+        if held or any(k.startswith(HISTORY_PREFIX) for k in tags):
+            reason = f"protected aliases ({', '.join(held)})" if held else "an alias history"
+            raise refuse(f"{name} has {reason}; it cannot be {what}: it and its history stay")
+
+    def transition_model_version_stage(self, name: str, version: str, stage: Any, *args: Any, **kwargs: Any) -> Any:
+        model = self.get_registered_model(name)
+        if any(_ours(k) for k in dict(model.tags)) or any(
+            _ours(k) for k in dict(self.get_model_version(name, version).tags)
+        ):
+            raise refuse(
+                f"{name} is managed by mlflow-cv, which moves aliases, not stages (deprecated in MLflow): "
+                "use `mlflow-cv model promote NAME X.Y.Z --to ALIAS`"
+            )
+        return super().transition_model_version_stage(name, version, stage, *args, **kwargs)
 
     def _protected_aliases_of(self, name: str, version: str) -> list[str]:
         model = self.get_registered_model(name)
         policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
-        return sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version) and a in policy.protected)
+        return sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version) and policy.protects(a))
 
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
+        """A ``cv.*`` version tag is written once, and checked when it is: ``cv.semver`` against the other
+        versions, every other one against the version's run."""
         with _serialized(self.db_uri):
-            if tag.key.startswith(CV_PREFIX):
-                current = dict(self.get_model_version(name, version).tags)
+            if _ours(tag.key):
+                target = self.get_model_version(name, version)
+                current = dict(target.tags)
                 if tag.key in current:
                     if current[tag.key] == tag.value:
                         return
                     raise refuse(f"{tag.key} of {name} version {version} is set once and never changed")
                 if tag.key == TAG_SEMVER:
                     self._check_semver(name, int(version), tag.value)
+                else:
+                    self._check_against_run(name, target.run_id, {tag.key: tag.value})
             super().set_model_version_tag(name, version, tag)
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
-        if key.startswith(CV_PREFIX):
+        if _ours(key):
             raise refuse(f"{key} of {name} version {version} cannot be deleted")
         super().delete_model_version_tag(name, version, key)
 
@@ -182,10 +230,12 @@ class GuardedRegistryStore(SqlAlchemyStore):
             if text == value:
                 raise refuse(f"{name} already has {TAG_SEMVER}={value} (version {other})")
         for other, text in others:
-            if (number is None or other < number) and Version.parse(text) > wanted:
+            earlier = number is None or other < number
+            if (Version.parse(text) > wanted) if earlier else (Version.parse(text) < wanted):
                 raise refuse(
-                    f"{TAG_SEMVER}={value} is lower than {text} of earlier version {other}; "
-                    "semantic versions rise with registration order"
+                    f"{TAG_SEMVER}={value} is {'lower' if earlier else 'higher'} than {text} of "
+                    f"{'earlier' if earlier else 'later'} version {other}; semantic versions rise with registration "
+                    "order"
                 )
 
     # --- registered model tags -------------------------------------------------------------------
@@ -201,7 +251,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     @staticmethod
     def _check_model_tag(tag: Any) -> None:
-        if tag.key.startswith(HISTORY_PREFIX):
+        if (tag.key or "").startswith(HISTORY_PREFIX):
             raise refuse("the alias history is written by the registry only")
         if tag.key == TAG_POLICY:
             try:
@@ -210,7 +260,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 raise refuse(str(exc)) from None
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        if key.startswith(HISTORY_PREFIX):
+        if (key or "").startswith(HISTORY_PREFIX):
             raise refuse("the alias history cannot be deleted")
         super().delete_registered_model_tag(name, key)
 
@@ -221,6 +271,11 @@ class GuardedRegistryStore(SqlAlchemyStore):
             model = self.get_registered_model(name)
             tags = dict(model.tags)
             policy = Policy.from_json(tags.get(TAG_POLICY))
+            lookalike = [p for p in policy.protected if p.casefold() == alias.casefold() and p != alias]
+            if lookalike:
+                raise refuse(
+                    f"alias {alias!r} is the protected {lookalike[0]!r} spelled otherwise; use {lookalike[0]!r}"
+                )
             holder_number = (model.aliases or {}).get(alias)
             candidate = self.get_model_version(name, version)
             holder = self.get_model_version(name, holder_number) if holder_number is not None else None
@@ -241,7 +296,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 artifacts=None,
                 rollback=rollback,
             )
-            if alias in policy.protected:
+            if policy.protects(alias):
                 failed = [g for g in gates if not g.passed]
                 if failed:
                     raise refuse(
@@ -269,6 +324,6 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
-        if alias in policy.protected:
+        if policy.protects(alias):
             raise refuse(f"{alias!r} is protected; move it with `mlflow-cv model promote` or `rollback`")
         super().delete_registered_model_alias(name, alias)

@@ -112,6 +112,11 @@ class Policy:
 
         return lines(json.dumps(self.to_dict(), indent=2))
 
+    def protects(self, alias: str) -> bool:
+        """Whether ``alias`` moves only through the gates (names match case-insensitively: ``Production``
+        is ``production``)."""
+        return alias.casefold() in {p.casefold() for p in self.protected}
+
     def gate_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """The metrics the gates and the PATCH rule compare: the headline ones and those per class."""
         return {k: float(v) for k, v in sorted(metrics.items()) if k in self.metrics or k.startswith(self.per_class)}
