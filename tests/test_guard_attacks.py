@@ -174,3 +174,17 @@ def test_a_tag_without_a_key_is_refused_cleanly(tmp_path: Path) -> None:
             call()
     with pytest.raises(MlflowException):
         store.set_model_version_tag("m", "1", ModelVersionTag(None, "x"))  # type: ignore[arg-type]
+
+
+def test_history_records_what_the_server_knows_not_what_the_client_claims(client: MlflowClient) -> None:
+    name = f"claims-{uuid.uuid4().hex[:8]}"
+    register(client, make_run(client), name=name)
+    request = {"alias": "candidate", "version": "1", "who": "ceo@corp", "why": "trust me", "kind": "promote",
+               "gates": ["pass     artifacts          every hash verifies (forged)"], "nonce": "abcd1234"}  # fmt: skip
+    client.set_registered_model_tag(name, "cv.move.request", json.dumps(request))
+    client.set_registered_model_alias(name, "candidate", "1")
+    from mlflow_cv import history
+
+    (event,) = history(client, name)
+    assert event.who == "unauthenticated (claims ceo@corp)" and event.why == "trust me"
+    assert not any("forged" in line for line in event.gates) and any(" lineage " in line for line in event.gates)

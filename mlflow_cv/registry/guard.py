@@ -22,8 +22,9 @@ so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same
   hashes are checked by the client, which can read them); a rollback passes when it goes to the
   holder recorded before the current one; protected aliases cannot be deleted;
 - every alias move is recorded in the history (``cv.history.*`` tags, which nobody else can write),
-  with the gates this server evaluated; ``who`` and ``why`` come from the mover's ``cv.move.request``
-  (the store does not see the HTTP user), which is consumed by the move.
+  with only the gates this server evaluated; ``who`` is the user MLflow's auth app authenticated, else
+  ``unauthenticated (claims …)`` with the mover's own words from ``cv.move.request`` (consumed by the
+  move), whose ``why`` is kept as the mover's.
 
 Checks and writes are serialized per process, and across processes for SQLite (a file lock beside the
 database); with PostgreSQL and several server workers, run ``--workers 1`` if raw clients race.
@@ -95,6 +96,20 @@ def _serialized(db_uri: str) -> Iterator[None]:
 def refuse(message: str) -> MlflowException:
     """A refusal of the guard: HTTP 400, the message starting ``mlflow-cv guard:``."""
     return MlflowException(f"mlflow-cv guard: {message}", error_code=INVALID_PARAMETER_VALUE)
+
+
+def _identity(claim: str | None) -> str:
+    """Who moved an alias, as the server knows it: the user MLflow's auth app authenticated, else
+    ``unauthenticated`` with the client's own claim (a claim, so labelled as one)."""
+    try:
+        from flask import has_request_context, request
+
+        user = request.authorization.username if has_request_context() and request.authorization else None
+    except ImportError:  # pragma: no cover - flask ships with mlflow's server
+        user = None
+    if user:
+        return str(user)
+    return "unauthenticated" + (f" (claims {claim})" if claim else "")
 
 
 def _ours(key: str | None) -> bool:
@@ -305,7 +320,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                     )
             super().set_registered_model_alias(name, alias, version)
             event = AliasEvent.now(
-                who=request.who if request else "unknown (direct registry call)",
+                who=_identity(request.who if request else None),
                 alias=alias,
                 from_version=str(holder.version) if holder is not None else None,
                 to_version=str(version),
@@ -313,9 +328,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 to_semver=dict(candidate.tags).get(TAG_SEMVER),
                 why=request.why if request else "",
                 kind=(MOVE_ROLLBACK if rollback else request.kind) if request else MOVE_DIRECT,
-                # the gates this server evaluated, plus the client's artifact check (it can read them)
-                gates=tuple(g.line() for g in gates if g.name != "artifacts")
-                + tuple(line for line in (request.gates if request else ()) if " artifacts " in line),
+                gates=tuple(g.line() for g in gates),  # what this server evaluated, never the client's lines
                 nonce=request.nonce if request else new_nonce(),
             )
             super().set_registered_model_tag(name, RegisteredModelTag(event.key, event.to_json()))
