@@ -199,3 +199,108 @@ def example_image(checkout: Path, task: str) -> Path:
         return next(p for p in sorted((checkout / "val").rglob("*")) if p.is_file())
     first = (checkout / "val.txt").read_text(encoding="utf-8").splitlines()[0]
     return checkout / first
+
+
+# --- weights as plain tensors: what the mlflow_cv_yolo flavor ships, and rebuilding a model from them ------
+
+_MODEL_CLASSES = {"detect": "DetectionModel", "segment": "SegmentationModel", "pose": "PoseModel",
+                  "classify": "ClassificationModel"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlainModel:
+    """An Ultralytics model as data: tensors plus the architecture they fit, nothing that needs unpickling."""
+
+    tensors: dict[str, Any]  # name → tensor as the checkpoint stores it (the EMA weights, FP16 for best.pt)
+    arch: dict[str, Any]  # the model's YAML dict without ``yaml_file``: what cv.model.arch_sha256 hashes
+    task: str
+
+
+def plain_model(path: Path) -> PlainModel:
+    """The tensors and architecture of an Ultralytics checkpoint. Read with Ultralytics' restricted loader
+    (``torch.load(weights_only=True)`` and an allow-list of its own classes), so even this one read of the
+    pickle cannot run code; a checkpoint outside that format is refused."""
+    from ultralytics.nn.tasks import guess_model_task, torch_safe_load
+
+    from mlflow_cv.errors import ServingError
+
+    try:
+        ckpt, _ = torch_safe_load(str(path), safe_only=True)  # type: ignore[no-untyped-call]
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise ServingError(f"{path} is not an Ultralytics checkpoint that loads without code: {exc}") from None
+    if ckpt.get("modelopt"):
+        raise ServingError(f"{path} is a quantization-aware checkpoint; export its float weights first")
+    model = ckpt.get("ema") or ckpt["model"]
+    task = str(getattr(model, "task", None) or guess_model_task(model))  # type: ignore[no-untyped-call]
+    if task not in _MODEL_CLASSES:
+        raise ServingError(f"{path} holds a {task} model; the flavor serves {', '.join(_MODEL_CLASSES)}")
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    return PlainModel(tensors=tensors, arch=_arch_spec(model.yaml), task=task)
+
+
+def _arch_spec(yaml: Mapping[str, Any]) -> dict[str, Any]:
+    import json
+
+    spec = {k: v for k, v in dict(yaml).items() if k != "yaml_file"}
+    return dict(json.loads(json.dumps(spec)))  # plain JSON types (tuples → lists), as arch.json holds it
+
+
+def arch_sha256(arch: Mapping[str, Any]) -> str:
+    """Hash of an architecture as :func:`weights_info` takes it (``cv.model.arch_sha256``)."""
+    from mlflow_cv.canonical import canonical_sha256
+
+    return canonical_sha256(_arch_spec(arch))
+
+
+def tensor_digest(tensors: Mapping[str, Any]) -> str:
+    """Digest of tensors as :func:`weights_info` takes it (``cv.weights.digest``): name, dtype, shape, bytes."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(tensors.items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def build_yolo(plain: PlainModel, *, names: Mapping[int, str], source: Path) -> Any:
+    """A ``YOLO`` predicting with ``plain``'s tensors, built as Ultralytics builds one from its YAML.
+
+    The network is constructed under Ultralytics' restricted mode (known layer classes only, no ``eval``
+    of the architecture's strings), its tensors loaded with ``strict=True``; ``source`` (the weights file,
+    not a ``.pt``) is only recorded by Ultralytics as the model's path, never read.
+    """
+    import copy
+
+    from ultralytics import YOLO  # type: ignore[attr-defined]
+    from ultralytics.nn import tasks
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    from mlflow_cv.errors import ServingError
+
+    if not tasks._SafeLoad.SUPPORTED:
+        raise ServingError("this torch cannot build an Ultralytics model without eval; install the requirements")
+    network_class = getattr(tasks, _MODEL_CLASSES[plain.task])
+    local = tasks._SafeLoad._local  # the per-thread flag parse_model reads: build with known layers only, no eval
+    before = getattr(local, "active", False)
+    local.active = True
+    try:
+        network = network_class(cfg=copy.deepcopy(plain.arch), ch=int(plain.arch.get("channels", 3)), verbose=False)
+    except Exception as exc:  # an architecture Ultralytics refuses or cannot build
+        raise ServingError(f"the architecture cannot be built: {type(exc).__name__}: {exc}") from None
+    finally:
+        local.active = before
+    try:
+        network.load_state_dict(plain.tensors, strict=True)
+    except RuntimeError as exc:
+        raise ServingError(f"the tensors do not fit the architecture: {str(exc)[:500]}") from None
+    network.names = dict(names)
+    network.task = plain.task
+    network.args = {**DEFAULT_CFG_DICT, "task": plain.task}
+    network = network.float().eval()
+    yolo = YOLO(str(source), task=plain.task)  # a path that is not .pt: Ultralytics records it, loads nothing
+    if type(yolo) is not YOLO:  # metadata beside the file re-routed it (RT-DETR, World): not ours
+        raise ServingError(f"Ultralytics took {source} for a {type(yolo).__name__} model")
+    yolo.model = network
+    return yolo

@@ -40,14 +40,14 @@ def test_a_pinned_project_passes(proj: Project) -> None:
     assert report.passed and report.verdict == "passed"
     assert (report.pinned().checkout / "data.yaml").is_file()
     assert [c.name for c in report.checks] == [
-        "git_repo", "dirty_code", "dirty_conf", "seed", "task", "weights", "tracking", "registry", "snapshot", "snapshot_verified"
+        "git_repo", "dirty_code", "dirty_conf", "seed", "task", "weights", "tracking", "artifacts", "registry", "snapshot", "snapshot_verified"
     ]  # fmt: skip
 
 
 def test_dirty_code_is_refused_and_can_be_overridden(proj: Project) -> None:
     (proj.root / "train.py").write_text("# changed\n")
     assert failed(preflight(proj)) == {
-        "dirty_code": "1 uncommitted: train.py | commit or stash them, or override with preflight.allow=[dirty_code]"
+        "dirty_code": "1 uncommitted: train.py | commit or stash them (an imported file must be tracked, not ignored), or override with preflight.allow=[dirty_code]"
     }
     report = preflight(proj, "preflight.allow=[dirty_code]")
     assert report.passed
@@ -80,7 +80,7 @@ def test_every_failure_is_listed_at_once(proj: Project) -> None:
     with pytest.raises(PreflightError) as info:
         report.pinned()
     assert len(info.value.problems) == 4
-    assert "4 of 10 checks failed" in str(info.value)
+    assert "4 of 11 checks failed" in str(info.value)
 
 
 def test_drifted_checkout_is_reported_by_path(proj: Project) -> None:

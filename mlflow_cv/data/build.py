@@ -1,7 +1,9 @@
 """Building a manifest from working files: scan, hash (and stage into the store) in parallel, count.
 
 Each file is read exactly once: the worker that hashes it also parses it (labels) and, when a
-staging area is given, writes its bytes there, so a cold snapshot costs one read per file.
+staging area is given, writes its bytes there, so a cold snapshot costs one read per file. Objects
+the store holds already are checked before they are reused (see :mod:`mlflow_cv.data.store`): a
+damaged one is staged again from the file's bytes, to be replaced when the staging is published.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv._version import __version__
-from mlflow_cv.data.hashing import SMALL_FILE, FileStat, StatCache, parallel_map
+from mlflow_cv.data.hashing import SMALL_FILE, FileStat, parallel_map
 from mlflow_cv.data.labels import LABEL_FORMATS, TASKS, check_class_ids, load_class_map, parse_label_text
 from mlflow_cv.data.manifest import FileEntry, Manifest, SplitStats
 from mlflow_cv.data.scan import SourceFile, scan_source
 from mlflow_cv.data.splits import SplitSpec, assign_splits
-from mlflow_cv.data.store import Staging
+from mlflow_cv.data.stat_cache import StatCache
+from mlflow_cv.data.store import ContentSample, ObjectStore, Staging
 from mlflow_cv.errors import DatasetError, LabelError
 
 if TYPE_CHECKING:
@@ -76,7 +79,8 @@ def build_manifest(
             f"{source}: no class map: add data.yaml with 'names', a classes.txt, or pass --classes a,b,c"
         )
 
-    hashed = _hash_all(source, scan.files, task=task, kpt_shape=kpt_shape, staging=staging,
+    sample = ContentSample.for_snapshot(snapshot_id, len(scan.files)) if staging is not None else None
+    hashed = _hash_all(source, scan.files, task=task, kpt_shape=kpt_shape, staging=staging, sample=sample,
                        cache=cache, progress=progress)  # fmt: skip
     problems = [p for h in hashed.values() for p in h[6]]
     if problems:
@@ -173,18 +177,29 @@ def _hash_all(
     task: str,
     kpt_shape: tuple[int, int] | None,
     staging: Staging | None,
+    sample: ContentSample | None,
     cache: StatCache | None,
     progress: Progress | None,
 ) -> dict[str, _Hashed]:
-    """Hash every file (labels are also parsed); images whose stat is cached are not read again."""
+    """Hash every file (labels are also parsed); images whose stat is cached are not read again,
+    unless the store's copy of their bytes (being staged) turns out to be missing or damaged."""
     done: dict[str, _Hashed] = {}
     todo: list[tuple[str, str]] = []
+    cached: list[tuple[SourceFile, str]] = []
     for f in files:
         sha = cache.get(f.path, f.stat) if cache is not None and f.kind == "image" else None
-        if sha is not None and (staging is None or staging.store.has(sha)):
+        if sha is not None and staging is None:
             done[f.path] = (sha, f.stat.size, f.stat.ino, f.stat.mtime_ns, -1, None, [])
+        elif sha is not None and staging is not None and staging.store.is_sound(sha, f.stat.size, content=False):
+            cached.append((f, sha))
         else:
             todo.append((f.path, f.kind))
+    damaged = _damaged(staging, sample, cached)
+    for f, sha in cached:
+        if sha in damaged:
+            todo.append((f.path, f.kind))  # read it again: its bytes will replace the damaged object
+        else:
+            done[f.path] = (sha, f.stat.size, f.stat.ino, f.stat.mtime_ns, -1, None, [])
     if progress is not None:
         progress.start(len(todo))  # the files to read: the cached ones cost nothing
     worker = functools.partial(
@@ -192,6 +207,7 @@ def _hash_all(
         root=str(root),
         stage=str(staging.path) if staging is not None else None,
         objects=str(staging.store.root / "objects") if staging is not None else None,
+        sample=sample,
         task=task,
         kpt_shape=kpt_shape,
     )
@@ -206,12 +222,33 @@ def _hash_all(
     return done
 
 
+def _damaged(
+    staging: Staging | None, sample: ContentSample | None, cached: Sequence[tuple[SourceFile, str]]
+) -> set[str]:
+    """The hashes, among the sampled objects of ``cached`` files, whose stored bytes no longer match."""
+    if staging is None or sample is None:
+        return set()
+    sizes = {sha: f.stat.size for f, sha in cached if sample.picks(sha)}
+    if not sizes:
+        return set()
+    shas = sorted(sizes)
+    worker = functools.partial(_check_objects, store=staging.store)
+    sound = parallel_map(worker, [(sha, sizes[sha]) for sha in shas], total_bytes=sum(sizes.values()))
+    return {sha for sha, ok in zip(shas, sound, strict=True) if not ok}
+
+
+def _check_objects(chunk: Sequence[tuple[str, int]], *, store: ObjectStore) -> list[bool]:
+    """Worker: whether each stored object still has its size and hash."""
+    return [store.is_sound(sha, size, content=True) for sha, size in chunk]
+
+
 def _hash_chunk(
     chunk: Sequence[tuple[str, str]],
     *,
     root: str,
     stage: str | None,
     objects: str | None,
+    sample: ContentSample | None = None,
     task: str,
     kpt_shape: tuple[int, int] | None,
 ) -> list[_Hashed]:
@@ -220,7 +257,7 @@ def _hash_chunk(
     for rel, kind in chunk:
         path = os.path.join(root, rel)
         try:
-            sha, st, data, hashed_at = _read_and_hash(path, stage=stage, objects=objects)
+            sha, st, data, hashed_at = _read_and_hash(path, stage=stage, objects=objects, sample=sample)
         except OSError as exc:
             raise DatasetError(f"{rel}: cannot read: {exc.strerror or exc}") from exc
         counts: dict[int, int] | None = None
@@ -236,18 +273,22 @@ def _hash_chunk(
     return out
 
 
-def _read_and_hash(path: str, *, stage: str | None, objects: str | None) -> tuple[str, os.stat_result, bytes, int]:
+def _read_and_hash(
+    path: str, *, stage: str | None, objects: str | None, sample: ContentSample | None
+) -> tuple[str, os.stat_result, bytes, int]:
     with open(path, "rb") as f:
         before = os.fstat(f.fileno())
-        if before.st_size > SMALL_FILE and stage is not None:
+        if before.st_size > SMALL_FILE and stage is not None and objects is not None:
             sha, data = Staging.stream_into(stage, f), b""
+            check = sample is not None and sample.picks(sha)
+            Staging.drop_if_stored(stage, objects, sha, before.st_size, check=check)
         elif before.st_size > SMALL_FILE:
             sha, data = hashlib.file_digest(f, "sha256").hexdigest(), b""
         else:
             data = f.read()
             sha = hashlib.sha256(data).hexdigest()
             if stage is not None and objects is not None:
-                Staging.put(stage, objects, sha, data)
+                Staging.put(stage, objects, sha, data, check=sample is not None and sample.picks(sha))
         after = os.fstat(f.fileno())
     hashed_at = time.time_ns()
     if FileStat.of(before) != FileStat.of(after):

@@ -12,6 +12,9 @@ rule): a file rewritten within the same clock tick as its hashing is hashed agai
 Beside it, a small :class:`CleanTree` record per manifest says "this tree, with exactly these stats
 (:func:`tree_digest`), verified clean": a re-check of an unchanged tree then needs neither the
 manifest nor the per-file cache, only the walk.
+
+Both are stored as compact JSON, checked field by field when read (never pickle: a cache file in a
+project must not be able to run code); anything else found there counts as no cache.
 """
 
 from __future__ import annotations
@@ -19,17 +22,15 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import pickle
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 __all__ = [
     "RACY_NS",
     "SMALL_FILE",
     "CleanTree",
     "FileStat",
-    "StatCache",
     "StatTuple",
     "parallel_map",
     "sha256_file",
@@ -144,139 +145,3 @@ class CleanTree(NamedTuple):
     tree: str
     checked: int
     cache: FileStat | None = None
-
-
-class StatCache:
-    """``relative path -> (FileStat, sha256)`` for one directory tree, persisted with pickle.
-
-    The cache is a local accelerator, never a source of truth: an unreadable or foreign cache file is
-    treated as empty and rewritten.
-    """
-
-    _VERSION = 2
-
-    def __init__(self, path: Path, *, root: Path) -> None:
-        self.path = path
-        self.root = str(root)
-        self._entries: dict[str, tuple[int, int, int, str]] = {}
-        self._expected: dict[str, ExpectedTree] = {}
-        self._clean: dict[str, CleanTree] | None = None
-        self._loaded = False
-        self._dirty = False
-
-    def _load(self) -> None:
-        """Read the cache file on first use: a re-check that :meth:`clean` answers never reads it."""
-        if self._loaded:
-            return
-        self._loaded = True
-        doc = self._read(self.path)
-        if doc is not None and isinstance(doc.get("entries"), dict) and isinstance(doc.get("expected"), dict):
-            self._entries, self._expected = doc["entries"], doc["expected"]
-
-    def _read(self, path: Path) -> Any:
-        try:
-            with open(path, "rb") as f:
-                doc: Any = pickle.load(f)
-            if doc.get("version") == self._VERSION and doc.get("root") == self.root:
-                return doc
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError):
-            pass
-        return None
-
-    @property
-    def _clean_path(self) -> Path:
-        return self.path.with_suffix(".clean")
-
-    def clean(self, key: str) -> CleanTree | None:
-        """The last clean verify of this tree against the manifest at path ``key``, if the cache file is
-        still the one it was recorded with (the record is a small file of its own)."""
-        if self._clean is None:
-            doc = self._read(self._clean_path)
-            self._clean = dict(doc["clean"]) if doc is not None and isinstance(doc.get("clean"), dict) else {}
-        record = self._clean.get(key)
-        if record is None or record.cache is None or record.cache != self._cache_stat():
-            return None
-        return record
-
-    def set_clean(self, key: str, record: CleanTree | None) -> None:
-        """Record (or, with None, forget) a clean verify, after :meth:`save`; written at once, atomically."""
-        if record is not None:
-            record = record._replace(cache=self._cache_stat())
-        if self.clean(key) == record or (record is not None and record.cache is None):
-            return
-        assert self._clean is not None
-        if record is None:
-            self._clean.pop(key, None)
-        else:
-            self._clean[key] = record
-        from mlflow_cv.data.atomic import atomic_write_bytes
-
-        doc = {"version": self._VERSION, "root": self.root, "clean": self._clean}
-        atomic_write_bytes(self._clean_path, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
-
-    def _cache_stat(self) -> FileStat | None:
-        try:
-            return FileStat.of(os.stat(self.path))
-        except FileNotFoundError:
-            return None
-
-    @classmethod
-    def for_root(cls, cache_dir: Path, root: Path) -> StatCache:
-        root = root.resolve()
-        key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
-        return cls(cache_dir / f"{key}.stat", root=root)
-
-    def get(self, rel: str, stat: FileStat) -> str | None:
-        """The cached hash if the file still has exactly this (inode, size, mtime_ns)."""
-        self._load()
-        entry = self._entries.get(rel)
-        if entry is not None and entry[0] == stat.ino and entry[1] == stat.size and entry[2] == stat.mtime_ns:
-            return entry[3]
-        return None
-
-    def known(self, rels: Iterable[str], stats: Mapping[str, StatTuple]) -> tuple[dict[str, str], list[str]]:
-        """Split ``rels`` into ``{rel: cached hash}`` and the list of those that must be read again."""
-        self._load()
-        entries = self._entries
-        known: dict[str, str] = {}
-        unknown: list[str] = []
-        for rel in rels:
-            entry = entries.get(rel)
-            stat = stats[rel]
-            if entry is not None and entry[0] == stat[0] and entry[1] == stat[1] and entry[2] == stat[2]:
-                known[rel] = entry[3]
-            else:
-                unknown.append(rel)
-        return known, unknown
-
-    def put(self, rel: str, stat: FileStat, sha256: str, *, hashed_at_ns: int) -> bool:
-        """Remember the hash; False when it cannot be trusted later (the racy rule) and was not kept."""
-        self._load()
-        self._dirty = True
-        if hashed_at_ns - stat.mtime_ns <= RACY_NS:
-            # Rewritten in the same tick it was hashed: its mtime cannot prove a later change.
-            self._entries.pop(rel, None)
-            return False
-        self._entries[rel] = (stat.ino, stat.size, stat.mtime_ns, sha256)
-        return True
-
-    def expected(self, key: str) -> ExpectedTree | None:
-        """What the manifest at path ``key`` expects of this tree, as recorded by the last full verify."""
-        self._load()
-        return self._expected.get(key)
-
-    def set_expected(self, key: str, record: ExpectedTree) -> None:
-        self._load()
-        if self._expected.get(key) != record:
-            self._expected[key] = record
-            self._dirty = True
-
-    def save(self) -> None:
-        """Write the cache atomically (temp file + rename); a no-op when nothing changed."""
-        if not self._dirty:
-            return
-        from mlflow_cv.data.atomic import atomic_write_bytes
-
-        doc = {"version": self._VERSION, "root": self.root, "entries": self._entries, "expected": self._expected}
-        atomic_write_bytes(self.path, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
-        self._dirty = False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow_cv.data.hashing import StatCache
+from mlflow_cv.data.stat_cache import StatCache
 from mlflow_cv.errors import SnapshotError, SnapshotNotFoundError
 from mlflow_cv.semver import SNAPSHOT_PREFIX, Bump, Version, check_bump, parse_snapshot_id
 
@@ -121,6 +121,7 @@ class SnapshotResult:
     new_objects: int
     declared: Bump | None  # None for a first snapshot without parent
     reasons: tuple[str, ...]
+    healed: tuple[str, ...] = ()  # hashes of stored objects found corrupt and replaced from the source
 
     def __rich__(self) -> RenderableType:
         from mlflow_cv.render import lines
@@ -134,6 +135,11 @@ class SnapshotResult:
         ]
         if self.declared is not None:
             out += [f"  {self.declared.name} bump of {m.parent}:", *(f"    - {r}" for r in self.reasons)]
+        if self.healed:
+            path_of = {f.sha256: f.path for f in m.files}
+            shown = ", ".join(f"{path_of.get(sha, '?')} ({sha[:12]})" for sha in self.healed[:5])
+            more = f" and {len(self.healed) - 5} more" if len(self.healed) > 5 else ""
+            out.append(f"  healed {len(self.healed)} corrupt store object(s): {shown}{more}")
         if self.skipped:
             out.append(
                 f"  skipped {len(self.skipped)} file(s) that are neither images nor labels, e.g. {self.skipped[0]}"
@@ -268,7 +274,7 @@ def create_snapshot(
                 reasons=list(change.reasons),
                 label=SNAPSHOT_PREFIX,
             )
-        new_objects = staging.commit()
+        published = staging.publish()
     write_hydra_option(project, built.manifest)
     path = project.manifest_path(snapshot_id)
     write_manifest(path, built.manifest)
@@ -277,9 +283,10 @@ def create_snapshot(
         path=path,
         skipped=built.skipped,
         hashed=built.hashed,
-        new_objects=new_objects,
+        new_objects=published.added,
         declared=declared,
         reasons=reasons,
+        healed=published.healed,
     )
 
 

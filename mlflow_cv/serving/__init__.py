@@ -1,1 +1,2 @@
-"""Serving: the ``mlflow_cv_yolo`` MLflow flavor and the pre/post-processing it applies."""
+"""Serving: the ``mlflow_cv_yolo`` MLflow flavor, the pre/post-processing it applies, and the safetensors
+reader and writer that keep its weights loadable without unpickling."""

@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from mlflow_cv.errors import InputError
 
-__all__ = ["OUTPUT_COLUMNS", "Settings", "decode_images", "labelmap_json", "to_rows"]
+__all__ = ["OUTPUT_COLUMNS", "PARAMS", "Settings", "check_param_names", "decode_images", "labelmap_json", "to_rows"]
 
 MAX_PIXELS = 40_000_000  # 40 MP: refuse larger images before decoding them
 DETECT_COLUMNS = ("image_index", "class_id", "class_name", "confidence", "x1", "y1", "x2", "y2")
@@ -30,6 +30,23 @@ OUTPUT_COLUMNS = {
     "classify": CLASSIFY_COLUMNS,
 }
 TOP_K = 5
+PARAMS = ("conf", "iou", "imgsz", "max_det")  # what a request may set, per call
+_SHOWN = 200  # characters of any request value a message repeats
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` cut to a couple of hundred characters: a message names a value, never echoes a request."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}… ({len(text):,} characters)"
+
+
+def check_param_names(names: Iterable[object]) -> None:
+    """Refuse params the model does not know, naming them (MLflow's params schema would drop them silently)."""
+    unknown = sorted({str(n) for n in names} - set(PARAMS))
+    if unknown:
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        shown = ", ".join(_short(n) for n in unknown[:10]) + more
+        raise InputError(f"unknown params {shown}; known: {', '.join(PARAMS)}")
 
 
 def labelmap_json(names: Mapping[int, str]) -> str:
@@ -54,9 +71,7 @@ class Settings:
     def with_params(self, params: Mapping[str, Any] | None) -> Settings:
         if not params:
             return self
-        unknown = set(params) - {"conf", "iou", "imgsz", "max_det"}
-        if unknown:
-            raise InputError(f"unknown params {sorted(unknown)}; known: conf, iou, imgsz, max_det")
+        check_param_names(params)
         out = replace(self, **{k: v for k, v in params.items() if v is not None})
         if not (0.0 <= out.conf <= 1.0 and 0.0 <= out.iou <= 1.0 and 32 <= out.imgsz <= 4096 and out.max_det >= 1):
             raise InputError("params out of range: conf and iou in [0, 1], imgsz in [32, 4096], max_det ≥ 1")

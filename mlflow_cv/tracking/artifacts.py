@@ -64,9 +64,8 @@ def served_weights_problems(client: Any, version: Any) -> list[str]:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=tmp))
         except Exception as exc:  # any artifact-store failure means the served weights cannot be vouched for
             return [f"cannot download the served model {version.source}: {exc}"]
-        weights = local / "weights" / "best.pt"
-        if not weights.is_file():
-            return [f"the served model {version.source} has no weights/best.pt"]
-        if hashlib.sha256(weights.read_bytes()).hexdigest() != version.tags.get(TAG_WEIGHTS_SHA256):
-            return [f"the served model's weights ({version.source}) are not the run's {TAG_WEIGHTS_SHA256}"]
+        from mlflow_cv.serving.flavor import weights_problems
+
+        if problems := weights_problems(local, version.tags):
+            return [f"the served model {version.source} is not the run's: {'; '.join(problems)}"]
     return []
