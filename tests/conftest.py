@@ -14,7 +14,7 @@ import pytest
 
 from mlflow_cv.data.snapshots import Project
 from tests.helpers import REPO
-from tests.helpers.data import ShapeStages
+from tests.helpers.data import ShapeStages, age_files
 from tests.helpers.projects import EXPERIMENT, TINY, make_train_project, run_id_of, run_train
 from tests.helpers.servers import Server, free_port, running
 
@@ -128,6 +128,17 @@ def shapes_dir(tmp_path: Path, shape_stages: ShapeStages) -> Callable[[str], Pat
         return dest
 
     return make
+
+
+@pytest.fixture
+def snap(project: Project, shapes_dir: Callable[[str], Path]) -> tuple[Project, Path]:
+    """DS-1.0.0 made from shapes files at rest (older than the racy window): ``(project, source)``."""
+    from mlflow_cv.data.snapshots import create_snapshot
+
+    src = shapes_dir("1.0.0")
+    age_files(src)
+    create_snapshot(project, src, snapshot_id="DS-1.0.0")
+    return project, src
 
 
 @pytest.fixture(scope="session")

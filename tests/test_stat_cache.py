@@ -1,9 +1,7 @@
 """The stat cache is data, never code: JSON checked field by field, anything else counts as no cache."""
 
 import json
-import os
 import pickle
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,24 +9,7 @@ from hypothesis import strategies as st
 
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.hashing import FileStat
-from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.data.stat_cache import StatCache
-
-
-def _age(root, seconds=5):
-    past = time.time() - seconds
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            os.utime(os.path.join(dirpath, n), (past, past))
-
-
-@pytest.fixture
-def snap(project, shapes_dir):
-    src = shapes_dir()
-    _age(src)
-    create_snapshot(project, src, snapshot_id="DS-1.0.0")
-    assert verify(project, "DS-1.0.0", src).ok  # the cache and its clean record exist
-    return project, src
 
 
 class _Payload:
@@ -43,6 +24,7 @@ class _Payload:
 
 def test_a_planted_pickle_is_never_loaded(snap, tmp_path):
     project, src = snap
+    assert verify(project, "DS-1.0.0", src).ok  # the cache and its clean record exist
     cache = project.cache_for(src)
     marker = tmp_path / "pwned"
     for path in (cache.path, cache.path.with_suffix(".clean")):  # as version 2 wrote them
@@ -105,6 +87,7 @@ def _spoil(doc, how):
 )  # fmt: skip
 def test_a_malformed_json_cache_counts_as_no_cache(snap, how):
     project, src = snap
+    assert verify(project, "DS-1.0.0", src).ok  # the cache and its clean record exist
     cache = project.cache_for(src)
     doc = json.loads(cache.path.read_bytes())
     cache.path.write_text(json.dumps(_spoil(doc, how)))

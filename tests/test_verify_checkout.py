@@ -1,28 +1,10 @@
 import os
-import time
 
 import pytest
 import yaml
 
 from mlflow_cv.data.checkout import checkout, verify
-from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.errors import SnapshotError, StoreError
-
-
-def _age(root, seconds=5):
-    """Make every file look older than the racy window, as files at rest are."""
-    past = time.time() - seconds
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            os.utime(os.path.join(dirpath, n), (past, past))
-
-
-@pytest.fixture
-def snap(project, shapes_dir):
-    src = shapes_dir()
-    _age(src)
-    create_snapshot(project, src, snapshot_id="DS-1.0.0")
-    return project, src
 
 
 def test_verify_clean_then_incremental(snap):

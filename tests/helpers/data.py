@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -81,3 +83,11 @@ def write_yolo(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+def age_files(root: Path, seconds: float = 5) -> None:
+    """Make every file under ``root`` look older than the racy window, as files at rest are."""
+    past = time.time() - seconds
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            os.utime(os.path.join(dirpath, name), (past, past))
