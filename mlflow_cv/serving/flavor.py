@@ -12,7 +12,7 @@ Follows MLflow's flavor contract (``FLAVOR_NAME``, :func:`save_model`, :func:`lo
     conda.yaml  python_env.yaml  requirements.txt  input_example.json  serving_input_example.json
 
 No pickle is shipped and none is loaded: the checkpoint is read once, when the model is saved, with
-Ultralytics' restricted loader; loading parses the tensors (:mod:`~mlflow_cv.serving.safe_weights`) and
+Ultralytics' restricted loader; loading parses the tensors (the ``safetensors`` format: no code runs) and
 builds the network from the architecture in Ultralytics' restricted mode (known layers, no ``eval``).
 Before anything is built, loading checks, and refuses with :class:`~mlflow_cv.errors.WeightsMismatchError`:
 
