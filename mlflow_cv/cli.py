@@ -388,19 +388,27 @@ def model_rollback(name: str, alias: str, why: str, dry_run: bool, tracking_uri:
 @model.command("policy")
 @click.argument("name")
 @click.option("--set", "new", help="JSON to store as the policy, e.g. '{\"tolerance\": 0.02}'.")
+@click.option("--allow-loosen", is_flag=True, help="Allow a policy looser than the current one (recorded).")
+@click.option("--why", default="", help="Recorded in the history.")
 @_store_options
-def model_policy(name: str, new: str | None, tracking_uri: str | None, project: Project) -> None:
-    """Show (or set) a registered model's policy, as JSON: tolerance, protected aliases, gates, metrics.
+def model_policy(name: str, new: str | None, allow_loosen: bool, why: str, tracking_uri: str | None,
+                 project: Project) -> None:  # fmt: skip
+    """Show (or set) a registered model's policy, as JSON: tolerance, protected aliases, gates, metrics,
+    who checks artifacts. A looser policy (higher tolerance, a gate, alias or metric fewer) needs
+    --allow-loosen; every change is in the history.
 
     \b
     Examples:
       mlflow-cv model policy shapes-detector
-      mlflow-cv model policy shapes-detector --set '{"tolerance": 0.02, "protected": ["production"]}'
+      mlflow-cv model policy shapes-detector --set '{"tolerance": 0.005}' --why "tighter for v2"
+      mlflow-cv model policy shapes-detector --set '{"tolerance": 0.02}' --allow-loosen --why "noisy val set"
     """
     from mlflow_cv.registry.client import policy, set_policy
 
     client = _client(tracking_uri, project)
-    show(set_policy(client, name, new) if new is not None else policy(client, name))
+    if new is None:
+        return show(policy(client, name))
+    show(set_policy(client, name, new, allow_loosen=allow_loosen, why=why))
 
 
 @model.command("history")
@@ -408,7 +416,7 @@ def model_policy(name: str, new: str | None, tracking_uri: str | None, project: 
 @_json_option
 @_store_options
 def model_history(name: str, as_json: bool, tracking_uri: str | None, project: Project) -> None:
-    """Every alias move of a registered model: when, who, from, to, why, gate results.
+    """Every alias move and policy change of a registered model: when, who, from, to, why, gate results.
 
     \b
     Example: mlflow-cv model history shapes-detector

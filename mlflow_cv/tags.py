@@ -13,6 +13,7 @@ __all__ = [
     "DIRTY_TRUE",
     "HISTORY_PREFIX",
     "MOVE_DIRECT",
+    "MOVE_POLICY",
     "MOVE_PROMOTE",
     "MOVE_ROLLBACK",
     "NO_SEED",
@@ -33,6 +34,7 @@ __all__ = [
     "TAG_MODEL_ID",
     "TAG_MOVE_REQUEST",
     "TAG_POLICY",
+    "TAG_POLICY_REQUEST",
     "TAG_PREFLIGHT",
     "TAG_REPRODUCES",
     "TAG_REPRODUCE_VERDICT",
@@ -87,8 +89,11 @@ TAG_METRICS = "cv.metrics"  # the gate metrics (canonical JSON), copied from the
 
 # --- registered-model tags --------------------------------------------------------------------------
 TAG_POLICY = "cv.policy"  # the Policy as JSON (optional)
+TAG_POLICY_REQUEST = "cv.policy.request"  # what a client states before it changes the policy
 TAG_MOVE_REQUEST = "cv.move.request"  # what a client states before it moves an alias
-HISTORY_PREFIX = "cv.history."  # one tag per alias move: cv.history.<ms>.<nonce>
+# One tag per event, cv.history.<ms>.<nonce>: an alias move on the version it moved to, a policy change
+# on the registered model.
+HISTORY_PREFIX = "cv.history."
 
 # --- fixed values -------------------------------------------------------------------------------------
 PREFLIGHT_PASSED = "passed"  # cv.preflight of a pinned run
@@ -97,3 +102,4 @@ DIRTY_TRUE, DIRTY_FALSE = "true", "false"  # cv.code.dirty
 NO_SEED = "none"  # cv.data.split_seed / cv.train.seed when there is none
 VERDICT_PASSED, VERDICT_FAILED = "passed", "failed"  # cv.reproduce.verdict
 MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_DIRECT = "promote", "rollback", "direct"  # kinds of alias moves
+MOVE_POLICY = "policy"  # the kind of a policy change in the history

@@ -139,9 +139,32 @@ def test_version_facts_are_checked_whenever_written(client: MlflowClient) -> Non
     refused(client.set_model_version_tag, name, raw, "cv.preflight", "passed", match="is not the tag of run")
     refused(client.set_model_version_tag, name, raw, "cv.semver", "0.9.0", match="lower than 1.0.0 of earlier")
     later = client.create_model_version(name, f"runs:/{empty}/model", run_id=empty).version
-    client.set_model_version_tag(name, later, "cv.semver", "2.0.0")
-    refused(client.set_model_version_tag, name, raw, "cv.semver", "5.0.0", match="higher than 2.0.0 of later")
+    refused(client.set_model_version_tag, name, later, "cv.semver", "9.0.0", match=f"version {raw} of {name} is still")
+    client.set_model_version_tag(name, raw, "cv.semver", "3.0.0")
+    refused(client.set_model_version_tag, name, later, "cv.semver", "2.0.0", match="lower than 3.0.0 of earlier")
+    refused(client.set_model_version_tag, name, later, "cv.semver", "3.0.0", match="already has cv.semver=3.0.0")
+    refused(client.set_model_version_tag, name, raw, "cv.semver", "4.0.0", match="set once")
+    refused(client.set_model_version_tag, name, raw, "cv.history.0000000000001.abcd", "{}", match="registry only")
     refused(client.copy_model_version, f"models:/{name}/1", f"{name}-copy", match="set after a version is created")
+
+
+def test_an_abandoned_version_gets_a_semver_below_the_later_ones(tmp_path: Path, monkeypatch: Any) -> None:
+    """A version left without cv.semver (a crashed registration) stops blocking the ones after it once
+    stale; a semver given to it later still keeps registration order: below every later version's."""
+    from mlflow.entities.model_registry import ModelVersionTag
+
+    import mlflow_cv.registry.guard as guard
+
+    store = guard.build_store(f"cv-guard-sqlite:///{tmp_path / 'r.db'}")
+    store.create_registered_model("m")
+    for _ in range(3):
+        store.create_model_version("m", "file:///nowhere")
+    store.set_model_version_tag("m", "1", ModelVersionTag("cv.semver", "1.0.0"))
+    monkeypatch.setattr(guard, "STALE_MS", 0)  # version 2 counts as abandoned
+    store.set_model_version_tag("m", "3", ModelVersionTag("cv.semver", "2.0.0"))
+    with pytest.raises(MlflowException, match="higher than 2.0.0 of later version 3"):
+        store.set_model_version_tag("m", "2", ModelVersionTag("cv.semver", "5.0.0"))
+    store.set_model_version_tag("m", "2", ModelVersionTag("cv.semver", "1.5.0"))
 
 
 def test_names_and_stages_are_no_side_doors(client: MlflowClient) -> None:

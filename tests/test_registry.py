@@ -277,7 +277,10 @@ def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Ser
     register(client, make_run(client, metrics=better(-0.03), **{"cv.config.sha256": "9" * 64}), name=name)
     with pytest.raises(GateError, match="metrics"):
         promote(client, name, "1.1.0", alias="production")
-    set_policy(client, name, '{"tolerance": 0.05}')
+    with pytest.raises(RegistryError, match="loosens the rules") as info:
+        set_policy(client, name, '{"tolerance": 0.05}')
+    assert info.value.problems == ("tolerance 0.01 → 0.05",)
+    set_policy(client, name, '{"tolerance": 0.05}', allow_loosen=True, why="noisy val set")
     assert promote(client, name, "1.1.0", alias="production").moved
     with pytest.raises(MlflowException, match="not a valid policy"):
         client.set_registered_model_tag(name, "cv.policy", '{"tolerence": 1}')

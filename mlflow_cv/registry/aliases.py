@@ -7,14 +7,12 @@ Without a guard, the move is recorded here.
 
 from __future__ import annotations
 
-import getpass
-import socket
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.checks import Check
 from mlflow_cv.errors import GateError, RegistryError
-from mlflow_cv.registry.client import call, find_version, holder_of, policy
+from mlflow_cv.registry.client import all_versions, call, find_version, holder_of, policy, who_am_i
 from mlflow_cv.registry.history import AliasEvent, History, MoveRequest, parse_history, previous_holder
 from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
 from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER
@@ -60,10 +58,6 @@ class Promotion:
         return Group(checks_table(self.gates), lines(outcome))
 
 
-def _who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
 def _artifact_problems(client: Any, version: Any) -> list[str]:
     """The run's artifacts against their hashes, and the served model's weights against ``cv.weights.sha256``."""
     return verify_artifacts(client, version.run_id, dict(version.tags)) + served_weights_problems(client, version)
@@ -84,8 +78,7 @@ def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool
     holder = holder_of(client, name, alias)
     if holder is None:
         raise RegistryError(f"{name!r} has no alias {alias!r}: nothing to roll back")
-    events = parse_history(dict(call("", client.get_registered_model, name).tags))
-    before = previous_holder(events, alias, str(holder.version))
+    before = previous_holder(reversed(history(client, name).events), alias, str(holder.version))
     if before is None or before.from_version is None:
         raise RegistryError(f"no previous holder of {alias!r} is recorded before version {holder.version}")
     target = call("the previous holder is gone", client.get_model_version, name, before.from_version)
@@ -120,22 +113,24 @@ def _finish(
         )
     if dry_run or (holder is not None and str(holder.version) == str(target.version)):
         return result
-    request = MoveRequest(alias=alias, version=str(target.version), who=_who(), why=why, kind=kind,
-                          gates=tuple(g.line() for g in gates))  # fmt: skip
+    request = MoveRequest(alias=alias, version=str(target.version), who=who_am_i(), why=why, kind=kind)
     call("cannot state the move", client.set_registered_model_tag, name, TAG_MOVE_REQUEST, request.to_json())
     call(f"the registry refused to move {alias!r}", client.set_registered_model_alias, name, alias, target.version)
-    tags = dict(client.get_registered_model(name).tags)
-    if not any(e.nonce == request.nonce for e in parse_history(tags)):  # no guard on this registry: record it here
+    moved_to = call("", client.get_model_version, name, target.version)
+    if not any(e.nonce == request.nonce for e in parse_history(dict(moved_to.tags))):  # no guard: record it here
         event = AliasEvent.now(
             who=request.who, alias=alias, from_version=str(holder.version) if holder is not None else None,
             to_version=request.version, from_semver=result.previous, to_semver=result.semver, why=why, kind=kind,
-            gates=request.gates, nonce=request.nonce,
+            gates=tuple(g.line() for g in gates), nonce=request.nonce,
         )  # fmt: skip
-        call("cannot record the move", client.set_registered_model_tag, name, event.key, event.to_json())
+        call("cannot record the move", client.set_model_version_tag, name, target.version, event.key, event.to_json())
     return replace(result, moved=True)
 
 
 def history(client: Any, name: str) -> History:
-    """Every recorded alias move of ``name``, oldest first."""
+    """Every recorded event of ``name``, oldest first: policy changes (on the model) and alias moves (on the
+    versions they moved to), read page by page."""
     tags = dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags)
+    for version in all_versions(client, name):
+        tags.update(version.tags)
     return History(name, tuple(parse_history(tags)))

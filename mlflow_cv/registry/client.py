@@ -6,15 +6,28 @@ itself, through its entry point, only when a ``cv-guard-…`` registry URI is us
 
 from __future__ import annotations
 
+import getpass
+import socket
 from pathlib import Path
 from typing import Any
 
 from mlflow_cv.errors import RegistryError
+from mlflow_cv.registry.history import PolicyEvent, PolicyRequest, parse_history
 from mlflow_cv.registry.policy import Policy
 from mlflow_cv.semver import Version
-from mlflow_cv.tags import TAG_POLICY, TAG_SEMVER
+from mlflow_cv.tags import TAG_POLICY, TAG_POLICY_REQUEST, TAG_SEMVER
 
-__all__ = ["call", "find_version", "holder_of", "policy", "registry_client", "set_policy", "versions"]
+__all__ = [
+    "all_versions",
+    "call",
+    "find_version",
+    "holder_of",
+    "policy",
+    "registry_client",
+    "set_policy",
+    "versions",
+    "who_am_i",
+]
 
 
 def registry_client(tracking_uri: str | None = None, *, project_root: Path | None = None) -> Any:
@@ -41,7 +54,25 @@ def call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def versions(client: Any, name: str) -> list[Any]:
-    return list(call(f"cannot list versions of {name!r}", client.search_model_versions, f"name='{name}'"))
+    return all_versions(client, name)
+
+
+def all_versions(client: Any, name: str) -> list[Any]:
+    """Every version of ``name``, page by page (MLflow answers at most one page per call)."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = call(f"cannot list versions of {name!r}", client.search_model_versions, f"name='{name}'",
+                    max_results=1000, page_token=token)  # fmt: skip
+        found.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return found
+
+
+def who_am_i() -> str:
+    """The mover's own claim of who they are (the server records it as a claim unless it authenticated them)."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def policy(client: Any, name: str) -> Policy:
@@ -50,11 +81,28 @@ def policy(client: Any, name: str) -> Policy:
     return Policy.from_json(dict(model.tags).get(TAG_POLICY))
 
 
-def set_policy(client: Any, name: str, text: str) -> Policy:
-    """Validate ``text`` (JSON) and store it as the model's policy."""
+def set_policy(client: Any, name: str, text: str, *, allow_loosen: bool = False, why: str = "") -> Policy:
+    """Validate ``text`` (JSON) and store it as the model's policy; a policy looser than the current one
+    (:meth:`Policy.loosened_by`) is refused unless ``allow_loosen``. The change is an event of the history."""
     chosen = Policy.from_json(text)
-    call(f"no registered model {name!r}", client.get_registered_model, name)
-    call("cannot store the policy", client.set_registered_model_tag, name, TAG_POLICY, chosen.to_json())
+    tags = dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags)
+    old = Policy.from_json(tags.get(TAG_POLICY))
+    loosened = old.loosened_by(chosen)
+    if loosened and not allow_loosen:
+        raise RegistryError(f"the new policy of {name} loosens the rules; pass --allow-loosen if that is meant",
+                            problems=loosened)  # fmt: skip
+    if chosen == old and TAG_POLICY in tags:
+        return chosen
+    request = PolicyRequest(policy=chosen.to_json(), who=who_am_i(), why=why, allow_loosen=allow_loosen)
+    call("cannot state the policy change", client.set_registered_model_tag, name, TAG_POLICY_REQUEST,
+         request.to_json())  # fmt: skip
+    call("the registry refused the policy", client.set_registered_model_tag, name, TAG_POLICY, chosen.to_json())
+    tags = dict(call("", client.get_registered_model, name).tags)
+    if not any(e.nonce == request.nonce for e in parse_history(tags)):  # no guard on this registry: record it here
+        event = PolicyEvent.now(who=request.who, old=old.to_json(), new=chosen.to_json(), loosened=tuple(loosened),
+                                why=why, nonce=request.nonce)  # fmt: skip
+        call("cannot record the policy change", client.set_registered_model_tag, name, event.key, event.to_json())
+        call("", client.delete_registered_model_tag, name, TAG_POLICY_REQUEST)
     return chosen
 
 

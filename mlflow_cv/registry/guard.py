@@ -8,108 +8,84 @@ Registered as a ``mlflow.model_registry_store`` plugin for the URI schemes ``cv-
 so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same rules as
 ``mlflow-cv model …``:
 
-- every ``cv.*`` tag of a version, given at creation or set later, must be that of its run (lineage)
-  or its run's metrics (``cv.metrics``): the gates read them, so they are facts, not claims;
-- ``cv.*`` tags of a model version are write-once and cannot be deleted; ``cv.semver`` is never given
-  at creation (so ``copy_model_version`` cannot carry one over), and must be a semantic version,
-  unique in the model, above every earlier (lower-numbered) version's and below every later one's;
-- a model with protected aliases or a history cannot be renamed or deleted; the deprecated stage API
-  is refused for models mlflow-cv manages; an alias spelled like a protected one (``Production``) is
-  refused;
-- a version holding a protected alias, and a model with protected aliases, cannot be deleted;
-- ``cv.policy`` must parse, keep ``production`` protected and the lineage and preflight gates on;
-- a protected alias (policy: ``production``, ``staging``) moves only when the gates pass (artifact
-  hashes are checked by the client, which can read them); a rollback passes when it goes to the
-  holder recorded before the current one; protected aliases cannot be deleted;
-- every alias move is recorded in the history (``cv.history.*`` tags, which nobody else can write),
-  with only the gates this server evaluated; ``who`` is the user MLflow's auth app authenticated, else
-  ``unauthenticated (claims …)`` with the mover's own words from ``cv.move.request`` (consumed by the
-  move), whose ``why`` is kept as the mover's.
+- every ``cv.*`` tag of a version, given at creation or set later, is checked against the evidence it
+  claims (:mod:`mlflow_cv.registry.evidence`: the run's lineage tags and metrics), and is write-once;
+- ``cv.semver`` is never given at creation (so ``copy_model_version`` cannot carry one over), and is set
+  in registration order: a semantic version, unique in the model, above every earlier (lower-numbered)
+  version's and below every later one's, and only once every earlier version has one (or was abandoned);
+- a model with protected aliases or a history cannot be renamed or deleted, nor a version that holds a
+  protected alias or is in the history; the deprecated stage API is refused for models mlflow-cv
+  manages; an alias spelled like a protected one (``Production``) is refused;
+- ``cv.policy`` must parse and keep ``production`` protected and the lineage and preflight gates on;
+  a change that loosens it needs ``mlflow-cv model policy --allow-loosen`` (``cv.policy.request``), and
+  every change is an event of the history;
+- a protected alias (policy: ``production``, ``staging``) moves only when the gates pass, the artifacts
+  re-hashed by this server (:mod:`mlflow_cv.registry.server_artifacts`) unless the policy leaves them to
+  the client; a rollback passes when it goes to the holder recorded before the current one; protected
+  aliases cannot be deleted;
+- with MLflow's auth app, moving a protected alias or changing a policy needs MANAGE on the model
+  (:mod:`mlflow_cv.registry.identity`), and ``who`` in the history is the authenticated user;
+- every alias move and policy change is recorded in the history (:mod:`mlflow_cv.registry.history`),
+  which only this store writes, with only the gates it evaluated.
 
-Checks and writes are serialized per process, and across processes for SQLite (a file lock beside the
-database); with PostgreSQL and several server workers, run ``--workers 1`` if raw clients race.
+Every check-then-write runs under a lock held in the database (:mod:`mlflow_cv.registry.dblock`), so any
+number of server workers and processes on one database is safe.
 
-A refusal is an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400) saying what failed.
+A refusal is an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400; 403 for a missing
+permission) whose message starts ``mlflow-cv guard:``.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from dataclasses import dataclass
 from typing import Any
 
-from mlflow.entities.model_registry import RegisteredModelTag
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
+from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_INTERNAL
+from mlflow.store.model_registry.dbmodels.models import SqlModelVersion, SqlModelVersionTag, SqlRegisteredModelTag
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_cv.errors import MlflowCvError, SemverError
-from mlflow_cv.registry.history import AliasEvent, MoveRequest, new_nonce, parse_history, previous_holder
-from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
+from mlflow_cv.registry.dblock import serialized
+from mlflow_cv.registry.evidence import Evidence, problem_with
+from mlflow_cv.registry.history import (
+    AliasEvent,
+    Event,
+    MoveRequest,
+    PolicyEvent,
+    PolicyRequest,
+    new_nonce,
+    parse_events,
+    previous_holder,
+)
+from mlflow_cv.registry.identity import require_manage, who
+from mlflow_cv.registry.policy import STALE_MS, Policy, evaluate_gates, facts_of
+from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
+from mlflow_cv.registry.server_artifacts import Unreadable, artifact_problems
 from mlflow_cv.semver import Version
 from mlflow_cv.tags import (
     CV_PREFIX,
     HISTORY_PREFIX,
     MOVE_DIRECT,
     MOVE_ROLLBACK,
-    TAG_METRICS,
     TAG_MOVE_REQUEST,
     TAG_POLICY,
+    TAG_POLICY_REQUEST,
     TAG_SEMVER,
 )
 
 __all__ = ["SCHEME_PREFIX", "GuardedRegistryStore", "build_store", "refuse"]
 
-SCHEME_PREFIX = "cv-guard-"
-_lock = threading.Lock()  # serializes the checks and writes of one server process
-
 
 def build_store(store_uri: str, tracking_uri: str | None = None) -> GuardedRegistryStore:
     """The ``mlflow.model_registry_store`` entry point: ``cv-guard-sqlite:///x.db`` → guarded ``sqlite:///x.db``."""
     if not store_uri.startswith(SCHEME_PREFIX):
-        raise MlflowException(f"{store_uri!r}: expected a {SCHEME_PREFIX}<sqlalchemy URI>", INVALID_PARAMETER_VALUE)
+        raise refuse(f"{store_uri!r}: expected a {SCHEME_PREFIX}<sqlalchemy URI>")
     store = GuardedRegistryStore(store_uri[len(SCHEME_PREFIX) :])
     store.tracking_uri = tracking_uri
     return store
-
-
-@contextmanager
-def _serialized(db_uri: str) -> Iterator[None]:
-    """One check-then-write at a time: across threads, and across server workers for SQLite (a file lock
-    beside the database). For PostgreSQL across several workers, run the server with ``--workers 1``."""
-    with _lock:
-        if not db_uri.startswith("sqlite:///"):
-            yield
-            return
-        with open(f"{db_uri[len('sqlite:///') :]}.cv-guard.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def refuse(message: str) -> MlflowException:
-    """A refusal of the guard: HTTP 400, the message starting ``mlflow-cv guard:``."""
-    return MlflowException(f"mlflow-cv guard: {message}", error_code=INVALID_PARAMETER_VALUE)
-
-
-def _identity(claim: str | None) -> str:
-    """Who moved an alias, as the server knows it: the user MLflow's auth app authenticated, else
-    ``unauthenticated`` with the client's own claim (a claim, so labelled as one)."""
-    try:
-        from flask import has_request_context, request
-
-        user = request.authorization.username if has_request_context() and request.authorization else None
-    except ImportError:  # pragma: no cover - flask ships with mlflow's server
-        user = None
-    if user:
-        return str(user)
-    return "unauthenticated" + (f" (claims {claim})" if claim else "")
 
 
 def _ours(key: str | None) -> bool:
@@ -117,113 +93,126 @@ def _ours(key: str | None) -> bool:
     return bool(key) and str(key).startswith(CV_PREFIX)
 
 
+def _history(key: str | None) -> bool:
+    return bool(key) and str(key).startswith(HISTORY_PREFIX)
+
+
+@dataclass(frozen=True)
+class _Version:
+    """A version as the rules see it, read without its history tags (a move costs the same however long
+    the history is)."""
+
+    version: str
+    run_id: str | None
+    source: str
+    tags: dict[str, str]
+
+
 class GuardedRegistryStore(SqlAlchemyStore):
     """SqlAlchemyStore whose writes follow mlflow-cv's registry rules (see the module doc)."""
 
     tracking_uri: str | None = None  # where runs are read from outside a server (in-process use)
 
-    def _run(self, run_id: str) -> Any:
-        """The run behind a version, from the server's tracking store (or the client's, in-process)."""
+    def _tracking_store(self) -> Any:
+        """The server's tracking store (or the client's, in-process)."""
         from mlflow.server import BACKEND_STORE_URI_ENV_VAR  # type: ignore[attr-defined]
 
         if os.environ.get(BACKEND_STORE_URI_ENV_VAR):
             from mlflow.server.handlers import _get_tracking_store
 
-            return _get_tracking_store().get_run(run_id)
+            return _get_tracking_store()
         from mlflow.tracking._tracking_service.utils import _get_store
 
-        return _get_store(self.tracking_uri).get_run(run_id)
+        return _get_store(self.tracking_uri)
+
+    def _policy(self, name: str) -> Policy:
+        return Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
+
+    # --- narrow reads: what the rules need, never the whole history ------------------------------
+
+    def _version(self, name: str, version: str | int) -> _Version:
+        with self.ManagedSessionMaker() as session:
+            row = self._get_sql_model_version(session, name, version)  # raises RESOURCE_DOES_NOT_EXIST
+            tags = (
+                self._get_query(session, SqlModelVersionTag)
+                .filter(SqlModelVersionTag.name == name, SqlModelVersionTag.version == row.version)
+                .filter(~SqlModelVersionTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+            )
+            return _Version(str(row.version), row.run_id, str(row.source), {t.key: t.value for t in tags})
+
+    def _previous_holder(self, name: str, alias: str, current: str) -> AliasEvent | None:
+        """The promotion that put ``current`` on ``alias`` (:func:`previous_holder`), reading the moves
+        recorded on the versions newest first, only as far as needed."""
+        with self.ManagedSessionMaker() as session:
+            rows = (
+                self._get_query(session, SqlModelVersionTag)
+                .filter(SqlModelVersionTag.name == name)
+                .filter(SqlModelVersionTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+                .order_by(SqlModelVersionTag.key.desc())
+                .yield_per(50)
+            )
+            return previous_holder(parse_events(row.value for row in rows), alias, current)
+
+    def _has_history(self, name: str, version: str | None = None) -> bool:
+        with self.ManagedSessionMaker() as session:
+            on_versions = (
+                self._get_query(session, SqlModelVersionTag)
+                .filter(SqlModelVersionTag.name == name)
+                .filter(SqlModelVersionTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+            )
+            if version is not None:
+                return on_versions.filter(SqlModelVersionTag.version == int(version)).first() is not None
+            on_model = (
+                self._get_query(session, SqlRegisteredModelTag)
+                .filter(SqlRegisteredModelTag.name == name)
+                .filter(SqlRegisteredModelTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+            )
+            return on_versions.first() is not None or on_model.first() is not None
 
     # --- model versions and their tags -----------------------------------------------------------
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              *args: Any, **kwargs: Any) -> Any:  # fmt: skip
-        """``cv.*`` tags given at creation must be the run's own: lineage and gate metrics are not claims.
-        ``cv.semver`` is never given at creation (nor carried over by ``copy_model_version``): it is set
-        afterwards, in registration order."""
-        lineage = {t.key: t.value for t in tags or () if _ours(t.key)}
-        with _serialized(self.db_uri):
-            if TAG_SEMVER in lineage:
+        """``cv.*`` tags given at creation are checked like any other write of them; ``cv.semver`` is never
+        given at creation (nor carried over by ``copy_model_version``): it is set afterwards, in order."""
+        claimed = {t.key: t.value for t in tags or () if _ours(t.key)}
+        if not claimed:
+            return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
+        with serialized(self, f"model:{name}", f"run:{run_id}"):
+            if TAG_SEMVER in claimed:
                 raise refuse(f"{TAG_SEMVER} is set after a version is created, in registration order; "
                              "register with `mlflow-cv model register` (a copied version gets its own)")  # fmt: skip
-            self._check_against_run(name, run_id, lineage)
+            evidence = Evidence(run_id, self._tracking_store().get_run, self._policy(name))
+            for key, value in claimed.items():
+                self._check_claim(evidence, key, value)
             return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
 
-    def _check_against_run(self, name: str, run_id: str | None, claimed: dict[str, str]) -> None:
-        """Every claimed ``cv.*`` fact of a version is its run's: lineage tags, and the gate metrics."""
-        if not claimed:
-            return
-        if not run_id:
-            raise refuse(f"{CV_PREFIX}* tags need the run they come from (run_id)")
-        run = self._run(run_id)
-        policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
-        for key, value in claimed.items():
-            if key == TAG_METRICS:
-                try:
-                    same = json.loads(value) == policy.gate_metrics(run.data.metrics)
-                except ValueError:
-                    same = False
-                if not same:
-                    raise refuse(f"{TAG_METRICS} does not match the metrics of run {run_id}")
-            elif run.data.tags.get(key) != value:
-                raise refuse(f"{key}={value!r} is not the tag of run {run_id}")
-
-    def delete_model_version(self, name: str, version: str) -> None:
-        held = self._protected_aliases_of(name, version)
-        if held:
-            raise refuse(f"version {version} holds {', '.join(held)}; move the alias first")
-        super().delete_model_version(name, version)
-
-    def delete_registered_model(self, name: str) -> None:
-        self._check_keeps_its_name(name, "deleted")
-        super().delete_registered_model(name)
-
-    def rename_registered_model(self, name: str, new_name: str) -> Any:
-        self._check_keeps_its_name(name, "renamed")
-        return super().rename_registered_model(name, new_name)
-
-    def _check_keeps_its_name(self, name: str, what: str) -> None:
-        """A model with protected aliases or a history keeps its name: re-creating the old name would
-        start a fresh, ungated ``@production`` with no history."""
-        model = self.get_registered_model(name)
-        tags = dict(model.tags)
-        policy = Policy.from_json(tags.get(TAG_POLICY))
-        held = sorted(a for a in model.aliases or {} if policy.protects(a))
-        if held or any(k.startswith(HISTORY_PREFIX) for k in tags):
-            reason = f"protected aliases ({', '.join(held)})" if held else "an alias history"
-            raise refuse(f"{name} has {reason}; it cannot be {what}: it and its history stay")
-
-    def transition_model_version_stage(self, name: str, version: str, stage: Any, *args: Any, **kwargs: Any) -> Any:
-        model = self.get_registered_model(name)
-        if any(_ours(k) for k in dict(model.tags)) or any(
-            _ours(k) for k in dict(self.get_model_version(name, version).tags)
-        ):
-            raise refuse(
-                f"{name} is managed by mlflow-cv, which moves aliases, not stages (deprecated in MLflow): "
-                "use `mlflow-cv model promote NAME X.Y.Z --to ALIAS`"
-            )
-        return super().transition_model_version_stage(name, version, stage, *args, **kwargs)
-
-    def _protected_aliases_of(self, name: str, version: str) -> list[str]:
-        model = self.get_registered_model(name)
-        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
-        return sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version) and policy.protects(a))
+    @staticmethod
+    def _check_claim(evidence: Evidence, key: str, value: str) -> None:
+        if _history(key):
+            raise refuse("the alias history is written by the registry only")
+        if problem := problem_with(evidence, key, value):
+            raise refuse(problem)
 
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
         """A ``cv.*`` version tag is written once, and checked when it is: ``cv.semver`` against the other
-        versions, every other one against the version's run."""
-        with _serialized(self.db_uri):
-            if _ours(tag.key):
-                target = self.get_model_version(name, version)
-                current = dict(target.tags)
-                if tag.key in current:
-                    if current[tag.key] == tag.value:
-                        return
-                    raise refuse(f"{tag.key} of {name} version {version} is set once and never changed")
-                if tag.key == TAG_SEMVER:
-                    self._check_semver(name, int(version), tag.value)
-                else:
-                    self._check_against_run(name, target.run_id, {tag.key: tag.value})
+        versions, every other one against its evidence."""
+        if not _ours(tag.key):
+            super().set_model_version_tag(name, version, tag)
+            return
+        with serialized(self, f"model:{name}"):
+            target = self._version(name, version)
+            if _history(tag.key):
+                raise refuse("the alias history is written by the registry only")
+            if tag.key in target.tags:
+                if target.tags[tag.key] == tag.value:
+                    return
+                raise refuse(f"{tag.key} of {name} version {version} is set once and never changed")
+            if tag.key == TAG_SEMVER:
+                self._check_semver(name, int(target.version), tag.value)
+            else:
+                self._check_claim(Evidence(target.run_id, self._tracking_store().get_run, self._policy(name)),
+                                  tag.key, tag.value)  # fmt: skip
             super().set_model_version_tag(name, version, tag)
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
@@ -231,21 +220,33 @@ class GuardedRegistryStore(SqlAlchemyStore):
             raise refuse(f"{key} of {name} version {version} cannot be deleted")
         super().delete_model_version_tag(name, version, key)
 
-    def _check_semver(self, name: str, number: int | None, value: str) -> None:
+    def _check_semver(self, name: str, number: int, value: str) -> None:
+        """``value`` for version ``number``: unique, and in registration order both ways."""
         try:
             wanted = Version.parse(value)
         except SemverError as exc:
             raise refuse(f"{TAG_SEMVER}={value!r}: {exc}") from None
-        others = [
-            (int(v.version), dict(v.tags)[TAG_SEMVER])
-            for v in self.search_model_versions(f"name='{name}'", max_results=10_000)
-            if TAG_SEMVER in dict(v.tags) and int(v.version) != number
-        ]
-        for other, text in others:
+        with self.ManagedSessionMaker() as session:
+            semvers = {
+                int(r.version): r.value
+                for r in self._get_query(session, SqlModelVersionTag).filter(
+                    SqlModelVersionTag.name == name, SqlModelVersionTag.key == TAG_SEMVER
+                )
+            }
+            stale_before = int(time.time() * 1000) - STALE_MS
+            live = {int(v.version): v.creation_time or 0 for v in self._get_query(session, SqlModelVersion).filter(
+                SqlModelVersion.name == name, SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)}  # fmt: skip
+        pending = sorted(n for n, created in live.items() if n < number and n not in semvers and created > stale_before)
+        if pending:
+            raise refuse(
+                f"version {pending[0]} of {name} is still being registered; {TAG_SEMVER} is given in "
+                f"registration order, so version {number} gets one after it (retry shortly)"
+            )
+        others = {n: text for n, text in semvers.items() if n != number and n in live}
+        for other, text in sorted(others.items()):
             if text == value:
                 raise refuse(f"{name} already has {TAG_SEMVER}={value} (version {other})")
-        for other, text in others:
-            earlier = number is None or other < number
+            earlier = other < number
             if (Version.parse(text) > wanted) if earlier else (Version.parse(text) < wanted):
                 raise refuse(
                     f"{TAG_SEMVER}={value} is {'lower' if earlier else 'higher'} than {text} of "
@@ -253,36 +254,134 @@ class GuardedRegistryStore(SqlAlchemyStore):
                     "order"
                 )
 
-    # --- registered model tags -------------------------------------------------------------------
+    def delete_model_version(self, name: str, version: str) -> None:
+        with serialized(self, f"model:{name}"):
+            held = self._protected_aliases_of(name, version)
+            if held:
+                raise refuse(f"version {version} holds {', '.join(held)}; move the alias first")
+            if self._has_history(name, version):
+                raise refuse(f"version {version} of {name} is in the alias history; it stays as evidence")
+            super().delete_model_version(name, version)
+
+    def _protected_aliases_of(self, name: str, version: str) -> list[str]:
+        model = self.get_registered_model(name)
+        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
+        return sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version) and policy.protects(a))
+
+    # --- registered models: names, stages, policy ---------------------------------------------------
+
+    def delete_registered_model(self, name: str) -> None:
+        with serialized(self, f"model:{name}"):
+            self._check_keeps_its_name(name, "deleted")
+            super().delete_registered_model(name)
+
+    def rename_registered_model(self, name: str, new_name: str) -> Any:
+        with serialized(self, f"model:{name}", f"model:{new_name}"):
+            self._check_keeps_its_name(name, "renamed")
+            return super().rename_registered_model(name, new_name)
+
+    def _check_keeps_its_name(self, name: str, what: str) -> None:
+        """A model with protected aliases or a history keeps its name: re-creating the old name would
+        start a fresh, ungated ``@production`` with no history."""
+        model = self.get_registered_model(name)
+        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
+        held = sorted(a for a in model.aliases or {} if policy.protects(a))
+        if held or self._has_history(name):
+            reason = f"protected aliases ({', '.join(held)})" if held else "a history"
+            raise refuse(f"{name} has {reason}; it cannot be {what}: it and its history stay")
+
+    def transition_model_version_stage(self, name: str, version: str, stage: Any, *args: Any, **kwargs: Any) -> Any:
+        model = self.get_registered_model(name)
+        if any(_ours(k) for k in dict(model.tags)) or any(_ours(k) for k in self._version(name, version).tags):
+            raise refuse(
+                f"{name} is managed by mlflow-cv, which moves aliases, not stages (deprecated in MLflow): "
+                "use `mlflow-cv model promote NAME X.Y.Z --to ALIAS`"
+            )
+        return super().transition_model_version_stage(name, version, stage, *args, **kwargs)
 
     def create_registered_model(self, name: str, tags: Any = None, *args: Any, **kwargs: Any) -> Any:
-        for tag in tags or ():
-            self._check_model_tag(tag)
-        return super().create_registered_model(name, tags, *args, **kwargs)
-
-    def set_registered_model_tag(self, name: str, tag: Any) -> None:
-        self._check_model_tag(tag)
-        super().set_registered_model_tag(name, tag)
+        """A policy given at creation may be stricter than the defaults, never looser (a looser one is set
+        afterwards, with ``--allow-loosen``); it is the history's first event."""
+        given = {t.key: t.value for t in tags or () if _ours(t.key)}
+        if any(_history(k) for k in given):
+            raise refuse("the history is written by the registry only")
+        if TAG_POLICY not in given:
+            return super().create_registered_model(name, tags, *args, **kwargs)
+        new = self._parsed_policy(given[TAG_POLICY])
+        if loosened := Policy().loosened_by(new):
+            raise refuse(
+                f"a new model's policy may not be looser than the defaults ({'; '.join(loosened)}); create {name} "
+                f"first, then `mlflow-cv model policy {name} --set … --allow-loosen`"
+            )
+        with serialized(self, f"model:{name}"):
+            created = super().create_registered_model(name, tags, *args, **kwargs)
+            self._record(name, PolicyEvent.now(who=who(None), old=Policy().to_json(), new=new.to_json(), loosened=(),
+                                               why="", nonce=new_nonce()))  # fmt: skip
+            return created
 
     @staticmethod
-    def _check_model_tag(tag: Any) -> None:
-        if (tag.key or "").startswith(HISTORY_PREFIX):
-            raise refuse("the alias history is written by the registry only")
+    def _parsed_policy(text: str | None) -> Policy:
+        try:
+            return Policy.from_json(text)
+        except MlflowCvError as exc:
+            raise refuse(str(exc)) from None
+
+    def set_registered_model_tag(self, name: str, tag: Any) -> None:
+        if _history(tag.key):
+            raise refuse("the history is written by the registry only")
         if tag.key == TAG_POLICY:
-            try:
-                Policy.from_json(tag.value)
-            except MlflowCvError as exc:
-                raise refuse(str(exc)) from None
+            self._change_policy(name, self._parsed_policy(tag.value))
+        else:
+            super().set_registered_model_tag(name, tag)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        if (key or "").startswith(HISTORY_PREFIX):
-            raise refuse("the alias history cannot be deleted")
-        super().delete_registered_model_tag(name, key)
+        if _history(key):
+            raise refuse("the history cannot be deleted")
+        if key == TAG_POLICY:
+            self._change_policy(name, None)
+        else:
+            super().delete_registered_model_tag(name, key)
+
+    def _change_policy(self, name: str, new: Policy | None) -> None:
+        """Store ``new`` (None: back to the defaults) as ``name``'s policy, when the change may be made."""
+        with serialized(self, f"model:{name}"):
+            tags = dict(self.get_registered_model(name).tags)
+            old, chosen = self._parsed_policy(tags.get(TAG_POLICY)), new or Policy()
+            if chosen == old and (new is not None) == (TAG_POLICY in tags):
+                return
+            require_manage(name, "change the policy of")
+            request = PolicyRequest.from_json(tags.get(TAG_POLICY_REQUEST))
+            if request is not None and request.policy != chosen.to_json():
+                request = None  # stated for another policy
+            loosened = old.loosened_by(chosen)
+            if loosened and not (request and request.allow_loosen):
+                raise refuse(
+                    f"the new policy of {name} loosens the rules ({'; '.join(loosened)}); if that is meant, "
+                    f"state it: `mlflow-cv model policy {name} --set '…' --allow-loosen --why '…'`"
+                )
+            if new is None:
+                super().delete_registered_model_tag(name, TAG_POLICY)
+            else:
+                super().set_registered_model_tag(name, RegisteredModelTag(TAG_POLICY, chosen.to_json()))
+            self._record(name, PolicyEvent.now(
+                who=who(request.who if request else None), old=old.to_json(), new=chosen.to_json(),
+                loosened=tuple(loosened), why=request.why if request else "",
+                nonce=request.nonce if request else new_nonce(),
+            ))  # fmt: skip
+            if request is not None:  # used once
+                super().delete_registered_model_tag(name, TAG_POLICY_REQUEST)
+
+    def _record(self, name: str, event: Event, version: str | None = None) -> None:
+        """Append ``event`` to the history: a move on the version it moved to, a policy change on the model."""
+        if version is None:
+            super().set_registered_model_tag(name, RegisteredModelTag(event.key, event.to_json()))
+        else:
+            super().set_model_version_tag(name, version, ModelVersionTag(event.key, event.to_json()))
 
     # --- aliases ---------------------------------------------------------------------------------
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
-        with _serialized(self.db_uri):
+        with serialized(self, f"model:{name}"):
             model = self.get_registered_model(name)
             tags = dict(model.tags)
             policy = Policy.from_json(tags.get(TAG_POLICY))
@@ -291,16 +390,18 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 raise refuse(
                     f"alias {alias!r} is the protected {lookalike[0]!r} spelled otherwise; use {lookalike[0]!r}"
                 )
+            protected = policy.protects(alias)
+            if protected:
+                require_manage(name, f"move {alias!r} of")
             holder_number = (model.aliases or {}).get(alias)
-            candidate = self.get_model_version(name, version)
-            holder = self.get_model_version(name, holder_number) if holder_number is not None else None
+            candidate = self._version(name, version)
+            holder = self._version(name, holder_number) if holder_number is not None else None
             request = MoveRequest.from_json(tags.get(TAG_MOVE_REQUEST))
             if request is not None and (request.alias, request.version) != (alias, str(version)):
-                request = None
-            events = parse_history(tags)
+                request = None  # stated for another move
             rollback = False
             if request is not None and request.kind == MOVE_ROLLBACK and holder is not None:
-                before = previous_holder(events, alias, str(holder.version))
+                before = self._previous_holder(name, alias, holder.version)
                 rollback = before is not None and before.from_version == str(version)
                 if not rollback:
                     raise refuse(f"version {version} is not the holder of {alias!r} before version {holder.version}")
@@ -308,35 +409,46 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 facts_of(candidate),
                 facts_of(holder) if holder is not None else None,
                 policy=policy,
-                artifacts=None,
+                artifacts=self._artifacts_verdict(candidate, policy) if protected else "not checked: not protected",
                 rollback=rollback,
             )
-            if policy.protects(alias):
-                failed = [g for g in gates if not g.passed]
-                if failed:
-                    raise refuse(
-                        f"{name} version {version} may not become {alias!r}: "
-                        + "; ".join(f"{g.name}: {g.detail}" for g in failed)
-                    )
+            failed = [g for g in gates if not g.passed]
+            if protected and failed:
+                raise refuse(
+                    f"{name} version {version} may not become {alias!r}: "
+                    + "; ".join(f"{g.name}: {g.detail}" for g in failed)
+                )
             super().set_registered_model_alias(name, alias, version)
             event = AliasEvent.now(
-                who=_identity(request.who if request else None),
+                who=who(request.who if request else None),
                 alias=alias,
-                from_version=str(holder.version) if holder is not None else None,
-                to_version=str(version),
-                from_semver=dict(holder.tags).get(TAG_SEMVER) if holder is not None else None,
-                to_semver=dict(candidate.tags).get(TAG_SEMVER),
+                from_version=holder.version if holder is not None else None,
+                to_version=candidate.version,
+                from_semver=holder.tags.get(TAG_SEMVER) if holder is not None else None,
+                to_semver=candidate.tags.get(TAG_SEMVER),
                 why=request.why if request else "",
                 kind=(MOVE_ROLLBACK if rollback else request.kind) if request else MOVE_DIRECT,
                 gates=tuple(g.line() for g in gates),  # what this server evaluated, never the client's lines
                 nonce=request.nonce if request else new_nonce(),
             )
-            super().set_registered_model_tag(name, RegisteredModelTag(event.key, event.to_json()))
+            self._record(name, event, candidate.version)
             if request is not None:  # used once
                 super().delete_registered_model_tag(name, TAG_MOVE_REQUEST)
 
+    def _artifacts_verdict(self, candidate: _Version, policy: Policy) -> list[str] | str:
+        """The artifacts gate as this server sees it: the mismatches it found re-hashing them, or, where it
+        cannot read them, a failure (policy ``artifacts: server``) or a note that the client checks them."""
+        if "artifacts" not in policy.gates:
+            return "not a gate of this policy"
+        try:
+            return artifact_problems(self._tracking_store(), candidate, candidate.tags)
+        except Unreadable as exc:
+            if policy.artifacts == "client":
+                return f"checked by the client (policy: artifacts client); the server cannot: {exc}"
+            return [f"the server cannot re-hash them: {exc}; serve artifacts through this server "
+                    "(--artifacts-destination), or set the policy's artifacts to client"]  # fmt: skip
+
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        policy = Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
-        if policy.protects(alias):
+        if self._policy(name).protects(alias):
             raise refuse(f"{alias!r} is protected; move it with `mlflow-cv model promote` or `rollback`")
         super().delete_registered_model_alias(name, alias)

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 __all__ = [
+    "ARTIFACT_CHECKERS",
     "GATES",
+    "STALE_MS",
     "Policy",
     "VersionFacts",
     "beyond_tolerance",
@@ -53,6 +55,10 @@ __all__ = [
 ]
 
 GATES = ("lineage", "preflight", "artifacts", "metrics", "semver")
+# Who re-hashes a candidate's artifacts for the artifacts gate of a protected move: the server (the
+# guard reads them itself, and refuses the move where it cannot), or only the client (a weaker promise).
+ARTIFACT_CHECKERS = ("server", "client")
+STALE_MS = 120_000  # a version still without cv.semver after this long was left by a crashed registration
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Policy:
     gates: tuple[str, ...] = GATES  # the gates that apply
     metrics: tuple[str, ...] = ("val/mAP50-95", "val/mAP50", "val/mask_mAP50-95", "val/accuracy_top1")
     per_class: tuple[str, ...] = ("val/AP50-95/", "val/mask_AP50-95/", "val/accuracy/")  # metric-name prefixes
+    artifacts: str = "server"  # one of ARTIFACT_CHECKERS
 
     @classmethod
     def from_json(cls, text: str | None) -> Policy:
@@ -84,6 +91,10 @@ class Policy:
                     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                         raise ValueError("tolerance must be a number ≥ 0")
                     fields[key] = float(value)
+                elif key == "artifacts":
+                    if value not in ARTIFACT_CHECKERS:
+                        raise ValueError(f"artifacts must be one of {', '.join(ARTIFACT_CHECKERS)}")
+                    fields[key] = value
                 elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ValueError(f"{key} must be a list of strings")
                 else:
@@ -111,6 +122,21 @@ class Policy:
         from mlflow_cv.render import lines
 
         return lines(json.dumps(self.to_dict(), indent=2))
+
+    def loosened_by(self, new: Policy) -> list[str]:
+        """How ``new`` is looser than this policy (empty: it is as strict or stricter): a higher
+        tolerance, a gate, protected alias or gated metric fewer, or artifacts checked by the client only."""
+        found = []
+        if new.tolerance > self.tolerance:
+            found.append(f"tolerance {self.tolerance} → {new.tolerance}")
+        for what, old, now in (("gates", self.gates, new.gates), ("protected aliases", self.protected, new.protected),
+                               ("gated metrics", self.metrics, new.metrics),
+                               ("per-class metric prefixes", self.per_class, new.per_class)):  # fmt: skip
+            if dropped := sorted({v.casefold() for v in old} - {v.casefold() for v in now}):
+                found.append(f"{what} dropped: {', '.join(dropped)}")
+        if self.artifacts == "server" and new.artifacts != "server":
+            found.append(f"artifacts checked by the {new.artifacts} only (was: the {self.artifacts})")
+        return found
 
     def protects(self, alias: str) -> bool:
         """Whether ``alias`` moves only through the gates (names match case-insensitively: ``Production``
@@ -231,14 +257,15 @@ def evaluate_gates(
     holder: VersionFacts | None,
     *,
     policy: Policy,
-    artifacts: Sequence[str] | None,
+    artifacts: Sequence[str] | str,
     rollback: bool = False,
 ) -> list[Check]:
     """Every gate of ``policy`` for moving an alias from ``holder`` to ``candidate``.
 
-    ``artifacts`` lists artifact hash mismatches found by the caller, or is None where artifacts
-    cannot be read (the server-side guard): that gate then says so and passes. A rollback (to the
-    alias's recorded previous holder) skips the metric and semver comparisons: going back is its point.
+    ``artifacts`` lists the artifact hash mismatches the caller found (empty: all verify), or is a text
+    saying why they were not checked here (e.g. the policy leaves them to the client): that gate then
+    says so and passes. A rollback (to the alias's recorded previous holder) skips the metric and semver
+    comparisons: going back is its point.
     """
     gates = []
     on = set(policy.gates)
@@ -249,8 +276,8 @@ def evaluate_gates(
         verdict = candidate.tags.get(TAG_PREFLIGHT, "missing")
         gates.append(Check("preflight", verdict == PREFLIGHT_PASSED, verdict))
     if "artifacts" in on:
-        if artifacts is None:
-            gates.append(Check("artifacts", True, "not checked here (checked by mlflow-cv model promote)"))
+        if isinstance(artifacts, str):
+            gates.append(Check("artifacts", True, artifacts))
         else:
             gates.append(Check("artifacts", not artifacts, "; ".join(artifacts) or "every hash verifies"))
     if "metrics" in on:

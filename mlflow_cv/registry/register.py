@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.errors import BumpError, RegistryError
 from mlflow_cv.registry.client import call, policy, versions
-from mlflow_cv.registry.policy import Policy, VersionFacts, facts_of, missing_lineage, required_bump, same_lineage
+from mlflow_cv.registry.policy import (
+    STALE_MS,
+    Policy,
+    VersionFacts,
+    facts_of,
+    missing_lineage,
+    required_bump,
+    same_lineage,
+)
 from mlflow_cv.semver import Bump, Version, check_bump
 from mlflow_cv.tags import (
     CV_PREFIX,
@@ -44,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Registration", "register", "release_notes"]
 
-STALE_MS = 120_000  # a version still without cv.semver after this long was left by a crashed registration
 WAIT_S = 120.0
 POLL_S = 0.2
 

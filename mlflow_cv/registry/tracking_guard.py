@@ -26,7 +26,7 @@ from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_IN
 from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-from mlflow_cv.registry.guard import SCHEME_PREFIX, refuse
+from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
 from mlflow_cv.tags import CV_PREFIX, TAG_REPRODUCE_VERDICT, TAG_REPRODUCES
 
 __all__ = ["GuardedTrackingStore", "build_tracking_store"]

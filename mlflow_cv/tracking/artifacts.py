@@ -17,7 +17,7 @@ from typing import Any
 from mlflow_cv.tags import TAG_ARTIFACTS_SHA256, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking.server import using_tracking_uri
 
-__all__ = ["ARTIFACT_INDEX", "index_text", "served_weights_problems", "verify_artifacts"]
+__all__ = ["ARTIFACT_INDEX", "index_text", "served_weights_problems", "verify_artifacts", "verify_tree"]
 
 ARTIFACT_INDEX = "lineage/artifacts.json"
 
@@ -34,23 +34,33 @@ def verify_artifacts(client: Any, run_id: str, tags: Mapping[str, str]) -> list[
             root = Path(client.download_artifacts(run_id, "", tmp))
         except Exception as exc:  # any artifact-store failure means the hashes cannot be vouched for
             return [f"cannot download the artifacts: {exc}"]
-        index_path = root / ARTIFACT_INDEX
-        if not index_path.is_file():
-            return [f"{ARTIFACT_INDEX} is missing"]
-        text = index_path.read_bytes()
-        problems = []
-        if hashlib.sha256(text).hexdigest() != tags.get(TAG_ARTIFACTS_SHA256):
-            problems.append(f"{ARTIFACT_INDEX} does not match {TAG_ARTIFACTS_SHA256}")
+        return verify_tree(root, tags)
+
+
+def verify_tree(root: Path, tags: Mapping[str, str]) -> list[str]:
+    """Every mismatch between a downloaded run artifact tree and the hashes the run recorded."""
+    index_path = root / ARTIFACT_INDEX
+    if not index_path.is_file():
+        return [f"{ARTIFACT_INDEX} is missing"]
+    text = index_path.read_bytes()
+    problems = []
+    if hashlib.sha256(text).hexdigest() != tags.get(TAG_ARTIFACTS_SHA256):
+        problems.append(f"{ARTIFACT_INDEX} does not match {TAG_ARTIFACTS_SHA256}")
+    try:
         index = json.loads(text)
-        if index.get("weights/best.pt") != tags.get(TAG_WEIGHTS_SHA256):
-            problems.append(f"weights/best.pt in the index does not match {TAG_WEIGHTS_SHA256}")
-        for rel, expected in sorted(index.items()):
-            path = root / rel
-            if not path.is_file():
-                problems.append(f"{rel}: missing")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-                problems.append(f"{rel}: content changed since the run logged it")
-        return problems
+        if not isinstance(index, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as exc:
+        return [*problems, f"{ARTIFACT_INDEX} is not a JSON object of hashes: {exc}"]
+    if index.get("weights/best.pt") != tags.get(TAG_WEIGHTS_SHA256):
+        problems.append(f"weights/best.pt in the index does not match {TAG_WEIGHTS_SHA256}")
+    for rel, expected in sorted(index.items()):
+        path = root / rel
+        if not path.resolve().is_relative_to(root.resolve()) or not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            problems.append(f"{rel}: content changed since the run logged it")
+    return problems
 
 
 def served_weights_problems(client: Any, version: Any) -> list[str]:

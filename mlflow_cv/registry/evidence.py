@@ -1,0 +1,72 @@
+"""What the guard accepts as a ``cv.*`` fact of a model version: each kind of evidence is one rule.
+
+A version's ``cv.*`` tags are what the gates read, so each is checked against something the guard can
+read for itself whenever it is written (at creation, or later): the lineage tags against the run's own
+(write-once) tags, ``cv.metrics`` against the run's (frozen) metrics. ``cv.semver`` (an order rule) and
+the history (written by the guard alone) are the guard's own business, not evidence. A new kind of
+evidence (e.g. an evaluation record) is one more :class:`Rule` in :data:`RULES`, tried in order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow_cv.registry.policy import Policy
+from mlflow_cv.tags import CV_PREFIX, TAG_METRICS
+
+__all__ = ["RULES", "Evidence", "Rule", "problem_with"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the rules may read: the version's run, any run by id (the server's tracking store), the policy."""
+
+    run_id: str | None
+    runs: Callable[[str], Any]  # run id → MLflow Run
+    policy: Policy
+
+    def run(self) -> Any:
+        if not self.run_id:
+            raise LookupError(f"{CV_PREFIX}* tags need the run they come from (run_id)")
+        return self.runs(self.run_id)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of evidence: the tags it covers, and the problem with a claimed value (None: it holds)."""
+
+    name: str
+    covers: Callable[[str], bool]
+    problem: Callable[[Evidence, str, str], str | None]
+
+
+def _gate_metrics(evidence: Evidence, key: str, value: str) -> str | None:
+    try:
+        same = json.loads(value) == evidence.policy.gate_metrics(evidence.run().data.metrics)
+    except ValueError:
+        same = False
+    return None if same else f"{key} does not match the metrics of run {evidence.run_id}"
+
+
+def _run_tag(evidence: Evidence, key: str, value: str) -> str | None:
+    if evidence.run().data.tags.get(key) == value:
+        return None
+    return f"{key}={value!r} is not the tag of run {evidence.run_id}"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("gate metrics", lambda key: key == TAG_METRICS, _gate_metrics),
+    Rule("lineage", lambda key: True, _run_tag),  # every other cv.* tag: the run's own
+)
+
+
+def problem_with(evidence: Evidence, key: str, value: str) -> str | None:
+    """The problem with claiming ``key=value`` for the version, by the first rule that covers ``key``."""
+    rule = next(r for r in RULES if r.covers(key))
+    try:
+        return rule.problem(evidence, key, value)
+    except LookupError as exc:
+        return str(exc.args[0]) if exc.args else str(exc)

@@ -1,0 +1,18 @@
+"""How the guard stores say no: an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400) whose
+message starts ``mlflow-cv guard:``, and the URI schemes they answer to. Light: imported by both guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SCHEME_PREFIX", "refuse"]
+
+SCHEME_PREFIX = "cv-guard-"
+
+
+def refuse(message: str, *, code: str = "INVALID_PARAMETER_VALUE") -> Any:
+    """A refusal of the guard (raise it): HTTP 400, or 403 with ``code="PERMISSION_DENIED"``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
+
+    return MlflowException(f"mlflow-cv guard: {message}", error_code=getattr(databricks_pb2, code))
