@@ -47,9 +47,16 @@ __all__ = [
     "TAG_WEIGHTS_SHA256",
     "VERDICT_FAILED",
     "VERDICT_PASSED",
+    "ours",
 ]
 
 CV_PREFIX = "cv."
+
+
+def ours(key: str | None) -> bool:
+    """Whether ``key`` is a ``cv.*`` name (False for None: MLflow validates keys after the guards)."""
+    return bool(key) and str(key).startswith(CV_PREFIX)
+
 
 # --- run tags: the lineage every training run carries (DESIGN §3) ------------------------------------
 TAG_SNAPSHOT = "cv.data.snapshot"

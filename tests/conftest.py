@@ -16,12 +16,12 @@ from mlflow_cv.data.snapshots import Project
 from tests.helpers import REPO
 from tests.helpers.data import ShapeStages, age_files
 from tests.helpers.projects import EXPERIMENT, TINY, make_train_project, run_id_of, run_train
-from tests.helpers.servers import Server, free_port, running
+from tests.helpers.servers import Server, free_port, guarded_mlflow_server
 
 # A test that needs one of these trains a model or starts a server (or shares a session that did):
 # it is marked slow, so `make test-fast` (pytest -m "not slow") leaves it out. A test that trains or
 # serves on its own carries @pytest.mark.slow (tests/test_suite_hygiene.py checks both).
-SLOW_FIXTURES = frozenset({"train_project", "trained", "mlflow_server", "pg_mlflow_server"})
+SLOW_FIXTURES = frozenset({"train_project", "trained", "mlflow_server", "pg_mlflow_server", "guarded_server"})
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
@@ -167,20 +167,14 @@ def trained(train_project: Project) -> tuple[str, list[str]]:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``mlflow server`` on 127.0.0.1 with a SQLite backend, proxied artifacts and mlflow-cv's guards (tracking and registry)."""
     root = tmp_path_factory.mktemp("server")
-    db = f"sqlite:///{root / 'mlflow.db'}"
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"cv-guard-{db}", "--registry-store-uri", f"cv-guard-{db}",
-           "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    with running(cmd, env=env, log=root / "server.log", ready=f"http://127.0.0.1:{port}/health") as url:
-        yield Server(url, root)
+    with guarded_mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def pg_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``mlflow server`` backed by a real PostgreSQL (scripts/postgres.sh), with proxied artifacts and
-    the registry guard (``cv-guard-postgresql://…``)."""
+    """``mlflow server --workers 4`` backed by a real PostgreSQL (scripts/postgres.sh), with proxied
+    artifacts and both guards (``cv-guard-postgresql://…``)."""
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="cv-pg-"))
@@ -190,15 +184,15 @@ def pg_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     if started.returncode == 3:
         pytest.skip(started.stderr.strip())  # not installed and not root: CI (root) installs it
     assert started.returncode == 0, started.stderr
-    db = started.stdout.strip()
-    port = free_port()
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"cv-guard-{db}", "--registry-store-uri", f"cv-guard-{db}",
-           "--artifacts-destination", str(base / "artifacts"), "--workers", "1"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     try:
-        with running(cmd, env=env, log=base / "server.log", ready=f"http://127.0.0.1:{port}/health") as url:
-            yield Server(url, base)
+        with guarded_mlflow_server(started.stdout.strip(), base, workers=4) as server:
+            yield server
     finally:
         subprocess.run([script, "stop", data], check=False)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def guarded_server(request: pytest.FixtureRequest) -> Server:
+    """Each of the two: SQLite with one worker, PostgreSQL with four."""
+    return request.getfixturevalue("mlflow_server" if request.param == "sqlite" else "pg_mlflow_server")  # type: ignore[no-any-return]

@@ -1,8 +1,11 @@
 """Tried as an attacker would, with nothing but a plain ``MlflowClient`` or raw REST against a real
-``mlflow server --backend-store-uri cv-guard-…``: a run's record cannot be rewritten after it ended."""
+``mlflow server --backend-store-uri cv-guard-… --registry-store-uri cv-guard-…`` (SQLite with one worker,
+PostgreSQL with four): a run's record cannot be rewritten after it ended, a version's facts are checked
+whenever written, the rules cannot be switched off, and the history holds what the server knows."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -17,16 +20,27 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_cv import register
-from tests.helpers.registry import make_run
+from mlflow_cv import history, register
+from tests.helpers.registry import BASE_TAGS, make_run
 from tests.helpers.servers import Server, free_port, running
 
 GUARD = "mlflow-cv guard:"
 
 
 @pytest.fixture
-def client(mlflow_server: Server) -> MlflowClient:
-    return MlflowClient(mlflow_server.url)
+def client(guarded_server: Server) -> MlflowClient:
+    return MlflowClient(guarded_server.url)
+
+
+def post(server: Server, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """Raw REST: ``POST /api/2.0/mlflow/<path>``, answered with (status, body)."""
+    request = urllib.request.Request(f"{server.url}/api/2.0/mlflow/{path}", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json", **(headers or {})})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def refused(call: Any, *args: Any, match: str = GUARD) -> str:
@@ -61,23 +75,14 @@ def test_an_ended_runs_metrics_and_params_are_frozen(client: MlflowClient) -> No
     assert client.get_run(run).data.metrics["val/mAP50"] == 0.70
 
 
-def test_raw_rest_meets_the_same_rules(client: MlflowClient, mlflow_server: Server) -> None:
+def test_raw_rest_meets_the_same_rules(client: MlflowClient, guarded_server: Server) -> None:
     run = make_run(client)
-
-    def post(path: str, body: dict[str, Any]) -> tuple[int, str]:
-        request = urllib.request.Request(f"{mlflow_server.url}/api/2.0/mlflow/{path}", json.dumps(body).encode(),
-                                         {"Content-Type": "application/json"})  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    status, text = post("runs/log-metric", {"run_id": run, "key": "val/mAP50", "value": 0.99, "timestamp": 1})
+    status, text = post(guarded_server, "runs/log-metric", {"run_id": run, "key": "val/mAP50", "value": 0.99,
+                                                             "timestamp": 1})  # fmt: skip
     assert status == 400 and GUARD in text, text
-    status, text = post("runs/set-tag", {"run_id": run, "key": "cv.preflight", "value": "passed"})
+    status, text = post(guarded_server, "runs/set-tag", {"run_id": run, "key": "cv.preflight", "value": "passed"})
     assert status == 200 or GUARD in text, text  # the same value as before is no change
-    status, text = post("runs/set-tag", {"run_id": run, "key": "cv.code.dirty", "value": "true"})
+    status, text = post(guarded_server, "runs/set-tag", {"run_id": run, "key": "cv.code.dirty", "value": "true"})
     assert status == 400 and GUARD in text, text
 
 
@@ -146,6 +151,7 @@ def test_version_facts_are_checked_whenever_written(client: MlflowClient) -> Non
     refused(client.set_model_version_tag, name, raw, "cv.semver", "4.0.0", match="set once")
     refused(client.set_model_version_tag, name, raw, "cv.history.0000000000001.abcd", "{}", match="registry only")
     refused(client.copy_model_version, f"models:/{name}/1", f"{name}-copy", match="set after a version is created")
+    refused(client.set_registered_model_alias, name, "production", raw, match="may not become 'production'")
 
 
 def test_an_abandoned_version_gets_a_semver_below_the_later_ones(tmp_path: Path, monkeypatch: Any) -> None:
@@ -199,15 +205,85 @@ def test_a_tag_without_a_key_is_refused_cleanly(tmp_path: Path) -> None:
         store.set_model_version_tag("m", "1", ModelVersionTag(None, "x"))  # type: ignore[arg-type]
 
 
-def test_history_records_what_the_server_knows_not_what_the_client_claims(client: MlflowClient) -> None:
+def test_history_records_what_the_server_knows_not_what_the_client_claims(
+    client: MlflowClient, guarded_server: Server
+) -> None:
     name = f"claims-{uuid.uuid4().hex[:8]}"
     register(client, make_run(client), name=name)
     request = {"alias": "candidate", "version": "1", "who": "ceo@corp", "why": "trust me", "kind": "promote",
                "gates": ["pass     artifacts          every hash verifies (forged)"], "nonce": "abcd1234"}  # fmt: skip
     client.set_registered_model_tag(name, "cv.move.request", json.dumps(request))
     client.set_registered_model_alias(name, "candidate", "1")
-    from mlflow_cv import history
-
     (event,) = history(client, name)
     assert event.who == "unauthenticated (claims ceo@corp)" and event.why == "trust me"
     assert not any("forged" in line for line in event.gates) and any(" lineage " in line for line in event.gates)
+    status, text = post(guarded_server, "registered-models/alias", {"name": name, "alias": "qa", "version": "1"},
+                        {"Authorization": "Basic " + base64.b64encode(b"ceo@corp:x").decode()})  # fmt: skip
+    assert status == 200, text  # no auth app: the header is nobody's word, and is not recorded as who
+    assert [e.who for e in history(client, name)] == ["unauthenticated (claims ceo@corp)", "unauthenticated"]
+
+
+# --- the rules cannot be switched off; the server reads the artifacts itself -------------------------------
+
+
+def test_the_rules_cannot_be_switched_off(client: MlflowClient) -> None:
+    from mlflow_cv import promote
+
+    name = f"rules-{uuid.uuid4().hex[:8]}"
+    register(client, make_run(client), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    worse = make_run(client, metrics={"val/mAP50-95": 0.3, "val/mAP50": 0.5}, **{"cv.config.sha256": "8" * 64})
+    register(client, worse, name=name)
+    for loose in ('{"tolerance": 1000}', '{"tolerance": 1000, "protected": ["production"]}',
+                  '{"gates": ["lineage", "preflight", "semver"]}', '{"artifacts": "client"}'):  # fmt: skip
+        refused(client.set_registered_model_tag, name, "cv.policy", loose, match="loosens the rules")
+    client.set_registered_model_tag(name, "cv.policy", '{"tolerance": 0.001}')  # stricter: allowed
+    refused(client.delete_registered_model_tag, name, "cv.policy", match="tolerance 0.001 → 0.01")
+    refused(client.set_registered_model_alias, name, "production", "2", match="val/mAP50: 0.5000 < 0.7000")
+    stated = {"policy": '{"artifacts":"server","gates":["lineage","preflight","artifacts","metrics","semver"],'
+              '"metrics":["val/mAP50-95","val/mAP50","val/mask_mAP50-95","val/accuracy_top1"],'
+              '"per_class":["val/AP50-95/","val/mask_AP50-95/","val/accuracy/"],'
+              '"protected":["production","staging"],"tolerance":1000.0}',
+              "who": "ceo@corp", "why": "ship it", "allow_loosen": True, "nonce": "0badc0de"}  # fmt: skip
+    client.set_registered_model_tag(name, "cv.policy.request", json.dumps(stated))
+    client.set_registered_model_tag(name, "cv.policy", '{"tolerance": 1000}')  # stated and recorded
+    *_, tighter, looser = [e for e in history(client, name) if e.kind == "policy"]
+    assert tighter.loosened == () and json.loads(tighter.new)["tolerance"] == 0.001
+    assert looser.loosened == ("tolerance 0.001 → 1000.0",) and looser.who == "unauthenticated (claims ceo@corp)"
+    assert looser.why == "ship it" and "cv.policy.request" not in client.get_registered_model(name).tags
+
+
+def test_the_server_rehashes_the_artifacts_itself(client: MlflowClient, guarded_server: Server) -> None:
+    name = f"bytes-{uuid.uuid4().hex[:8]}"
+    run = make_run(client)
+    register(client, run, name=name)
+    experiment = client.get_run(run).info.experiment_id
+    weights = guarded_server.root / "artifacts" / experiment / run / "artifacts" / "weights" / "best.pt"
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 0xFF
+    weights.write_bytes(bytes(data))  # flipped on the server's disk, after the run recorded its hash
+    message = refused(client.set_registered_model_alias, name, "production", "1", match="artifacts:")
+    assert "weights/best.pt: content changed" in message
+    client.set_registered_model_alias(name, "candidate", "1")  # not protected: not gated
+
+
+def test_unreadable_artifacts_stop_a_protected_move_unless_the_policy_leaves_them_to_the_client(
+    tmp_path: Path,
+) -> None:
+    """The in-process guard of the embedded store meets a run whose artifacts are proxied by a server it
+    is not: it cannot re-hash them, so the move is refused, unless the policy says ``artifacts: client``."""
+    from mlflow_cv.registry.client import set_policy
+
+    local = MlflowClient(
+        f"sqlite:///{tmp_path / 'mlflow.db'}", registry_uri=f"cv-guard-sqlite:///{tmp_path / 'mlflow.db'}"
+    )
+    experiment = local.create_experiment("elsewhere", artifact_location="mlflow-artifacts:/elsewhere")
+    run = local.create_run(experiment, tags=BASE_TAGS).info.run_id
+    local.set_terminated(run)
+    name = "proxied"
+    register(local, run, name=name)
+    refused(local.set_registered_model_alias, name, "production", "1", match="the server cannot re-hash them")
+    set_policy(local, name, '{"artifacts": "client"}', allow_loosen=True, why="artifacts live behind another server")
+    local.set_registered_model_alias(name, "production", "1")
+    (event,) = history(local, name).moves
+    assert any("checked by the client" in line for line in event.gates), event.gates

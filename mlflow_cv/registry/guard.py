@@ -66,7 +66,6 @@ from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
 from mlflow_cv.registry.server_artifacts import Unreadable, artifact_problems
 from mlflow_cv.semver import Version
 from mlflow_cv.tags import (
-    CV_PREFIX,
     HISTORY_PREFIX,
     MOVE_DIRECT,
     MOVE_ROLLBACK,
@@ -74,6 +73,7 @@ from mlflow_cv.tags import (
     TAG_POLICY,
     TAG_POLICY_REQUEST,
     TAG_SEMVER,
+    ours,
 )
 
 __all__ = ["SCHEME_PREFIX", "GuardedRegistryStore", "build_store", "refuse"]
@@ -86,11 +86,6 @@ def build_store(store_uri: str, tracking_uri: str | None = None) -> GuardedRegis
     store = GuardedRegistryStore(store_uri[len(SCHEME_PREFIX) :])
     store.tracking_uri = tracking_uri
     return store
-
-
-def _ours(key: str | None) -> bool:
-    """A ``cv.*`` key (MLflow's own store validates keys after us: a None key must not crash here)."""
-    return bool(key) and str(key).startswith(CV_PREFIX)
 
 
 def _history(key: str | None) -> bool:
@@ -175,7 +170,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                              *args: Any, **kwargs: Any) -> Any:  # fmt: skip
         """``cv.*`` tags given at creation are checked like any other write of them; ``cv.semver`` is never
         given at creation (nor carried over by ``copy_model_version``): it is set afterwards, in order."""
-        claimed = {t.key: t.value for t in tags or () if _ours(t.key)}
+        claimed = {t.key: t.value for t in tags or () if ours(t.key)}
         if not claimed:
             return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
         with serialized(self, f"model:{name}", f"run:{run_id}"):
@@ -197,7 +192,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
     def set_model_version_tag(self, name: str, version: str, tag: Any) -> None:
         """A ``cv.*`` version tag is written once, and checked when it is: ``cv.semver`` against the other
         versions, every other one against its evidence."""
-        if not _ours(tag.key):
+        if not ours(tag.key):
             super().set_model_version_tag(name, version, tag)
             return
         with serialized(self, f"model:{name}"):
@@ -216,7 +211,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             super().set_model_version_tag(name, version, tag)
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
-        if _ours(key):
+        if ours(key):
             raise refuse(f"{key} of {name} version {version} cannot be deleted")
         super().delete_model_version_tag(name, version, key)
 
@@ -292,7 +287,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     def transition_model_version_stage(self, name: str, version: str, stage: Any, *args: Any, **kwargs: Any) -> Any:
         model = self.get_registered_model(name)
-        if any(_ours(k) for k in dict(model.tags)) or any(_ours(k) for k in self._version(name, version).tags):
+        if any(ours(k) for k in dict(model.tags)) or any(ours(k) for k in self._version(name, version).tags):
             raise refuse(
                 f"{name} is managed by mlflow-cv, which moves aliases, not stages (deprecated in MLflow): "
                 "use `mlflow-cv model promote NAME X.Y.Z --to ALIAS`"
@@ -302,7 +297,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
     def create_registered_model(self, name: str, tags: Any = None, *args: Any, **kwargs: Any) -> Any:
         """A policy given at creation may be stricter than the defaults, never looser (a looser one is set
         afterwards, with ``--allow-loosen``); it is the history's first event."""
-        given = {t.key: t.value for t in tags or () if _ours(t.key)}
+        given = {t.key: t.value for t in tags or () if ours(t.key)}
         if any(_history(k) for k in given):
             raise refuse("the history is written by the registry only")
         if TAG_POLICY not in given:

@@ -13,6 +13,8 @@ Rules (DESIGN §4b), each refusal an ``INVALID_PARAMETER_VALUE`` (HTTP 400) star
 - a run that backs a registered model version cannot be deleted.
 
 While a run is running, everything else behaves exactly as MLflow's own store (training logs through it).
+The write-once check of a ``cv.*`` tag and the check that a run backs no version run under a lock held in
+the database (:mod:`mlflow_cv.registry.dblock`), as the registry guard's do.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_IN
 from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
+from mlflow_cv.registry.dblock import serialized
 from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
-from mlflow_cv.tags import CV_PREFIX, TAG_REPRODUCE_VERDICT, TAG_REPRODUCES
+from mlflow_cv.tags import TAG_REPRODUCE_VERDICT, TAG_REPRODUCES, ours
 
 __all__ = ["GuardedTrackingStore", "build_tracking_store"]
 
@@ -53,7 +56,7 @@ class GuardedTrackingStore(SqlAlchemyStore):
         return str(self.get_run(run_id).info.status)
 
     def _check_tags(self, run_id: str, keys: Iterable[tuple[str, str]]) -> None:
-        mine = [(k, v) for k, v in keys if k and k.startswith(CV_PREFIX)]
+        mine = [(k, v) for k, v in keys if ours(k)]
         if not mine:
             return
         run = self.get_run(run_id)
@@ -71,11 +74,15 @@ class GuardedTrackingStore(SqlAlchemyStore):
             raise refuse(f"run {run_id} has ended ({status}); its {what} are frozen")
 
     def set_tag(self, run_id: str, tag: Any) -> None:
-        self._check_tags(run_id, [(tag.key, tag.value)])
-        super().set_tag(run_id, tag)
+        if not ours(tag.key):
+            super().set_tag(run_id, tag)
+            return
+        with serialized(self, f"run:{run_id}"):
+            self._check_tags(run_id, [(tag.key, tag.value)])
+            super().set_tag(run_id, tag)
 
     def delete_tag(self, run_id: str, key: str) -> None:
-        if key and key.startswith(CV_PREFIX):
+        if ours(key):
             raise refuse(f"{key} of run {run_id} cannot be deleted")
         super().delete_tag(run_id, key)
 
@@ -90,8 +97,12 @@ class GuardedTrackingStore(SqlAlchemyStore):
     def log_batch(self, run_id: str, metrics: Any, params: Any, tags: Any) -> None:
         if metrics or params:
             self._check_live(run_id, "metrics and params")
-        self._check_tags(run_id, [(t.key, t.value) for t in tags or ()])
-        super().log_batch(run_id, metrics, params, tags)
+        if not any(ours(t.key) for t in tags or ()):
+            super().log_batch(run_id, metrics, params, tags)
+            return
+        with serialized(self, f"run:{run_id}"):
+            self._check_tags(run_id, [(t.key, t.value) for t in tags])
+            super().log_batch(run_id, metrics, params, tags)
 
     def update_run_info(self, run_id: str, run_status: Any, end_time: Any, run_name: Any) -> Any:
         if run_status is not None and RunStatus.to_string(run_status) in _LIVE:
@@ -101,13 +112,14 @@ class GuardedTrackingStore(SqlAlchemyStore):
         return super().update_run_info(run_id, run_status, end_time, run_name)
 
     def delete_run(self, run_id: str) -> None:
-        with self.ManagedSessionMaker() as session:
-            versions = (
-                session.query(SqlModelVersion)
-                .filter(SqlModelVersion.run_id == run_id, SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
-                .all()
-            )
-            backing = sorted(f"{v.name} version {v.version}" for v in versions)
-        if backing:
-            raise refuse(f"run {run_id} backs {', '.join(backing)}; it cannot be deleted")
-        super().delete_run(run_id)
+        with serialized(self, f"run:{run_id}"):  # the registry guard creates versions of a run under it too
+            with self.ManagedSessionMaker() as session:
+                versions = (
+                    session.query(SqlModelVersion)
+                    .filter(SqlModelVersion.run_id == run_id, SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)
+                    .all()
+                )
+                backing = sorted(f"{v.name} version {v.version}" for v in versions)
+            if backing:
+                raise refuse(f"run {run_id} backs {', '.join(backing)}; it cannot be deleted")
+            super().delete_run(run_id)
