@@ -94,6 +94,14 @@ def rewrite_conf(model_dir: Path, **changes: str) -> None:
     (model_dir / "MLmodel").write_text(yaml.safe_dump(doc))
 
 
+def swap_in(model_dir: Path, checkpoint: Path, scratch: Path) -> None:
+    """Put ``checkpoint``'s weights in the logged model at ``model_dir``, and every hash MLmodel holds."""
+    flavor.save_model(checkpoint, scratch, labelmap=NAMES, task="detect", imgsz=64)
+    ours, theirs = flavor_conf(model_dir), flavor_conf(scratch)
+    shutil.copyfile(scratch / theirs["weights"], model_dir / ours["weights"])
+    rewrite_conf(model_dir, **{k: v for k, v in theirs.items() if k.endswith(("sha256", "digest"))})
+
+
 # --- the attacks ------------------------------------------------------------------------------------------
 
 
@@ -116,11 +124,7 @@ def test_other_weights_with_rewritten_hashes_are_refused_from_the_registry(
     planted beside them is never opened."""
     marker = tmp_path / "payload-ran"
     plant_bomb(registered / "weights" / "best.pt", marker)
-    other = tmp_path / "other"
-    flavor.save_model(checkpoints[1], other, labelmap=NAMES, task="detect", imgsz=64)
-    ours, theirs = flavor_conf(registered), flavor_conf(other)
-    shutil.copyfile(other / theirs["weights"], registered / ours["weights"])
-    rewrite_conf(registered, **{k: v for k, v in theirs.items() if k.endswith(("sha256", "digest"))})
+    swap_in(registered, checkpoints[1], tmp_path / "other")
     registered_digest, swapped_digest = weights_info(checkpoints[0]).digest, weights_info(checkpoints[1]).digest
     for uri in ("models:/det@production", "models:/det/1"):
         with pytest.raises(WeightsMismatchError) as refused:
@@ -128,6 +132,25 @@ def test_other_weights_with_rewritten_hashes_are_refused_from_the_registry(
         assert registered_digest in str(refused.value) and swapped_digest in str(refused.value)
         assert str(refused.value).startswith("models:/det/1: the model's files are not the ones registered")
     assert not marker.exists()
+
+
+def test_the_guard_finds_planted_weights_reading_them_itself(
+    registered: Path, checkpoints: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The server side of the artifacts gate reads the served model from the artifact store itself."""
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    from mlflow_cv.registry.server_artifacts import artifact_problems
+
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("det", "1")
+    store = _get_store(mlflow.get_tracking_uri())
+    assert not any("served model" in p for p in artifact_problems(store, version, dict(version.tags)))
+    swap_in(registered, checkpoints[1], tmp_path / "other")
+    problems = artifact_problems(store, version, dict(version.tags))
+    assert any(
+        p.startswith(f"the served model {version.source} is not the run's: the tensors' digest") for p in problems
+    )
 
 
 def test_a_pickle_in_place_of_the_weights_never_runs(registered: Path, tmp_path: Path) -> None:

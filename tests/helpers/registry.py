@@ -6,11 +6,13 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mlflow_cv.semver import Version
+from mlflow_cv.semver import Bump, Version
 
 BASE_TAGS = {
     "cv.data.snapshot": "DS-1.0.0", "cv.data.manifest_sha256": "a" * 64, "cv.data.split_seed": "42",
@@ -49,21 +51,49 @@ def make_run(client: Any, *, metrics: dict[str, float] | None = None, **changes:
     return str(run.info.run_id)
 
 
-def register_concurrently(client: Any, url: str, name: str, n: int = 8) -> None:
-    """``n`` processes run ``mlflow-cv model register`` at once: ``n`` distinct semvers, none lost."""
-    runs = [make_run(client, **{"cv.config.sha256": f"{i}" * 64}) for i in range(n)]
+def register_concurrently(client: Any, url: str, name: str, n: int = 8, *, raw: int = 0) -> None:
+    """``n`` processes run ``mlflow-cv model register`` at once, while ``raw`` threads of plain clients
+    create versions and set ``cv.semver`` themselves (retrying when the guard says no): distinct semvers
+    that rise with the version numbers, none lost."""
+    from mlflow.exceptions import RestException
+
+    runs = [make_run(client, **{"cv.config.sha256": f"{i % 10}{i // 10}" * 32}) for i in range(n)]
+    bare = make_run(client, **{"cv.config.sha256": "e" * 64})
+    client.create_registered_model(name)
     code = "import sys; from mlflow_cv.cli import main; sys.argv[0] = 'mlflow-cv'; main()"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, "model", "register", run, "--name", name, "--tracking-uri", url],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for run in runs
     ]  # fmt: skip
+
+    def raw_client(_: int) -> str:
+        from mlflow.tracking import MlflowClient
+
+        plain = MlflowClient(url)
+        number = plain.create_model_version(name, f"runs:/{bare}/weights", run_id=bare).version
+        deadline = time.monotonic() + 240
+        while True:
+            known = [
+                v.tags["cv.semver"] for v in plain.search_model_versions(f"name='{name}'") if "cv.semver" in v.tags
+            ]
+            top = max((Version.parse(t) for t in known), default=Version(0, 9, 0))
+            try:
+                plain.set_model_version_tag(name, number, "cv.semver", str(top.bump(Bump.MINOR)))
+                return str(number)
+            except RestException as exc:
+                if "mlflow-cv guard:" not in exc.message or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    with ThreadPoolExecutor(max(raw, 1)) as pool:
+        raw_versions = list(pool.map(raw_client, range(raw)))
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     versions = client.search_model_versions(f"name='{name}'")
-    assert len(versions) == n
-    semvers = sorted((v.tags["cv.semver"] for v in versions), key=Version.parse)
-    assert semvers == ["1.0.0", *(f"1.{i}.0" for i in range(1, n))]
-    by_number = sorted(versions, key=lambda v: int(v.version))
-    assert [Version.parse(v.tags["cv.semver"]) for v in by_number] == sorted(Version.parse(s) for s in semvers)
-    assert {v.run_id for v in versions} == set(runs)
+    assert len(versions) == n + raw and len(set(raw_versions)) == raw
+    by_number = [Version.parse(v.tags["cv.semver"]) for v in sorted(versions, key=lambda v: int(v.version))]
+    assert by_number == sorted(by_number) and len(set(by_number)) == n + raw, by_number
+    if not raw:
+        assert [str(v) for v in by_number] == ["1.0.0", *(f"1.{i}.0" for i in range(1, n))]
+    assert {v.run_id for v in versions} == set(runs) | ({bare} if raw else set())
