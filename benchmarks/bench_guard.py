@@ -1,6 +1,7 @@
 """What the registry guard costs per call, against MLflow's own SQLAlchemy store on the same database,
-and whether an alias move stays as cheap when the history is long (issue: the 1,000th move within 1.2x
-the 1st). In-process stores on one SQLite file, so the figures are the guard's own work, not HTTP.
+and whether an alias move or a policy change stays as cheap when the history is long (issue: the
+1,000th move within 1.2x the 1st). In-process stores on one SQLite file, so the figures are the
+guard's own work, not HTTP.
 
     python benchmarks/bench_guard.py [--calls 50] [--moves 1000]
 """
@@ -15,11 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlflow.entities import Metric, RunTag
-from mlflow.entities.model_registry import ModelVersionTag
+from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
 
 from mlflow_cv.registry.guard import build_store
+from mlflow_cv.registry.history import PolicyRequest
+from mlflow_cv.registry.policy import Policy
+from mlflow_cv.tags import TAG_POLICY, TAG_POLICY_REQUEST
 
 LINEAGE = {"cv.data.snapshot": "DS-1.0.0", "cv.data.manifest_sha256": "a" * 64, "cv.code.commit": "c" * 40,
            "cv.preflight": "passed", "cv.weights.digest": "d" * 64}  # fmt: skip
@@ -87,15 +91,29 @@ def main() -> None:
         guarded.create_model_version(
             model, f"runs:/{runs[i]}/m", runs[i], [ModelVersionTag(k, v) for k, v in LINEAGE.items()]
         )
-    window = min(20, args.moves // 4)
+    growth("alias move", args.moves, lambda i: guarded.set_registered_model_alias(model, "candidate", str(1 + i % 2)))
+    policies = [Policy(tolerance=0.005).to_json(), Policy(tolerance=0.004).to_json()]  # every other change looser
+
+    def change_policy(i: int) -> None:
+        text = policies[i % 2]
+        request = PolicyRequest(policy=text, who="bench", why="", allow_loosen=True).to_json()
+        guarded.set_registered_model_tag(model, RegisteredModelTag(TAG_POLICY_REQUEST, request))
+        guarded.set_registered_model_tag(model, RegisteredModelTag(TAG_POLICY, text))
+
+    growth("policy change", args.moves, change_policy)
+
+
+def growth(what: str, n: int, call: Callable[[int], object]) -> None:
+    """The median of the first and of the last calls of ``n``: does a call get dearer as the history grows?"""
+    window = min(20, n // 4)
     times = []
-    for i in range(args.moves):
+    for i in range(n):
         start = time.perf_counter()
-        guarded.set_registered_model_alias(model, "candidate", str(1 + i % 2))
+        call(i)
         times.append(time.perf_counter() - start)
     first, last = statistics.median(times[:window]), statistics.median(times[-window:])
-    print(f"alias move with a history of 0 vs {args.moves - window}+ moves: {first * 1000:.2f}ms vs "
-          f"{last * 1000:.2f}ms = {last / first:.2f}x (target <= 1.2)")  # fmt: skip
+    print(f"{what} with a history of 0 vs {n - window}+ events: {first * 1000:.2f}ms vs {last * 1000:.2f}ms = "
+          f"{last / first:.2f}x (target <= 1.2)")  # fmt: skip
 
 
 if __name__ == "__main__":

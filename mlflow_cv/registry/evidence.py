@@ -9,6 +9,7 @@ evidence (e.g. an evaluation record) is one more :class:`Rule` in :data:`RULES`,
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +29,15 @@ class Evidence:
     runs: Callable[[str], Any]  # run id → MLflow Run
     policy: Policy
 
+    @functools.cached_property
+    def _run(self) -> Any:
+        return self.runs(self.run_id) if self.run_id else None
+
     def run(self) -> Any:
-        if not self.run_id:
+        """The version's run (read once)."""
+        if self._run is None:
             raise LookupError(f"{CV_PREFIX}* tags need the run they come from (run_id)")
-        return self.runs(self.run_id)
+        return self._run
 
 
 @dataclass(frozen=True)

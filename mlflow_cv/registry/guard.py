@@ -44,8 +44,14 @@ from typing import Any
 
 from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_INTERNAL
-from mlflow.store.model_registry.dbmodels.models import SqlModelVersion, SqlModelVersionTag, SqlRegisteredModelTag
+from mlflow.store.model_registry.dbmodels.models import (
+    SqlModelVersion,
+    SqlModelVersionTag,
+    SqlRegisteredModelAlias,
+    SqlRegisteredModelTag,
+)
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+from sqlalchemy import and_, or_
 
 from mlflow_cv.errors import MlflowCvError, SemverError
 from mlflow_cv.registry.dblock import serialized
@@ -92,6 +98,19 @@ def _history(key: str | None) -> bool:
     return bool(key) and str(key).startswith(HISTORY_PREFIX)
 
 
+# History keys as a range of the tag tables' primary keys, (workspace, key, …), so the database skips them
+# (or reads only them) through its index: "cv.history." ≤ key < "cv.history/" ("/" follows ".").
+_HISTORY_END = HISTORY_PREFIX[:-1] + chr(ord(HISTORY_PREFIX[-1]) + 1)
+
+
+def _in_history(key: Any) -> Any:
+    return and_(key >= HISTORY_PREFIX, key < _HISTORY_END)
+
+
+def _outside_history(key: Any) -> Any:
+    return or_(key < HISTORY_PREFIX, key >= _HISTORY_END)
+
+
 @dataclass(frozen=True)
 class _Version:
     """A version as the rules see it, read without its history tags (a move costs the same however long
@@ -101,6 +120,14 @@ class _Version:
     run_id: str | None
     source: str
     tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Model:
+    """A registered model as the rules see it: its tags (without the history) and aliases."""
+
+    tags: dict[str, str]
+    aliases: dict[str, str]  # alias → version number
 
 
 class GuardedRegistryStore(SqlAlchemyStore):
@@ -121,9 +148,21 @@ class GuardedRegistryStore(SqlAlchemyStore):
         return _get_store(self.tracking_uri)
 
     def _policy(self, name: str) -> Policy:
-        return Policy.from_json(dict(self.get_registered_model(name).tags).get(TAG_POLICY))
+        return Policy.from_json(self._model(name).tags.get(TAG_POLICY))
 
     # --- narrow reads: what the rules need, never the whole history ------------------------------
+    # (MLflow's get_registered_model also loads its latest versions with every tag of theirs)
+
+    def _model(self, name: str) -> _Model:
+        with self.ManagedSessionMaker() as session:
+            self._get_registered_model(session, name)  # raises RESOURCE_DOES_NOT_EXIST
+            tags = (
+                self._get_query(session, SqlRegisteredModelTag)
+                .filter(SqlRegisteredModelTag.name == name)
+                .filter(_outside_history(SqlRegisteredModelTag.key))
+            )
+            aliases = self._get_query(session, SqlRegisteredModelAlias).filter(SqlRegisteredModelAlias.name == name)
+            return _Model({t.key: t.value for t in tags}, {a.alias: str(a.version) for a in aliases})
 
     def _version(self, name: str, version: str | int) -> _Version:
         with self.ManagedSessionMaker() as session:
@@ -131,7 +170,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             tags = (
                 self._get_query(session, SqlModelVersionTag)
                 .filter(SqlModelVersionTag.name == name, SqlModelVersionTag.version == row.version)
-                .filter(~SqlModelVersionTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+                .filter(_outside_history(SqlModelVersionTag.key))
             )
             return _Version(str(row.version), row.run_id, str(row.source), {t.key: t.value for t in tags})
 
@@ -142,7 +181,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             rows = (
                 self._get_query(session, SqlModelVersionTag)
                 .filter(SqlModelVersionTag.name == name)
-                .filter(SqlModelVersionTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+                .filter(_in_history(SqlModelVersionTag.key))
                 .order_by(SqlModelVersionTag.key.desc())
                 .yield_per(50)
             )
@@ -153,14 +192,14 @@ class GuardedRegistryStore(SqlAlchemyStore):
             on_versions = (
                 self._get_query(session, SqlModelVersionTag)
                 .filter(SqlModelVersionTag.name == name)
-                .filter(SqlModelVersionTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+                .filter(_in_history(SqlModelVersionTag.key))
             )
             if version is not None:
                 return on_versions.filter(SqlModelVersionTag.version == int(version)).first() is not None
             on_model = (
                 self._get_query(session, SqlRegisteredModelTag)
                 .filter(SqlRegisteredModelTag.name == name)
-                .filter(SqlRegisteredModelTag.key.startswith(HISTORY_PREFIX, autoescape=True))
+                .filter(_in_history(SqlRegisteredModelTag.key))
             )
             return on_versions.first() is not None or on_model.first() is not None
 
@@ -259,9 +298,9 @@ class GuardedRegistryStore(SqlAlchemyStore):
             super().delete_model_version(name, version)
 
     def _protected_aliases_of(self, name: str, version: str) -> list[str]:
-        model = self.get_registered_model(name)
-        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
-        return sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version) and policy.protects(a))
+        model = self._model(name)
+        policy = Policy.from_json(model.tags.get(TAG_POLICY))
+        return sorted(a for a, v in model.aliases.items() if v == str(version) and policy.protects(a))
 
     # --- registered models: names, stages, policy ---------------------------------------------------
 
@@ -278,16 +317,15 @@ class GuardedRegistryStore(SqlAlchemyStore):
     def _check_keeps_its_name(self, name: str, what: str) -> None:
         """A model with protected aliases or a history keeps its name: re-creating the old name would
         start a fresh, ungated ``@production`` with no history."""
-        model = self.get_registered_model(name)
-        policy = Policy.from_json(dict(model.tags).get(TAG_POLICY))
-        held = sorted(a for a in model.aliases or {} if policy.protects(a))
+        model = self._model(name)
+        policy = Policy.from_json(model.tags.get(TAG_POLICY))
+        held = sorted(a for a in model.aliases if policy.protects(a))
         if held or self._has_history(name):
             reason = f"protected aliases ({', '.join(held)})" if held else "a history"
             raise refuse(f"{name} has {reason}; it cannot be {what}: it and its history stay")
 
     def transition_model_version_stage(self, name: str, version: str, stage: Any, *args: Any, **kwargs: Any) -> Any:
-        model = self.get_registered_model(name)
-        if any(ours(k) for k in dict(model.tags)) or any(ours(k) for k in self._version(name, version).tags):
+        if any(ours(k) for k in self._model(name).tags) or any(ours(k) for k in self._version(name, version).tags):
             raise refuse(
                 f"{name} is managed by mlflow-cv, which moves aliases, not stages (deprecated in MLflow): "
                 "use `mlflow-cv model promote NAME X.Y.Z --to ALIAS`"
@@ -340,7 +378,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
     def _change_policy(self, name: str, new: Policy | None) -> None:
         """Store ``new`` (None: back to the defaults) as ``name``'s policy, when the change may be made."""
         with serialized(self, f"model:{name}"):
-            tags = dict(self.get_registered_model(name).tags)
+            tags = self._model(name).tags
             old, chosen = self._parsed_policy(tags.get(TAG_POLICY)), new or Policy()
             if chosen == old and (new is not None) == (TAG_POLICY in tags):
                 return
@@ -377,8 +415,8 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
         with serialized(self, f"model:{name}"):
-            model = self.get_registered_model(name)
-            tags = dict(model.tags)
+            model = self._model(name)
+            tags = model.tags
             policy = Policy.from_json(tags.get(TAG_POLICY))
             lookalike = [p for p in policy.protected if p.casefold() == alias.casefold() and p != alias]
             if lookalike:
@@ -388,7 +426,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             protected = policy.protects(alias)
             if protected:
                 require_manage(name, f"move {alias!r} of")
-            holder_number = (model.aliases or {}).get(alias)
+            holder_number = model.aliases.get(alias)
             candidate = self._version(name, version)
             holder = self._version(name, holder_number) if holder_number is not None else None
             request = MoveRequest.from_json(tags.get(TAG_MOVE_REQUEST))
