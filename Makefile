@@ -42,7 +42,7 @@ bench: install
 PG_DIR ?= .mlflow-cv/postgres
 pg-server: install
 	db=$$(scripts/postgres.sh start $(CURDIR)/$(PG_DIR) 5433) && \
-	$(BIN)/mlflow server --host 127.0.0.1 --port 5000 --workers 1 --backend-store-uri "cv-guard-$$db" \
+	$(BIN)/mlflow server --host 127.0.0.1 --port 5000 --workers 4 --backend-store-uri "cv-guard-$$db" \
 	  --registry-store-uri "cv-guard-$$db" --artifacts-destination $(CURDIR)/.mlflow-cv/server-artifacts
 
 # Forget the demo's snapshots (ids are never reused, so a fresh demo needs a fresh project state).

@@ -287,3 +287,21 @@ def test_unreadable_artifacts_stop_a_protected_move_unless_the_policy_leaves_the
     local.set_registered_model_alias(name, "production", "1")
     (event,) = history(local, name).moves
     assert any("checked by the client" in line for line in event.gates), event.gates
+
+
+def test_the_legal_path_still_works(client: MlflowClient) -> None:
+    """register → promote → promote → rollback through mlflow-cv, on each server, with the history intact."""
+    from mlflow_cv import promote, rollback
+
+    name = f"legal-{uuid.uuid4().hex[:8]}"
+    better = {"val/mAP50-95": 0.6, "val/mAP50": 0.8, "val/AP50-95/circle": 0.65, "val/AP50-95/square": 0.55}
+    register(client, make_run(client), name=name)
+    register(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
+    assert promote(client, name, "1.0.0", alias="production", why="first").moved
+    assert promote(client, name, "1.1.0", alias="production", why="better").moved
+    assert rollback(client, name, alias="production", why="night regression").semver == "1.0.0"
+    events = history(client, name)
+    assert [(e.kind, e.to_semver, e.why) for e in events.moves] == [
+        ("promote", "1.0.0", "first"), ("promote", "1.1.0", "better"), ("rollback", "1.0.0", "night regression")
+    ]  # fmt: skip
+    assert all(" artifacts " in " ".join(e.gates) and "every hash verifies" in " ".join(e.gates) for e in events.moves)

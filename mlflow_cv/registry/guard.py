@@ -37,6 +37,7 @@ permission) whose message starts ``mlflow-cv guard:``.
 
 from __future__ import annotations
 
+import heapq
 import os
 import time
 from dataclasses import dataclass
@@ -175,16 +176,18 @@ class GuardedRegistryStore(SqlAlchemyStore):
             return _Version(str(row.version), row.run_id, str(row.source), {t.key: t.value for t in tags})
 
     def _previous_holder(self, name: str, alias: str, current: str) -> AliasEvent | None:
-        """The promotion that put ``current`` on ``alias`` (:func:`previous_holder`), reading the moves
-        recorded on the versions newest first, only as far as needed."""
+        """The promotion that put ``current`` on ``alias`` (:func:`previous_holder`), reading the history
+        newest first, only as far as needed: the moves on the versions (and any recorded on the model
+        itself, as releases before the versions' history did)."""
         with self.ManagedSessionMaker() as session:
-            rows = (
-                self._get_query(session, SqlModelVersionTag)
-                .filter(SqlModelVersionTag.name == name)
-                .filter(_in_history(SqlModelVersionTag.key))
-                .order_by(SqlModelVersionTag.key.desc())
+            streams = [
+                self._get_query(session, table)
+                .filter(table.name == name, _in_history(table.key))
+                .order_by(table.key.desc())
                 .yield_per(50)
-            )
+                for table in (SqlModelVersionTag, SqlRegisteredModelTag)
+            ]
+            rows = heapq.merge(*streams, key=lambda row: row.key, reverse=True)
             return previous_holder(parse_events(row.value for row in rows), alias, current)
 
     def _has_history(self, name: str, version: str | None = None) -> bool:
