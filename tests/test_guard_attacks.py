@@ -187,6 +187,11 @@ def test_names_and_stages_are_no_side_doors(client: MlflowClient) -> None:
     refused(client.set_registered_model_alias, name, "Production", "2", match="spelled otherwise")
     refused(client.set_registered_model_alias, name, "production", "2", match="may not become")
     assert client.get_registered_model(name).aliases == {"production": "1"}
+    scratch = f"scratch-{uuid.uuid4().hex[:8]}"  # only unprotected moves in its history: nothing pins it
+    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=scratch)
+    client.set_registered_model_alias(scratch, "candidate", "1")
+    client.delete_registered_model_alias(scratch, "candidate")
+    client.delete_registered_model(scratch)
 
 
 def test_a_tag_without_a_key_is_refused_cleanly(tmp_path: Path) -> None:

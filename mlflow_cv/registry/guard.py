@@ -13,9 +13,10 @@ so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same
 - ``cv.semver`` is never given at creation (so ``copy_model_version`` cannot carry one over), and is set
   in registration order: a semantic version, unique in the model, above every earlier (lower-numbered)
   version's and below every later one's, and only once every earlier version has one (or was abandoned);
-- a model with protected aliases or a history cannot be renamed or deleted, nor a version that holds a
-  protected alias or is in the history; the deprecated stage API is refused for models mlflow-cv
-  manages; an alias spelled like a protected one (``Production``) is refused;
+- a model with protected aliases, or whose history records a protected move or a policy change, cannot
+  be renamed or deleted, nor a version that holds or held a protected alias; the deprecated stage API
+  is refused for models mlflow-cv manages; an alias spelled like a protected one (``Production``) is
+  refused;
 - ``cv.policy`` must parse and keep ``production`` protected and the lineage and preflight gates on;
   a change that loosens it needs ``mlflow-cv model policy --allow-loosen`` (``cv.policy.request``), and
   every change is an event of the history;
@@ -190,21 +191,19 @@ class GuardedRegistryStore(SqlAlchemyStore):
             rows = heapq.merge(*streams, key=lambda row: row.key, reverse=True)
             return previous_holder(parse_events(row.value for row in rows), alias, current)
 
-    def _has_history(self, name: str, version: str | None = None) -> bool:
+    def _in_the_record(self, name: str, policy: Policy, version: str | None = None) -> bool:
+        """Whether the history holds evidence about ``name`` (or its ``version``): a move of a protected
+        alias, or a policy change. Moves of other aliases are recorded too, but pin nothing."""
         with self.ManagedSessionMaker() as session:
-            on_versions = (
-                self._get_query(session, SqlModelVersionTag)
-                .filter(SqlModelVersionTag.name == name)
-                .filter(_in_history(SqlModelVersionTag.key))
-            )
-            if version is not None:
-                return on_versions.filter(SqlModelVersionTag.version == int(version)).first() is not None
-            on_model = (
-                self._get_query(session, SqlRegisteredModelTag)
-                .filter(SqlRegisteredModelTag.name == name)
-                .filter(_in_history(SqlRegisteredModelTag.key))
-            )
-            return on_versions.first() is not None or on_model.first() is not None
+            tables = (SqlModelVersionTag,) if version is not None else (SqlModelVersionTag, SqlRegisteredModelTag)
+            for table in tables:
+                query = self._get_query(session, table).filter(table.name == name, _in_history(table.key))
+                if version is not None:
+                    query = query.filter(SqlModelVersionTag.version == int(version))
+                for event in parse_events(row.value for row in query.yield_per(200)):
+                    if isinstance(event, PolicyEvent) or policy.protects(event.alias):
+                        return True
+        return False
 
     # --- model versions and their tags -----------------------------------------------------------
 
@@ -296,8 +295,8 @@ class GuardedRegistryStore(SqlAlchemyStore):
             held = self._protected_aliases_of(name, version)
             if held:
                 raise refuse(f"version {version} holds {', '.join(held)}; move the alias first")
-            if self._has_history(name, version):
-                raise refuse(f"version {version} of {name} is in the alias history; it stays as evidence")
+            if self._in_the_record(name, self._policy(name), version):
+                raise refuse(f"version {version} of {name} held a protected alias; it stays as evidence")
             super().delete_model_version(name, version)
 
     def _protected_aliases_of(self, name: str, version: str) -> list[str]:
@@ -318,13 +317,13 @@ class GuardedRegistryStore(SqlAlchemyStore):
             return super().rename_registered_model(name, new_name)
 
     def _check_keeps_its_name(self, name: str, what: str) -> None:
-        """A model with protected aliases or a history keeps its name: re-creating the old name would
-        start a fresh, ungated ``@production`` with no history."""
+        """A model with protected aliases or evidence in its history keeps its name: re-creating the old
+        name would start a fresh, ungated ``@production`` with no history."""
         model = self._model(name)
         policy = Policy.from_json(model.tags.get(TAG_POLICY))
         held = sorted(a for a in model.aliases if policy.protects(a))
-        if held or self._has_history(name):
-            reason = f"protected aliases ({', '.join(held)})" if held else "a history"
+        if held or self._in_the_record(name, policy):
+            reason = f"protected aliases ({', '.join(held)})" if held else "a history of protected moves or policies"
             raise refuse(f"{name} has {reason}; it cannot be {what}: it and its history stay")
 
     def transition_model_version_stage(self, name: str, version: str, stage: Any, *args: Any, **kwargs: Any) -> Any:
