@@ -266,6 +266,26 @@ def test_eight_concurrent_registrations_get_eight_semvers(
     register_concurrently(client, mlflow_server.url, name)
 
 
+def test_a_policy_knows_when_another_loosens_it() -> None:
+    base = Policy()
+    assert (
+        base.loosened_by(
+            Policy(tolerance=0.005, gates=(*base.gates, "semver"), protected=("production", "staging", "qa"))
+        )
+        == []
+    )
+    assert base.loosened_by(Policy(tolerance=0.02)) == ["tolerance 0.01 → 0.02"]
+    assert base.loosened_by(Policy(gates=("lineage", "preflight", "semver"))) == ["gates dropped: artifacts, metrics"]
+    assert base.loosened_by(Policy(protected=("Production",))) == ["protected aliases dropped: staging"]
+    assert base.loosened_by(Policy(per_class=())) == [
+        f"per-class metric prefixes dropped: {', '.join(sorted(base.per_class))}"
+    ]
+    assert base.loosened_by(Policy(artifacts="client")) == ["artifacts checked by the client only (was: the server)"]
+    assert Policy(artifacts="client").loosened_by(base) == []
+    with pytest.raises(ConfigError, match="artifacts must be one of server, client"):
+        Policy.from_json('{"artifacts": "nobody"}')
+
+
 def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Server) -> None:
     from click.testing import CliRunner
 

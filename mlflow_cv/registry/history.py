@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.tags import HISTORY_PREFIX, MOVE_POLICY, MOVE_PROMOTE, MOVE_ROLLBACK
@@ -42,33 +42,42 @@ __all__ = [
 ]
 
 
+class _Statement:
+    """A client's statement before a change (a tag the guard consumes): canonical JSON, read leniently."""
+
+    def to_json(self) -> str:
+        return canonical_json(asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Self | None:
+        """The statement, or None when there is none or it is malformed (then the change states nothing).
+        Unknown fields are ignored (older clients sent their own gate results)."""
+        try:
+            doc = json.loads(text or "")
+            known = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}  # type: ignore[arg-type]
+            stated = cls(**known)
+        except (ValueError, TypeError, AttributeError):
+            return None
+        kinds = {"str": str, "bool": bool}
+        ok = all(isinstance(getattr(stated, f.name), kinds[str(f.type)]) for f in fields(stated))  # type: ignore[arg-type]
+        return stated if ok else None
+
+
 @dataclass(frozen=True)
-class MoveRequest:
-    """What a client states before it moves an alias."""
+class MoveRequest(_Statement):
+    """What a client states before it moves an alias (its gate results are not part of it: the history
+    holds the server's). Malformed or missing: the move is recorded as direct."""
 
     alias: str
     version: str  # the model version number, as MLflow's API takes it
     who: str
     why: str
     kind: str = MOVE_PROMOTE  # promote | rollback
-    gates: tuple[str, ...] = ()
     nonce: str = field(default_factory=lambda: new_nonce())
-
-    def to_json(self) -> str:
-        return canonical_json(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str | None) -> MoveRequest | None:
-        """The request, or None when there is none or it is malformed (then the move counts as direct)."""
-        try:
-            doc = json.loads(text or "")
-            return cls(**{**doc, "gates": tuple(str(g) for g in doc.get("gates", ()))})
-        except (ValueError, TypeError, AttributeError):
-            return None
 
 
 @dataclass(frozen=True)
-class PolicyRequest:
+class PolicyRequest(_Statement):
     """What a client states before it changes a policy: the policy it sets (canonical JSON), why, and
     whether it means to loosen the rules (``mlflow-cv model policy --allow-loosen``)."""
 
@@ -77,19 +86,6 @@ class PolicyRequest:
     why: str
     allow_loosen: bool = False
     nonce: str = field(default_factory=lambda: new_nonce())
-
-    def to_json(self) -> str:
-        return canonical_json(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str | None) -> PolicyRequest | None:
-        """The request, or None when there is none or it is malformed (then the change states nothing)."""
-        try:
-            doc = json.loads(text or "")
-            request = cls(**doc)
-        except (ValueError, TypeError, AttributeError):
-            return None
-        return request if isinstance(request.allow_loosen, bool) and isinstance(request.policy, str) else None
 
 
 def _stamp() -> str:

@@ -129,10 +129,11 @@ class Policy:
         found = []
         if new.tolerance > self.tolerance:
             found.append(f"tolerance {self.tolerance} → {new.tolerance}")
-        for what, old, now in (("gates", self.gates, new.gates), ("protected aliases", self.protected, new.protected),
-                               ("gated metrics", self.metrics, new.metrics),
-                               ("per-class metric prefixes", self.per_class, new.per_class)):  # fmt: skip
-            if dropped := sorted({v.casefold() for v in old} - {v.casefold() for v in now}):
+        aliases = ({a.casefold() for a in self.protected}, {a.casefold() for a in new.protected})  # any case
+        for what, old, now in (("gates", set(self.gates), set(new.gates)), ("protected aliases", *aliases),
+                               ("gated metrics", set(self.metrics), set(new.metrics)),
+                               ("per-class metric prefixes", set(self.per_class), set(new.per_class))):  # fmt: skip
+            if dropped := sorted(old - now):
                 found.append(f"{what} dropped: {', '.join(dropped)}")
         if self.artifacts == "server" and new.artifacts != "server":
             found.append(f"artifacts checked by the {new.artifacts} only (was: the {self.artifacts})")
