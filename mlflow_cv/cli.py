@@ -90,21 +90,35 @@ def data() -> None:
 @click.option("--task", type=click.Choice(["detect", "segment", "pose", "classify"]), help="Default: parent's/detect.")
 @click.option("--classes", help="Class map as a comma-separated list (else data.yaml 'names' or classes.txt).")
 @click.option("--notes", default="", help="Free text kept in the manifest.")
+@click.option("--attributes", "attribute_files", multiple=True, type=click.Path(path_type=Path),
+              help="Image attributes: CSV (a 'path' column, a column per attribute) or JSONL; repeatable.")  # fmt: skip
+@click.option(
+    "--attr",
+    "attr_rules",
+    multiple=True,
+    metavar="NAME=VALUE:GLOB",
+    help="Give NAME=VALUE to every image whose path matches GLOB, e.g. 'time_of_day=night:**/night/**'.",
+)
 @_project_option
 def data_snapshot(source: Path, snapshot_id: str | None, parent: str | None, bump: str | None, seed: int | None,
                   split_text: str | None, task: str | None, classes: str | None, notes: str,
+                  attribute_files: tuple[Path, ...], attr_rules: tuple[str, ...],
                   project: Project) -> None:  # fmt: skip
     """Freeze the dataset at SOURCE as a new snapshot: manifest, stored bytes, conf/data/DS-….yaml.
+    Image attributes (slices such as time_of_day:night) come from --attributes files and --attr rules,
+    paths relative to SOURCE; a child snapshot does not inherit its parent's.
 
     \b
     Examples:
       mlflow-cv data snapshot data/shapes --id DS-1.0.0 --notes "initial"
       mlflow-cv data snapshot data/shapes --parent DS-1.0.0 --bump minor
+      mlflow-cv data snapshot data/shapes --parent DS-1.1.0 --bump patch --attr 'time_of_day=night:**/night/**'
     """
     with progress_on_stderr("hashing") as progress:
         show(cv.create_snapshot(
             project, source, snapshot_id=snapshot_id, parent=parent, bump=cv.Bump.parse(bump) if bump else None,
-            task=task, class_map=classes, split=split_text, seed=seed, notes=notes, progress=progress,
+            task=task, class_map=classes, split=split_text, seed=seed, notes=notes, attributes=attribute_files,
+            attr_rules=attr_rules, progress=progress,
         ))  # fmt: skip
 
 

@@ -4,14 +4,15 @@
 |-------------------------------------------------------------------|---------------|
 | class removed, renamed or re-indexed; task or label format changed | MAJOR         |
 | images added, removed or changed; classes appended; split changed  | MINOR         |
-| only label contents changed (same images, same class map)          | PATCH         |
+| an image attribute added or removed (DESIGN §2a)                   | MINOR         |
+| only label contents or attribute values changed                    | PATCH         |
 | nothing changed                                                    | refused       |
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlflow_cv.data.manifest import Manifest
@@ -42,6 +43,10 @@ class SnapshotDiff:
     leakage: tuple[tuple[str, str], ...]  # (item, new split): in train before, evaluated on now
     required: Bump
     reasons: tuple[str, ...]
+    attributes_added: tuple[str, ...] = ()
+    attributes_removed: tuple[str, ...] = ()
+    attribute_changes: Mapping[str, int] = field(default_factory=dict)  # attribute → items whose value changed
+    slice_deltas: Mapping[str, int] = field(default_factory=dict)  # "attr:value" → images new - old
 
     def summary_lines(self, *, limit: int = 10) -> list[str]:
         """The changes as short lines: paths per kind (first ``limit``), class deltas, moves, leakage."""
@@ -59,6 +64,16 @@ class SnapshotDiff:
         if self.split_moves:
             moves = ", ".join(f"{i} {a}→{b}" for i, a, b in self.split_moves[:limit])
             lines.append(f"split moves ({len(self.split_moves)}): {moves}")
+        for title, names in (("attributes added", self.attributes_added),
+                             ("attributes removed", self.attributes_removed)):  # fmt: skip
+            if names:
+                lines.append(f"{title}: {', '.join(names)}")
+        if self.attribute_changes:
+            lines.append(
+                "attribute values changed: " + ", ".join(f"{a} ({n})" for a, n in self.attribute_changes.items())
+            )
+        if self.slice_deltas:
+            lines.append("images per slice: " + ", ".join(f"{k} {v:+d}" for k, v in self.slice_deltas.items()))
         if self.leakage:
             lines.append(
                 f"LEAKAGE: {len(self.leakage)} item(s) trained on in {self.old} are evaluated on in {self.new}: "
@@ -87,6 +102,8 @@ class SnapshotDiff:
             "instance_deltas": dict(self.instance_deltas),
             "split_moves": [list(m) for m in self.split_moves],
             "leakage": [list(x) for x in self.leakage],
+            "attributes": {"added": self.attributes_added, "removed": self.attributes_removed,
+                           "values_changed": dict(self.attribute_changes), "slice_deltas": dict(self.slice_deltas)},
             "required_bump": self.required.name,
             "reasons": list(self.reasons),
         }  # fmt: skip
@@ -141,6 +158,22 @@ def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
         reasons.append((Bump.MINOR, f"split changed: {old.split.to_dict()} → {new.split.to_dict()}"))
     if moves:
         reasons.append((Bump.MINOR, f"items moved between splits: {len(moves)}"))
+    attrs_added = tuple(sorted(set(new.attributes) - set(old.attributes)))
+    attrs_removed = tuple(sorted(set(old.attributes) - set(new.attributes)))
+    for what, dropped_or_new in (("added", attrs_added), ("removed", attrs_removed)):
+        if dropped_or_new:
+            reasons.append((Bump.MINOR, f"attribute {what}: {', '.join(dropped_or_new)}"))
+    changed = {}
+    for name in sorted(set(old.attributes) & set(new.attributes)):
+        a, b = old.attributes[name], new.attributes[name]
+        if n := sum(a.get(i) != b.get(i) for i in set(a) | set(b)):
+            changed[name] = n
+    if changed:
+        reasons.append(
+            (Bump.PATCH, "attribute values changed: " + ", ".join(f"{k} ({n} image(s))" for k, n in changed.items()))
+        )
+    slices = _slice_sizes(old), _slice_sizes(new)
+    slice_deltas = {k: slices[1].get(k, 0) - slices[0].get(k, 0) for k in sorted(slices[0].keys() | slices[1].keys())}
     if lbl_added or lbl_removed or lbl_modified:
         reasons.append(
             (Bump.PATCH, f"label files added: {len(lbl_added)}, removed: {len(lbl_removed)}, "
@@ -161,7 +194,19 @@ def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
         leakage=leakage,
         required=required,
         reasons=tuple(f"{b.name}: {text}" for b, text in sorted(reasons, key=lambda r: -r[0])),
+        attributes_added=attrs_added,
+        attributes_removed=attrs_removed,
+        attribute_changes=changed,
+        slice_deltas={k: d for k, d in slice_deltas.items() if d},
     )
+
+
+def _slice_sizes(manifest: Manifest) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for name, values in manifest.attributes.items():
+        for value in values.values():
+            sizes[f"{name}:{value}"] = sizes.get(f"{name}:{value}", 0) + 1
+    return sizes
 
 
 def _class_map_reasons(old: Mapping[int, str], new: Mapping[int, str]) -> list[tuple[Bump, str]]:

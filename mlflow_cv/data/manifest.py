@@ -14,7 +14,7 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,8 @@ _FIELDS = frozenset(
         "kpt_shape", "files", "splits", "split", "stats", "notes", "tool_version",
     }
 )  # fmt: skip
+# Present only when set, so a manifest without them hashes as before they existed.
+_OPTIONAL = frozenset({"attributes"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ class Manifest:
     created_at: str
     notes: str = ""
     kpt_shape: tuple[int, int] | None = None
+    attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # attribute → item id → value
     schema_version: int = SCHEMA_VERSION
 
     # -- serialization -------------------------------------------------------------------------
@@ -130,6 +133,7 @@ class Manifest:
             },
             "notes": self.notes,
             "tool_version": self.tool_version,
+            **({"attributes": {k: dict(v) for k, v in self.attributes.items()}} if self.attributes else {}),
         }
 
     @classmethod
@@ -144,7 +148,7 @@ class Manifest:
                 f"{SCHEMA_VERSION}; upgrade mlflow-cv to read newer manifests"
             )
         missing = sorted(_FIELDS - set(doc))
-        unknown = sorted(set(doc) - _FIELDS)
+        unknown = sorted(set(doc) - _FIELDS - _OPTIONAL)
         if missing or unknown:
             raise ManifestError(f"manifest fields: missing {missing}, unknown {unknown}")
         try:
@@ -198,9 +202,12 @@ class Manifest:
             split_stats={k: SplitStats.from_dict(v) for k, v in stats["per_split"].items()},
             notes=str(doc["notes"]),
             tool_version=str(doc["tool_version"]),
+            attributes=_attributes(doc.get("attributes", {})),
         )
         if set(all_items) != set(manifest.image_of):
             raise ManifestError("the split lists do not name exactly the images of the manifest")
+        if stray := sorted({i for values in manifest.attributes.values() for i in values} - set(manifest.image_of)):
+            raise ManifestError(f"attributes name items that are not images of the manifest: {stray[:5]}")
         return manifest
 
     # -- identity -----------------------------------------------------------------------------
@@ -244,12 +251,33 @@ class Manifest:
         for name, s in [("all", self.stats), *self.split_stats.items()]:
             add_row(counts, name, s.images, s.labels, s.background, *(s.instances.get(n, 0) for n in names))
         parts: list[RenderableType] = [head, lines(""), counts]
+        if self.attributes:
+            from mlflow_cv.data.attributes import slice_counts
+
+            splits = list(self.splits)
+            grid = table("slice", "images", *splits, right=("images", *splits))
+            for piece, row in slice_counts(self.attributes, self.splits).items():
+                add_row(grid, str(piece), row["all"], *(row[s] or "empty" for s in splits))
+            parts += [lines(""), grid]
         if files:  # one line a file, fixed widths: a table of 40,000 rows would take rich seconds
             parts += [lines(""), lines(f"{f.sha256}  {f.size:>10}  {f.kind:<5}  {f.path}" for f in self.files)]
         return Group(*parts)
 
     def __rich__(self) -> RenderableType:
         return self.render()
+
+
+def _attributes(doc: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    from mlflow_cv.data.attributes import NAME_RE, VALUE_RE
+
+    out = {}
+    for name, values in sorted(doc.items()):
+        if not NAME_RE.fullmatch(name) or not values:
+            raise ManifestError(f"attribute {name!r}: a name like {NAME_RE.pattern} with at least one image")
+        if bad := [v for v in values.values() if not isinstance(v, str) or not VALUE_RE.fullmatch(v)]:
+            raise ManifestError(f"attribute {name!r}: values like {VALUE_RE.pattern}, not {bad[:3]}")
+        out[name] = {str(k): v for k, v in sorted(values.items())}
+    return out
 
 
 def item_id(manifest: Manifest, path: str) -> str:
@@ -271,7 +299,7 @@ def _pretty(doc: Mapping[str, Any]) -> str:
         if isinstance(value, list) and value:
             body = ",\n".join("  " + json.dumps(v, sort_keys=True, ensure_ascii=False) for v in value)
             lines.append(f" {name}: [\n{body}\n ]{sep}")
-        elif isinstance(value, dict) and key == "splits":
+        elif isinstance(value, dict) and key in ("splits", "attributes"):
             inner = ",\n".join(
                 f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in sorted(value.items())
             )

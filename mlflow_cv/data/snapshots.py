@@ -14,8 +14,9 @@ written, and last the manifest is written atomically, read-only, never replacing
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,6 +204,8 @@ def create_snapshot(
     split: SplitSpec | str | None = None,
     seed: int | None = None,
     notes: str = "",
+    attributes: Sequence[Path] = (),
+    attr_rules: Sequence[str] = (),
     progress: Progress | None = None,
 ) -> SnapshotResult:
     """Freeze the working files under ``source`` as snapshot ``snapshot_id`` (see the module doc).
@@ -212,8 +215,10 @@ def create_snapshot(
     keeps its parent's task and split settings, and a first snapshot gets ``SplitSpec()`` (seed 42, 70/20/10).
     ``split`` may also be the text of ``--split`` (``train=0.8,val=0.2`` or ``from-dirs``); it and ``seed``
     complete each other and the parent's split (:meth:`SplitSpec.from_options`). ``class_map`` may be
-    the text of ``--classes`` (``circle,square``).
+    the text of ``--classes`` (``circle,square``). ``attributes`` (CSV or JSONL files) and ``attr_rules``
+    (``NAME=VALUE:GLOB``) give images attributes (DESIGN §2a); a child does not inherit its parent's.
     """
+    from mlflow_cv.data.attributes import AttrRule, collect_attributes
     from mlflow_cv.data.build import build_manifest
     from mlflow_cv.data.diff import diff_manifests
     from mlflow_cv.data.labels import parse_class_list
@@ -222,6 +227,7 @@ def create_snapshot(
 
     if isinstance(class_map, str):
         class_map = parse_class_list(class_map)
+    rules = [AttrRule.parse(r) for r in attr_rules]  # a malformed rule is refused before any hashing
     existing = project.snapshot_ids()
     parent_manifest = project.load(parent) if parent else None
     if isinstance(split, str) or seed is not None:
@@ -262,6 +268,10 @@ def create_snapshot(
             progress=progress,
         )
         cache.save()  # an accelerator only: worth keeping even if the rules below refuse
+        if attributes or rules:
+            images = {path: item for item, path in built.manifest.image_of.items()}
+            found = collect_attributes(images, files=attributes, rules=rules)
+            built = dataclasses.replace(built, manifest=dataclasses.replace(built.manifest, attributes=found))
         declared: Bump | None = None
         reasons: tuple[str, ...] = ()
         if parent_manifest is not None:
