@@ -41,6 +41,7 @@ _LAZY = {
     "History": "mlflow_cv.registry.history",
     "JobConfig": "mlflow_cv.config",
     "Lineage": "mlflow_cv.tracking.lineage",
+    "Evaluation": "mlflow_cv.evaluation.evaluate",
     "Manifest": "mlflow_cv.data.manifest",
     "Policy": "mlflow_cv.registry.policy",
     "PreflightReport": "mlflow_cv.tracking.preflight",
@@ -62,6 +63,7 @@ _LAZY = {
     "create_snapshot": "mlflow_cv.data.snapshots",
     "diff_manifests": "mlflow_cv.data.diff",
     "diff_runs": "mlflow_cv.audit.diff",
+    "evaluate": "mlflow_cv.evaluation.evaluate",
     "diff_snapshots": "mlflow_cv.data.diff",
     "history": "mlflow_cv.registry.aliases",
     "list_snapshots": "mlflow_cv.data.snapshots",
@@ -86,6 +88,7 @@ if _TYPE_CHECKING:  # what type checkers see: the same names, typed
     from mlflow_cv.data.manifest import FileEntry, Manifest, SplitStats, read_manifest
     from mlflow_cv.data.snapshots import Project, SnapshotList, SnapshotResult, create_snapshot, list_snapshots
     from mlflow_cv.data.splits import SplitSpec, assign_splits
+    from mlflow_cv.evaluation.evaluate import Evaluation, evaluate
     from mlflow_cv.registry.aliases import Promotion, history, promote, rollback
     from mlflow_cv.registry.client import registry_client
     from mlflow_cv.registry.history import History
@@ -112,6 +115,7 @@ __all__ = [
     "BumpError",
     "ConfigError",
     "DatasetError",
+    "Evaluation",
     "FileEntry",
     "GateError",
     "History",
@@ -156,6 +160,7 @@ __all__ = [
     "diff_manifests",
     "diff_runs",
     "diff_snapshots",
+    "evaluate",
     "history",
     "list_snapshots",
     "preflight_job",

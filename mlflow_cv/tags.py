@@ -11,6 +11,7 @@ __all__ = [
     "CV_PREFIX",
     "DIRTY_FALSE",
     "DIRTY_TRUE",
+    "EVAL_RECORD_PREFIX",
     "HISTORY_PREFIX",
     "MOVE_DIRECT",
     "MOVE_POLICY",
@@ -26,6 +27,14 @@ __all__ = [
     "TAG_CONFIG_ID",
     "TAG_CONFIG_SHA256",
     "TAG_DIRTY",
+    "TAG_EVAL_DEVICE",
+    "TAG_EVAL_MANIFEST",
+    "TAG_EVAL_MODEL",
+    "TAG_EVAL_OF",
+    "TAG_EVAL_SETTINGS",
+    "TAG_EVAL_SNAPSHOT",
+    "TAG_EVAL_SPLIT",
+    "TAG_EVAL_WEIGHTS",
     "TAG_HPARAMS_SHA256",
     "TAG_INIT_WEIGHTS_SHA256",
     "TAG_LABELMAP_SHA256",
@@ -90,9 +99,21 @@ REQUIRED_TAGS = (
     TAG_TASK, TAG_ARTIFACTS_SHA256,
 )  # fmt: skip
 
+# Set on an evaluation run by `mlflow-cv evaluate` (DESIGN §4a), when it is created.
+TAG_EVAL_OF = "cv.eval.of"  # the evaluated (training) run id
+TAG_EVAL_MODEL = "cv.eval.model"  # models:/NAME/VERSION when the model was evaluated as a registered version
+TAG_EVAL_WEIGHTS = "cv.eval.weights_sha256"
+TAG_EVAL_SNAPSHOT = "cv.eval.snapshot"
+TAG_EVAL_MANIFEST = "cv.eval.manifest_sha256"
+TAG_EVAL_SPLIT = "cv.eval.split"  # val | test | all
+TAG_EVAL_SETTINGS = "cv.eval.settings_sha256"  # conf, iou, imgsz, max_det, backend
+TAG_EVAL_DEVICE = "cv.eval.device"
+
 # --- model-version tags -----------------------------------------------------------------------------
 TAG_SEMVER = "cv.semver"  # its semantic version, set once
 TAG_METRICS = "cv.metrics"  # the gate metrics (canonical JSON), copied from the run
+# A version's evaluation record: cv.eval.<manifest_sha256[:12]>.<split> = the evaluation run's id.
+EVAL_RECORD_PREFIX = "cv.eval."
 
 # --- registered-model tags --------------------------------------------------------------------------
 TAG_POLICY = "cv.policy"  # the Policy as JSON (optional)

@@ -8,10 +8,12 @@ DESIGN §6) are switched off in a project-local settings file and the user's glo
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,13 +25,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FitResult",
+    "ImageScores",
     "WeightsInfo",
+    "class_metrics",
     "configure_ultralytics",
     "example_image",
     "fit",
     "metric_name",
+    "overall_metrics",
     "per_class_metrics",
+    "quiet",
     "strip_foreign_callbacks",
+    "validate_images",
     "weights_info",
 ]
 
@@ -92,6 +99,13 @@ def per_class_metrics(validator: Any, names: Mapping[int, str]) -> dict[str, flo
             if cid < len(totals) and totals[cid] > 0:
                 out[f"val/accuracy/{_UNSAFE.sub('_', name)}"] = float(matrix[cid, cid] / totals[cid])
         return out
+    return class_metrics(metrics, names)
+
+
+def class_metrics(metrics: Any, names: Mapping[int, str], *, head: str = "val/") -> dict[str, float]:
+    """Per-class precision, recall, AP50 and AP50-95 of a detection-style metrics object (box, and mask or
+    pose parts), named ``<head><part><metric>/<class>``; a class without instances has no value."""
+    out: dict[str, float] = {}
     parts = [("", metrics.box)] + [
         (p, getattr(metrics, a)) for p, a in (("mask_", "seg"), ("pose_", "pose")) if hasattr(metrics, a)
     ]
@@ -100,8 +114,81 @@ def per_class_metrics(validator: Any, names: Mapping[int, str]) -> dict[str, flo
             p, r, ap50, ap = part.class_result(i)
             name = _UNSAFE.sub("_", names.get(int(cid), str(cid)))
             for metric, value in (("precision", p), ("recall", r), ("AP50", ap50), ("AP50-95", ap)):
-                out[f"val/{prefix}{metric}/{name}"] = float(value)
+                out[f"{head}{prefix}{metric}/{name}"] = float(value)
     return out
+
+
+def overall_metrics(metrics: Any, *, head: str = "val/") -> dict[str, float]:
+    """The headline metrics of a metrics object (``metrics/mAP50(B)`` → ``<head>mAP50``), fitness aside."""
+    return {head + metric_name(k).removeprefix("val/"): float(v) for k, v in metrics.results_dict.items()
+            if k.startswith("metrics/")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """One validation pass, image by image: each image's statistics as Ultralytics' metrics take them, so
+    any subset of the images (a slice) is scored again without running the network again."""
+
+    files: tuple[str, ...]  # absolute image paths, in the order of ``records``
+    records: tuple[dict[str, Any], ...]
+    metrics: Any  # Ultralytics' metrics object of the whole pass
+    names: dict[int, str]
+
+    def subset(self, indices: list[int]) -> Any:
+        """Ultralytics' metrics of just these images (the same code that scored the whole pass)."""
+        part = type(self.metrics)(names=self.names)
+        for i in indices:
+            part.update_stats(self.records[i])
+        part.process()
+        return part
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Ultralytics says only warnings while the block runs (its progress bars follow its logger's level)."""
+    from ultralytics.utils import LOGGER
+
+    before = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(before)
+
+
+def validate_images(yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou: float, max_det: int, batch: int,
+                    device: str) -> ImageScores:  # fmt: skip
+    """Ultralytics' own validation of ``yolo`` on the ``val`` list of ``data_yaml``, keeping every image's
+    statistics (a callback wraps the metrics' ``update_stats``). Letterboxed square (``rect=False``), so
+    an image's predictions do not depend on which images share its batch."""
+    records: list[dict[str, Any]] = []
+    seen: dict[str, Any] = {}
+
+    def keep(validator: Any) -> None:
+        if "validator" in seen:
+            return
+        seen["validator"] = validator
+        update = validator.metrics.update_stats
+
+        def recording(stat: dict[str, Any]) -> None:
+            records.append(dict(stat))
+            update(stat)
+
+        validator.metrics.update_stats = recording
+
+    yolo.add_callback("on_val_batch_start", keep)
+    try:
+        with quiet():
+            metrics = yolo.val(data=str(data_yaml), split="val", imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+                               batch=batch, rect=False, plots=False, verbose=False, device=device, save_json=False,
+                               workers=0)  # fmt: skip
+    finally:
+        yolo.callbacks["on_val_batch_start"].remove(keep)
+    validator = seen.get("validator")
+    files = tuple(str(f) for f in validator.dataloader.dataset.im_files) if validator is not None else ()
+    if len(files) != len(records) or any(Path(f).name != r["im_name"] for f, r in zip(files, records, strict=False)):
+        raise TrainingError("Ultralytics scored the images in another order than it listed them; cannot slice")
+    return ImageScores(files=files, records=tuple(records), metrics=metrics, names=dict(yolo.model.names))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,12 @@ from tests.helpers.servers import Server, free_port, guarded_mlflow_server
 # A test that needs one of these trains a model or starts a server (or shares a session that did):
 # it is marked slow, so `make test-fast` (pytest -m "not slow") leaves it out. A test that trains or
 # serves on its own carries @pytest.mark.slow (tests/test_suite_hygiene.py checks both).
-SLOW_FIXTURES = frozenset({"train_project", "trained", "mlflow_server", "pg_mlflow_server", "guarded_server"})
+# MLflow's own store tests, copied: tests/test_mlflow_store_suites.py runs them in a pytest of their own.
+collect_ignore = ["mlflow_suites"]
+
+SLOW_FIXTURES = frozenset(
+    {"train_project", "trained", "mlflow_server", "pg_mlflow_server", "guarded_server", "scored_run"}
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects

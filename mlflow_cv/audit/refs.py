@@ -1,4 +1,5 @@
-"""What users call a run: a run id, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS`` or a semver."""
+"""What users call a run: a run id, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``NAME@ALIAS`` or a
+semver (with the model's name)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
                 version = client.get_model_version(name, number)
             else:
                 raise RegistryError(f"{ref!r} names no version: use models:/NAME/VERSION or models:/NAME@ALIAS")
+        elif re.fullmatch(r"[^/@\s]+@[\w.-]+", ref):  # NAME@ALIAS
+            name, alias = ref.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
         elif _SEMVER.match(ref):
             if not model:
                 raise RegistryError(f"{ref!r} is a semantic version: say of which model with --model NAME")
@@ -52,7 +56,7 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
             version = find_version(client, name, ref)
         else:
             raise RegistryError(
-                f"{ref!r} is not a run id, models:/NAME/VERSION, models:/NAME@ALIAS or a semantic version"
+                f"{ref!r} is not a run id, models:/NAME/VERSION, models:/NAME@ALIAS, NAME@ALIAS or a semantic version"
             )
     except MlflowException as exc:
         raise RegistryError(f"cannot resolve {ref!r}: {exc.message}") from exc

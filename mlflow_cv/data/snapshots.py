@@ -81,6 +81,10 @@ class Project:
     def cache_for(self, tree: Path) -> StatCache:
         return StatCache.for_root(self.state_dir / "cache", tree)
 
+    def checkout_path(self, manifest: Manifest) -> Path:
+        """Where training and evaluation check ``manifest`` out (verified, reused while it verifies)."""
+        return self.state_dir / "checkouts" / f"{manifest.snapshot_id}-{manifest.sha256[:12]}"
+
     def manifest_path(self, snapshot_id: str) -> Path:
         parse_snapshot_id(snapshot_id)  # refuses anything that could escape the folder
         return self.manifests_dir / f"{snapshot_id}.json"

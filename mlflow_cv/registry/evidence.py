@@ -2,21 +2,32 @@
 
 A version's ``cv.*`` tags are what the gates read, so each is checked against something the guard can
 read for itself whenever it is written (at creation, or later): the lineage tags against the run's own
-(write-once) tags, ``cv.metrics`` against the run's (frozen) metrics. ``cv.semver`` (an order rule) and
-the history (written by the guard alone) are the guard's own business, not evidence. A new kind of
-evidence (e.g. an evaluation record) is one more :class:`Rule` in :data:`RULES`, tried in order.
+(write-once) tags, ``cv.metrics`` against the run's (frozen) metrics, an evaluation record against the
+evaluation run it names (ended, of this version's weights, on that manifest and split). ``cv.semver``
+(an order rule) and the history (written by the guard alone) are the guard's own business, not
+evidence. A new kind of evidence is one more :class:`Rule` in :data:`RULES`, tried in order.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mlflow_cv.registry.policy import Policy
-from mlflow_cv.tags import CV_PREFIX, TAG_METRICS
+from mlflow_cv.tags import (
+    CV_PREFIX,
+    EVAL_RECORD_PREFIX,
+    TAG_EVAL_MANIFEST,
+    TAG_EVAL_OF,
+    TAG_EVAL_SPLIT,
+    TAG_EVAL_WEIGHTS,
+    TAG_METRICS,
+    TAG_WEIGHTS_SHA256,
+)
 
 __all__ = ["RULES", "Evidence", "Rule", "problem_with"]
 
@@ -63,8 +74,37 @@ def _run_tag(evidence: Evidence, key: str, value: str) -> str | None:
     return f"{key}={value!r} is not the tag of run {evidence.run_id}"
 
 
+_RECORD = re.compile(re.escape(EVAL_RECORD_PREFIX) + r"(?P<manifest>[0-9a-f]{12})\.(?P<split>val|test|all)")
+
+
+def _evaluation_record(evidence: Evidence, key: str, value: str) -> str | None:
+    """``cv.eval.<manifest[:12]>.<split>`` = an ended evaluation run of this version's weights on that
+    manifest and split (DESIGN §4a)."""
+    want = _RECORD.fullmatch(key)
+    assert want is not None
+    try:
+        record = evidence.runs(value)
+    except Exception:  # no such run: a claim, not evidence
+        return f"{key}={value!r}: no evaluation run {value!r}"
+    tags = record.data.tags
+    weights = evidence.run().data.tags.get(TAG_WEIGHTS_SHA256)
+    problems = [
+        what
+        for what, ok in (
+            ("it has not ended", record.info.status == "FINISHED"),
+            (f"it evaluated no run of this version ({TAG_EVAL_OF})", bool(tags.get(TAG_EVAL_OF))),
+            ("it evaluated other weights", bool(weights) and tags.get(TAG_EVAL_WEIGHTS) == weights),
+            ("it evaluated another manifest", tags.get(TAG_EVAL_MANIFEST, "").startswith(want["manifest"])),
+            ("it evaluated another split", tags.get(TAG_EVAL_SPLIT) == want["split"]),
+        )
+        if not ok
+    ]
+    return f"{key}={value!r} is not an evaluation record of this version: {'; '.join(problems)}" if problems else None
+
+
 RULES: tuple[Rule, ...] = (
     Rule("gate metrics", lambda key: key == TAG_METRICS, _gate_metrics),
+    Rule("evaluation record", lambda key: _RECORD.fullmatch(key) is not None, _evaluation_record),
     Rule("lineage", lambda key: True, _run_tag),  # every other cv.* tag: the run's own
 )
 

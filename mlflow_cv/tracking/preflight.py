@@ -171,7 +171,7 @@ def run_preflight(
     add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen")
     dest: Path | None = None
     if manifest is not None:
-        dest = project.state_dir / "checkouts" / f"{manifest.snapshot_id}-{manifest.sha256[:12]}"
+        dest = project.checkout_path(manifest)
         label = f"verifying {manifest.snapshot_id}"
         try:
             with progress_on_stderr(label, enabled=show_progress) as progress:

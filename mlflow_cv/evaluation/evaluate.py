@@ -1,0 +1,197 @@
+"""``mlflow-cv evaluate REF --data DS-x.y.z --split S``: score any model on pinned data, logged as an
+evaluation run (DESIGN §4a).
+
+The snapshot is checked out verified, as training does; the model is loaded through its flavor (from
+the registry when REF names a version: checked against the version's write-once tags) and scored with
+its packaged imgsz and max_det. The evaluation run lives in the evaluated run's experiment, tagged
+``cv.eval.*`` when it is created; the same metrics go to the model's LoggedModel with the snapshot split
+as their dataset. An evaluation of the same weights, manifest, split and settings is reused, and says so.
+A registered version gets its evaluation record, ``cv.eval.<manifest_sha256[:12]>.<split>`` = the run id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlflow_cv.audit.refs import resolve
+from mlflow_cv.errors import DatasetError, RegistryError
+from mlflow_cv.evaluation.scoring import EvalSettings, score
+from mlflow_cv.tags import (
+    EVAL_RECORD_PREFIX,
+    TAG_EVAL_DEVICE,
+    TAG_EVAL_MANIFEST,
+    TAG_EVAL_MODEL,
+    TAG_EVAL_OF,
+    TAG_EVAL_SETTINGS,
+    TAG_EVAL_SNAPSHOT,
+    TAG_EVAL_SPLIT,
+    TAG_EVAL_WEIGHTS,
+    TAG_MODEL_ID,
+    TAG_TASK,
+    TAG_WEIGHTS_SHA256,
+)
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from mlflow_cv.data.snapshots import Project
+
+__all__ = ["Evaluation", "evaluate", "record_key"]
+
+SPLITS = ("val", "test", "all")
+
+
+def record_key(manifest_sha256: str, split: str) -> str:
+    """The version tag of an evaluation record: ``cv.eval.<manifest_sha256[:12]>.<split>``."""
+    return f"{EVAL_RECORD_PREFIX}{manifest_sha256[:12]}.{split}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    run_id: str  # the evaluation run
+    label: str  # what was evaluated, as the user named it
+    snapshot: str
+    split: str
+    images: int
+    device: str
+    metrics: dict[str, float]
+    slices: dict[str, int]  # "attr:value" → images (0: empty in this split)
+    reused: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "evaluated": self.label, "snapshot": self.snapshot, "split": self.split,
+                "images": self.images, "device": self.device, "reused": self.reused, "slices": self.slices,
+                "metrics": self.metrics}  # fmt: skip
+
+    def __rich__(self) -> RenderableType:
+        from rich.console import Group
+
+        from mlflow_cv.render import add_row, lines, table
+
+        how = "reused the evaluation run" if self.reused else "evaluation run"
+        head = lines(f"{self.label} on {self.snapshot}/{self.split} ({self.images} images, {self.device}): "
+                     f"{how} {self.run_id}")  # fmt: skip
+        headline = [k.removeprefix("eval/") for k in self.metrics if k.count("/") == 1 and "latency" not in k]
+        grid = table("", "images", *headline, right=("images", *headline))
+        add_row(grid, "all", self.images, *(f"{self.metrics[f'eval/{k}']:.4f}" for k in headline))
+        for piece, n in self.slices.items():
+            cells = [self.metrics.get(f"eval/slice/{piece}/{k}") for k in headline]
+            add_row(grid, piece, n, *(("empty" if n == 0 else f"{v:.4f}" if v is not None else "-") for v in cells))
+        latency = [f"{k.removeprefix('eval/')} {v:.1f}" for k, v in self.metrics.items() if "latency" in k]
+        return Group(head, grid, lines("  ".join(latency)) if latency else lines())
+
+
+def _device_name(device: str) -> str:
+    import platform
+
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{device} ({torch.cuda.get_device_name(int(device.partition(':')[2] or 0))})"
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def evaluate(
+    client: Any,
+    ref: str,
+    *,
+    project: Project,
+    data: str,
+    split: str = "val",
+    slices: tuple[str, ...] | None = None,
+    model: str | None = None,
+    device: str = "cpu",
+) -> Evaluation:
+    """Evaluate the model REF names on ``split`` of snapshot ``data`` (``slices``: the attributes scored
+    slice by slice; default every attribute of the snapshot)."""
+    from mlflow_cv.data.checkout import checkout
+    from mlflow_cv.serving.flavor import load_model
+    from mlflow_cv.tracking.server import using_tracking_uri
+    from mlflow_cv.yolo import configure_ultralytics
+
+    if split not in SPLITS:
+        raise DatasetError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    target = resolve(client, ref, model=model)
+    run = client.get_run(target.run_id)
+    tags = dict(run.data.tags)
+    manifest = project.load(data)
+    if tags.get(TAG_TASK) and tags[TAG_TASK] != manifest.task:
+        raise DatasetError(f"{target.label} is a {tags[TAG_TASK]} model; {data} is a {manifest.task} dataset")
+    model_id = tags.get(TAG_MODEL_ID)
+    if not model_id:
+        raise RegistryError(f"{target.label}: run {target.run_id} logged no servable model ({TAG_MODEL_ID})")
+    uri = f"models:/{target.model}/{target.version}" if target.model else f"models:/{model_id}"
+    attributes = tuple(manifest.attributes) if slices is None else slices
+    with using_tracking_uri(client.tracking_uri):
+        loaded = load_model(uri)
+    if loaded.names != dict(manifest.class_map):
+        raise DatasetError(f"{target.label} predicts {loaded.names}; {data} labels {dict(manifest.class_map)}: "
+                           "evaluate on a snapshot with the model's class map")  # fmt: skip
+    settings = EvalSettings(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
+    device_name = _device_name(device)
+    keys = {TAG_EVAL_WEIGHTS: tags.get(TAG_WEIGHTS_SHA256, ""), TAG_EVAL_MANIFEST: manifest.sha256,
+            TAG_EVAL_SPLIT: split, TAG_EVAL_SETTINGS: settings.sha256}  # fmt: skip
+    if found := _cached(client, run.info.experiment_id, keys, attributes):
+        result = Evaluation(run_id=found.info.run_id, label=target.label, snapshot=data, split=split,
+                            images=int(found.data.params.get("images", 0)), device=found.data.tags[TAG_EVAL_DEVICE],
+                            metrics=dict(sorted(found.data.metrics.items())),
+                            slices=_slice_sizes(found.data.params), reused=True)  # fmt: skip
+    else:
+        dest = project.checkout_path(manifest)
+        checkout(project, data, dest)
+        configure_ultralytics(project.state_dir / "ultralytics")
+        scores = score(loaded.yolo, manifest, dest, split=split, attributes=attributes, settings=settings,
+                       device=device)  # fmt: skip
+        run_id = _log(client, run, target, keys, manifest, split, scores, device_name, model_id)
+        result = Evaluation(run_id=run_id, label=target.label, snapshot=data, split=split, images=scores.images,
+                            device=device_name, metrics=scores.metrics, slices=scores.slices, reused=False)  # fmt: skip
+    if target.model:
+        client.set_model_version_tag(target.model, target.version, record_key(manifest.sha256, split), result.run_id)
+    return result
+
+
+def _cached(client: Any, experiment_id: str, keys: dict[str, str], attributes: tuple[str, ...]) -> Any | None:
+    """A finished evaluation run of the same weights, manifest, split and settings that scored every
+    asked-for attribute."""
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in keys.items())
+    for found in client.search_runs([experiment_id], query, max_results=20, order_by=["attributes.start_time DESC"]):
+        scored = set(found.data.params.get("slices_of", "").split(",")) - {""}
+        if found.info.status == "FINISHED" and set(attributes) <= scored:
+            return found
+    return None
+
+
+def _slice_sizes(params: dict[str, str]) -> dict[str, int]:
+    return {k.removeprefix("slice_images/"): int(v) for k, v in sorted(params.items()) if k.startswith("slice_images/")}
+
+
+def _log(client: Any, run: Any, target: Any, keys: dict[str, str], manifest: Any, split: str, scores: Any,
+         device_name: str, model_id: str) -> str:  # fmt: skip
+    """The evaluation run: its tags at creation, the metrics (also on the LoggedModel, with the snapshot
+    split as their dataset), the slice sizes as params; ended FINISHED."""
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    tags = {**keys, TAG_EVAL_OF: run.info.run_id, TAG_EVAL_SNAPSHOT: manifest.snapshot_id, TAG_EVAL_DEVICE: device_name}
+    if target.model:
+        tags[TAG_EVAL_MODEL] = f"models:/{target.model}/{target.version}"
+    created = client.create_run(run.info.experiment_id, tags=tags,
+                                run_name=f"eval {target.label} on {manifest.snapshot_id}/{split}")  # fmt: skip
+    run_id = created.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        dataset = f"{manifest.snapshot_id}/{split}"
+        metrics = [Metric(k, v, now, 0, model_id=model_id, dataset_name=dataset, dataset_digest=manifest.sha256[:36],
+                          run_id=run_id) for k, v in scores.metrics.items()]  # fmt: skip
+        scored = ",".join(sorted({piece.split(":")[0] for piece in scores.slices}))
+        params = [Param("images", str(scores.images)), Param("slices_of", scored),
+                  *(Param(f"slice_images/{k}", str(v)) for k, v in scores.slices.items())]  # fmt: skip
+        for start in range(0, len(metrics), 900):
+            client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return str(run_id)

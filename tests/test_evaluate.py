@@ -1,0 +1,123 @@
+"""``mlflow-cv evaluate``: a real trained model scored on pinned data, per class and per slice, logged as
+an evaluation run, reused when nothing changed, and recorded on the registered version as evidence the
+guard checks."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from mlflow.exceptions import MlflowException
+
+from mlflow_cv import evaluate, register, registry_client
+from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.errors import DatasetError, SnapshotNotFoundError
+from mlflow_cv.evaluation.evaluate import record_key
+from tests.helpers.data import ShapeStages, age_files
+from tests.helpers.projects import EXPERIMENT, run_id_of, run_train
+
+NIGHT = "time_of_day:night"
+
+
+@pytest.fixture(scope="module")
+def scored_run(train_project: Project) -> str:
+    """A training long enough that its detector finds some shapes (mAP above 0), so that equal numbers
+    mean something: 8 epochs at 96 px."""
+    overrides = ["data=DS-1.0.0", "model=yolo", "train.epochs=8", "train.imgsz=96", "train.batch=16",
+                 "train.plots=false", "train.workers=0", "train.optimizer=AdamW", "train.lr0=0.002",
+                 f"tracking.experiment={EXPERIMENT}"]  # fmt: skip
+    return run_id_of(run_train(train_project, *overrides))
+
+
+@pytest.fixture(scope="module")
+def eval_data(tmp_path_factory: pytest.TempPathFactory, shape_stages: ShapeStages) -> tuple[Project, Project]:
+    """DS-1.0.0 of the shapes with every third image 'night' (a sidecar file), and, in another project,
+    DS-1.0.0 of only those night images."""
+    root = tmp_path_factory.mktemp("eval")
+    full, night = Project(root=root / "full"), Project(root=root / "night")
+    src = root / "shapes"
+    shape_stages.bring(src, "1.0.0")
+    images = sorted(p.relative_to(src).as_posix() for p in (src / "images").rglob("*.jpg"))
+    dark = {path for n, path in enumerate(images) if n % 3 == 0}
+    (root / "attrs.csv").write_text("path,time_of_day\n" + "".join(f"{p},{'night' if p in dark else 'day'}\n"
+                                                                  for p in images))  # fmt: skip
+    age_files(src)
+    create_snapshot(full, src, snapshot_id="DS-1.0.0", attributes=[root / "attrs.csv"])
+    only = root / "night-shapes"
+    shutil.copytree(src, only)
+    for image in set(images) - dark:  # keep the night images (and their labels) only
+        (only / image).unlink()
+        (only / image.replace("images/", "labels/", 1)).with_suffix(".txt").unlink(missing_ok=True)
+    age_files(only)
+    create_snapshot(night, only, snapshot_id="DS-1.0.0")
+    assert night.load("DS-1.0.0").stats.images == len(dark) > 0
+    return full, night
+
+
+@pytest.mark.slow
+def test_a_slice_scores_as_a_snapshot_of_only_its_images(
+    train_project: Project, scored_run: str, eval_data: tuple[Project, Project]
+) -> None:
+    full, night = eval_data
+    client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
+    run_id = scored_run
+    first = evaluate(client, run_id, project=full, data="DS-1.0.0", split="all")
+    assert not first.reused and first.slices[NIGHT] > 0 and first.slices["time_of_day:day"] > 0
+    alone = evaluate(client, run_id, project=night, data="DS-1.0.0", split="all", slices=())
+    assert alone.images == first.slices[NIGHT]
+    compared = [k for k in alone.metrics if k.startswith("eval/") and "latency" not in k]
+    assert compared and any(alone.metrics[k] > 0 for k in compared), alone.metrics
+    for key in compared:  # overall and per class: the same numbers, from the same predictions
+        assert first.metrics[f"eval/slice/{NIGHT}/{key.removeprefix('eval/')}"] == pytest.approx(alone.metrics[key])
+    assert {"eval/latency_ms_p50", "eval/latency_ms_p95"} <= set(first.metrics)
+
+    again = evaluate(client, run_id, project=full, data="DS-1.0.0", split="all")
+    assert again.reused and again.run_id == first.run_id and again.metrics == first.metrics
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["cv.eval.of"] == run_id
+    assert run.data.tags["cv.eval.manifest_sha256"] == full.load("DS-1.0.0").sha256
+    assert run.data.tags["cv.eval.split"] == "all" and run.data.tags["cv.eval.device"].startswith("cpu")
+    logged = client.get_logged_model(client.get_run(run_id).data.tags["cv.model.id"])
+    assert any(m.key == "eval/mAP50" and m.dataset_name == "DS-1.0.0/all" for m in logged.metrics or [])
+
+
+@pytest.mark.slow
+def test_a_registered_version_gets_an_evaluation_record_the_guard_checks(
+    train_project: Project, trained: tuple[str, list[str]], eval_data: tuple[Project, Project]
+) -> None:
+    full, _ = eval_data
+    client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")  # the embedded store's guard
+    name = f"eval-{uuid.uuid4().hex[:6]}"
+    register(client, trained[0], name=name)
+    done = evaluate(client, f"models:/{name}/1", project=full, data="DS-1.0.0", split="val")
+    sha = full.load("DS-1.0.0").sha256
+    assert client.get_model_version(name, "1").tags[record_key(sha, "val")] == done.run_id
+    for forged, why in ((trained[0], "it evaluated no run"), ("0" * 32, "no evaluation run")):
+        with pytest.raises(MlflowException, match=f"mlflow-cv guard: .*{why}"):
+            client.set_model_version_tag(name, "1", record_key(sha, "test"), forged)
+    with pytest.raises(MlflowException, match="evaluated another split"):
+        client.set_model_version_tag(name, "1", record_key(sha, "test"), done.run_id)
+
+
+@pytest.mark.slow
+def test_bad_references_data_and_slices_are_named(
+    train_project: Project, trained: tuple[str, list[str]], eval_data: tuple[Project, Project], tmp_path: Path,
+    shape_stages: ShapeStages,
+) -> None:  # fmt: skip
+    full, _ = eval_data
+    client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
+    with pytest.raises(SnapshotNotFoundError):
+        evaluate(client, trained[0], project=full, data="DS-9.9.9")
+    with pytest.raises(DatasetError, match="has no attribute camera"):
+        evaluate(client, trained[0], project=full, data="DS-1.0.0", slices=("camera",))
+    with pytest.raises(DatasetError, match="--split 'train'"):
+        evaluate(client, trained[0], project=full, data="DS-1.0.0", split="train")
+    other = Project(root=tmp_path / "other")
+    shape_stages.bring(tmp_path / "src", "1.0.0")
+    (tmp_path / "src" / "data.yaml").write_text("names:\n  0: road\n  1: lane\n  2: car\n")
+    age_files(tmp_path / "src")
+    create_snapshot(other, tmp_path / "src", snapshot_id="DS-1.0.0")
+    with pytest.raises(DatasetError, match="evaluate on a snapshot with the model's class map"):
+        evaluate(client, trained[0], project=other, data="DS-1.0.0")
