@@ -64,6 +64,7 @@ _LAZY = {
     "diff_manifests": "mlflow_cv.data.diff",
     "diff_runs": "mlflow_cv.audit.diff",
     "evaluate": "mlflow_cv.evaluation.evaluate",
+    "snapshot_dataset": "mlflow_cv.tracking.dataset",
     "diff_snapshots": "mlflow_cv.data.diff",
     "history": "mlflow_cv.registry.aliases",
     "list_snapshots": "mlflow_cv.data.snapshots",
@@ -95,6 +96,7 @@ if _TYPE_CHECKING:  # what type checkers see: the same names, typed
     from mlflow_cv.registry.policy import Policy
     from mlflow_cv.registry.register import Registration, register
     from mlflow_cv.semver import Bump, Version
+    from mlflow_cv.tracking.dataset import snapshot_dataset
     from mlflow_cv.tracking.lineage import Lineage
     from mlflow_cv.tracking.preflight import PreflightReport
     from mlflow_cv.training import TrainResult, compose_job, preflight_job, train
@@ -170,6 +172,7 @@ __all__ = [
     "registry_client",
     "reproduce",
     "rollback",
+    "snapshot_dataset",
     "train",
     "verify",
 ]

@@ -121,3 +121,34 @@ def test_bad_references_data_and_slices_are_named(
     create_snapshot(other, tmp_path / "src", snapshot_id="DS-1.0.0")
     with pytest.raises(DatasetError, match="evaluate on a snapshot with the model's class map"):
         evaluate(client, trained[0], project=other, data="DS-1.0.0")
+
+
+@pytest.mark.slow
+def test_mlflow_evaluate_is_the_same_evaluation(
+    train_project: Project, scored_run: str, eval_data: tuple[Project, Project]
+) -> None:
+    """``mlflow.models.evaluate(…, evaluators="mlflow_cv")`` on a snapshot dataset: the numbers of
+    ``mlflow-cv evaluate`` (one implementation, two doors), with the same tags."""
+    import mlflow
+
+    from mlflow_cv import snapshot_dataset
+
+    full, _ = eval_data
+    uri = f"sqlite:///{train_project.root / 'mlflow.db'}"
+    client = registry_client(uri)
+    ours = evaluate(client, scored_run, project=full, data="DS-1.0.0", split="val")
+    model_id = client.get_run(scored_run).data.tags["cv.model.id"]
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(experiment_id=client.get_run(scored_run).info.experiment_id) as run:
+        result = mlflow.models.evaluate(f"models:/{model_id}", data=snapshot_dataset(full, "DS-1.0.0", "val"),
+                                        model_type="detect", evaluators="mlflow_cv")  # fmt: skip
+    same = [k for k in ours.metrics if "latency" not in k]
+    assert same and all(result.metrics[k] == pytest.approx(ours.metrics[k]) for k in same)
+    tags = client.get_run(run.info.run_id).data.tags
+    assert tags["cv.eval.of"] == scored_run and tags["cv.eval.split"] == "val"
+    assert tags["cv.eval.settings_sha256"] == client.get_run(ours.run_id).data.tags["cv.eval.settings_sha256"]
+    with pytest.raises(Exception, match="evaluators='mlflow_cv' scores a snapshot split"):
+        import pandas as pd
+
+        mlflow.models.evaluate(f"models:/{model_id}", data=pd.DataFrame({"image": ["x"]}), model_type="detect",
+                               evaluators="mlflow_cv")  # fmt: skip

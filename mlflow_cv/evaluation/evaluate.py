@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from mlflow_cv.data.snapshots import Project
 
-__all__ = ["Evaluation", "evaluate", "record_key"]
+__all__ = ["Evaluation", "eval_tags", "evaluate", "keys_of", "log_scores", "record_key", "score_on"]
 
 SPLITS = ("val", "test", "all")
 
@@ -82,7 +82,8 @@ class Evaluation:
         return Group(head, grid, lines("  ".join(latency)) if latency else lines())
 
 
-def _device_name(device: str) -> str:
+def device_label(device: str) -> str:
+    """``cv.eval.device``: the device and what it is."""
     import platform
 
     if device.startswith("cuda"):
@@ -105,10 +106,8 @@ def evaluate(
 ) -> Evaluation:
     """Evaluate the model REF names on ``split`` of snapshot ``data`` (``slices``: the attributes scored
     slice by slice; default every attribute of the snapshot)."""
-    from mlflow_cv.data.checkout import checkout
     from mlflow_cv.serving.flavor import load_model
     from mlflow_cv.tracking.server import using_tracking_uri
-    from mlflow_cv.yolo import configure_ultralytics
 
     if split not in SPLITS:
         raise DatasetError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
@@ -125,25 +124,26 @@ def evaluate(
     attributes = tuple(manifest.attributes) if slices is None else slices
     with using_tracking_uri(client.tracking_uri):
         loaded = load_model(uri)
-    if loaded.names != dict(manifest.class_map):
-        raise DatasetError(f"{target.label} predicts {loaded.names}; {data} labels {dict(manifest.class_map)}: "
-                           "evaluate on a snapshot with the model's class map")  # fmt: skip
-    settings = EvalSettings(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
-    device_name = _device_name(device)
-    keys = {TAG_EVAL_WEIGHTS: tags.get(TAG_WEIGHTS_SHA256, ""), TAG_EVAL_MANIFEST: manifest.sha256,
-            TAG_EVAL_SPLIT: split, TAG_EVAL_SETTINGS: settings.sha256}  # fmt: skip
+    device_name = device_label(device)
+    keys = keys_of(tags.get(TAG_WEIGHTS_SHA256, ""), manifest, split, loaded)
     if found := _cached(client, run.info.experiment_id, keys, attributes):
         result = Evaluation(run_id=found.info.run_id, label=target.label, snapshot=data, split=split,
                             images=int(found.data.params.get("images", 0)), device=found.data.tags[TAG_EVAL_DEVICE],
                             metrics=dict(sorted(found.data.metrics.items())),
                             slices=_slice_sizes(found.data.params), reused=True)  # fmt: skip
     else:
-        dest = project.checkout_path(manifest)
-        checkout(project, data, dest)
-        configure_ultralytics(project.state_dir / "ultralytics")
-        scores = score(loaded.yolo, manifest, dest, split=split, attributes=attributes, settings=settings,
-                       device=device)  # fmt: skip
-        run_id = _log(client, run, target, keys, manifest, split, scores, device_name, model_id)
+        scores = score_on(project, manifest, loaded, split=split, attributes=attributes, device=device)
+        tags = eval_tags(run.info.run_id, keys, manifest, device_name,
+                         f"models:/{target.model}/{target.version}" if target.model else None)  # fmt: skip
+        created = client.create_run(run.info.experiment_id, tags=tags,
+                                    run_name=f"eval {target.label} on {manifest.snapshot_id}/{split}")  # fmt: skip
+        run_id = str(created.info.run_id)
+        try:
+            log_scores(client, run_id, scores, manifest, split, model_id)
+            client.set_terminated(run_id, "FINISHED")
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
         result = Evaluation(run_id=run_id, label=target.label, snapshot=data, split=split, images=scores.images,
                             device=device_name, metrics=scores.metrics, slices=scores.slices, reused=False)  # fmt: skip
     if target.model:
@@ -166,32 +166,50 @@ def _slice_sizes(params: dict[str, str]) -> dict[str, int]:
     return {k.removeprefix("slice_images/"): int(v) for k, v in sorted(params.items()) if k.startswith("slice_images/")}
 
 
-def _log(client: Any, run: Any, target: Any, keys: dict[str, str], manifest: Any, split: str, scores: Any,
-         device_name: str, model_id: str) -> str:  # fmt: skip
-    """The evaluation run: its tags at creation, the metrics (also on the LoggedModel, with the snapshot
-    split as their dataset), the slice sizes as params; ended FINISHED."""
+def score_on(project: Project, manifest: Any, loaded: Any, *, split: str, attributes: tuple[str, ...],
+             device: str) -> Any:  # fmt: skip
+    """The one implementation behind both doors: check the snapshot out (verified) and score ``loaded``
+    (a :class:`~mlflow_cv.serving.flavor.YoloModel`) on ``split``."""
+    from mlflow_cv.data.checkout import checkout
+    from mlflow_cv.yolo import configure_ultralytics
+
+    if loaded.names != dict(manifest.class_map):
+        raise DatasetError(
+            f"the model predicts {loaded.names}; {manifest.snapshot_id} labels "
+            f"{dict(manifest.class_map)}: evaluate on a snapshot with the model's class map"
+        )
+    settings = EvalSettings(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
+    dest = project.checkout_path(manifest)
+    checkout(project, manifest.snapshot_id, dest)
+    configure_ultralytics(project.state_dir / "ultralytics")
+    return score(loaded.yolo, manifest, dest, split=split, attributes=attributes, settings=settings, device=device)
+
+
+def eval_tags(of_run: str, keys: dict[str, str], manifest: Any, device_name: str, model: str | None) -> dict[str, str]:
+    """The ``cv.eval.*`` tags of an evaluation run (DESIGN §4a), written once while it runs."""
+    tags = {**keys, TAG_EVAL_OF: of_run, TAG_EVAL_SNAPSHOT: manifest.snapshot_id, TAG_EVAL_DEVICE: device_name}
+    return {**tags, TAG_EVAL_MODEL: model} if model else tags
+
+
+def keys_of(weights_sha256: str, manifest: Any, split: str, loaded: Any) -> dict[str, str]:
+    """What makes two evaluations the same: the weights, the manifest, the split, the settings."""
+    settings = EvalSettings(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
+    return {TAG_EVAL_WEIGHTS: weights_sha256, TAG_EVAL_MANIFEST: manifest.sha256, TAG_EVAL_SPLIT: split,
+            TAG_EVAL_SETTINGS: settings.sha256}  # fmt: skip
+
+
+def log_scores(client: Any, run_id: str, scores: Any, manifest: Any, split: str, model_id: str | None) -> None:
+    """The metrics (also on the LoggedModel, with the snapshot split as their dataset) and the slice sizes."""
     import time
 
     from mlflow.entities import Metric, Param
 
-    tags = {**keys, TAG_EVAL_OF: run.info.run_id, TAG_EVAL_SNAPSHOT: manifest.snapshot_id, TAG_EVAL_DEVICE: device_name}
-    if target.model:
-        tags[TAG_EVAL_MODEL] = f"models:/{target.model}/{target.version}"
-    created = client.create_run(run.info.experiment_id, tags=tags,
-                                run_name=f"eval {target.label} on {manifest.snapshot_id}/{split}")  # fmt: skip
-    run_id = created.info.run_id
-    try:
-        now = int(time.time() * 1000)
-        dataset = f"{manifest.snapshot_id}/{split}"
-        metrics = [Metric(k, v, now, 0, model_id=model_id, dataset_name=dataset, dataset_digest=manifest.sha256[:36],
-                          run_id=run_id) for k, v in scores.metrics.items()]  # fmt: skip
-        scored = ",".join(sorted({piece.split(":")[0] for piece in scores.slices}))
-        params = [Param("images", str(scores.images)), Param("slices_of", scored),
-                  *(Param(f"slice_images/{k}", str(v)) for k, v in scores.slices.items())]  # fmt: skip
-        for start in range(0, len(metrics), 900):
-            client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])
-        client.set_terminated(run_id, "FINISHED")
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    return str(run_id)
+    now = int(time.time() * 1000)
+    dataset = f"{manifest.snapshot_id}/{split}"
+    metrics = [Metric(k, v, now, 0, model_id=model_id, dataset_name=dataset, dataset_digest=manifest.sha256[:36],
+                      run_id=run_id) for k, v in scores.metrics.items()]  # fmt: skip
+    scored = ",".join(sorted({piece.split(":")[0] for piece in scores.slices}))
+    params = [Param("images", str(scores.images)), Param("slices_of", scored),
+              *(Param(f"slice_images/{k}", str(v)) for k, v in scores.slices.items())]  # fmt: skip
+    for start in range(0, len(metrics), 900):
+        client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])

@@ -11,11 +11,12 @@ from typing import Any
 
 from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pyfunc_dataset_mixin import PyFuncConvertibleDatasetMixin, PyFuncInputsOutputs
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.data.manifest import Manifest
 
-__all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_datasets"]
+__all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_dataset", "snapshot_datasets"]
 
 DIGEST_LENGTH = 36  # MLflow's limit
 SOURCE_TYPE = "mlflow_cv_snapshot"
@@ -62,8 +63,9 @@ class SnapshotSource(DatasetSource):
         )
 
 
-class SnapshotDataset(Dataset):
-    """One split of a snapshot; its profile counts the split's images, labels and instances per class."""
+class SnapshotDataset(Dataset, PyFuncConvertibleDatasetMixin):
+    """One split of a snapshot; its profile counts the split's images, labels and instances per class.
+    As ``data=`` of ``mlflow.models.evaluate(…, evaluators="mlflow_cv")`` it names what to score."""
 
     def __init__(self, manifest: Manifest, split: str, *, manifest_uri: str) -> None:
         self._manifest = manifest
@@ -90,6 +92,31 @@ class SnapshotDataset(Dataset):
         out: dict[str, str] = super().to_dict()
         out["profile"] = canonical_json(self.profile)
         return out
+
+    def to_pyfunc(self) -> PyFuncInputsOutputs:
+        import pandas as pd
+
+        items = self._manifest.splits[self._split]
+        return PyFuncInputsOutputs(inputs=[pd.DataFrame({"image": [self._manifest.image_of[i] for i in items]})])
+
+    def to_evaluation_dataset(self, path: Any = None, feature_names: Any = None) -> Any:
+        """The split's image paths; the name (``DS-x.y.z/split``) and path (the manifest's URI) tell the
+        ``mlflow_cv`` evaluator which frozen snapshot to score on."""
+        from mlflow.data.evaluation_dataset import EvaluationDataset
+
+        assert isinstance(self.source, SnapshotSource)
+        return EvaluationDataset(self.to_pyfunc().inputs[0], name=self.name, path=self.source.uri, digest=self.digest)
+
+
+def snapshot_dataset(project: Any, snapshot_id: str, split: str) -> SnapshotDataset:
+    """Split ``split`` of the project's frozen snapshot, as an MLflow dataset (``data=`` of
+    ``mlflow.models.evaluate(…, evaluators="mlflow_cv")``)."""
+    from mlflow_cv.errors import DatasetError
+
+    manifest = project.load(snapshot_id)
+    if not manifest.splits.get(split):
+        raise DatasetError(f"{snapshot_id} has no images in split {split!r}; it has {', '.join(manifest.splits)}")
+    return SnapshotDataset(manifest, split, manifest_uri=project.manifest_path(snapshot_id).resolve().as_uri())
 
 
 def snapshot_datasets(manifest: Manifest, manifest_path: Path) -> list[SnapshotDataset]:
