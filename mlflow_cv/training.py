@@ -317,10 +317,18 @@ def _fit(job: JobConfig, pinned: PinnedRun, writer: RunWriter, output_dir: Path)
         output_dir=output_dir,
         class_map=pinned.manifest.class_map,
         on_metrics=log,
+        slice_of=_slice_of(pinned),
     )
     log(fitted.per_class, fitted.steps)
     _check_still_pinned(pinned, output_dir)
     return fitted
+
+
+def _slice_of(pinned: PinnedRun) -> dict[str, dict[str, str]]:
+    """The snapshot's attributes by image path in the checkout: attribute → {path: value}."""
+    manifest = pinned.manifest
+    return {attr: {str((pinned.checkout / manifest.image_of[item]).resolve()): value for item, value in values.items()}
+            for attr, values in manifest.attributes.items()}  # fmt: skip
 
 
 def _check_still_pinned(pinned: PinnedRun, output_dir: Path) -> None:

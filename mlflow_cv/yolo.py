@@ -35,6 +35,7 @@ __all__ = [
     "overall_metrics",
     "per_class_metrics",
     "quiet",
+    "slice_metrics",
     "strip_foreign_callbacks",
     "validate_images",
     "weights_info",
@@ -186,9 +187,7 @@ def validate_images(yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou:
         yolo.callbacks["on_val_batch_start"].remove(keep)
     validator = seen.get("validator")
     files = tuple(str(f) for f in validator.dataloader.dataset.im_files) if validator is not None else ()
-    if len(files) != len(records) or any(Path(f).name != r["im_name"] for f, r in zip(files, records, strict=False)):
-        raise TrainingError("Ultralytics scored the images in another order than it listed them; cannot slice")
-    return ImageScores(files=files, records=tuple(records), metrics=metrics, names=dict(yolo.model.names))
+    return _checked(ImageScores(files=files, records=tuple(records), metrics=metrics, names=dict(yolo.model.names)))
 
 
 @dataclass(frozen=True)
@@ -230,17 +229,23 @@ MetricsSink = Callable[[dict[str, float], int], None]  # (metrics named as we lo
 
 def fit(
     *, model: str, task: str, data: Path, train: TrainConfig, output_dir: Path, class_map: Mapping[int, str],
-    on_metrics: MetricsSink,
+    on_metrics: MetricsSink, slice_of: Mapping[str, Mapping[str, str]] | None = None,
 ) -> FitResult:  # fmt: skip
     """Train ``model`` (a local architecture YAML or weights file) on ``data`` (a checkout's
     ``data.yaml``, or the checkout folder for classification). Per-epoch metrics reach ``on_metrics`` as
-    they come, the final validation of the best weights last; per-class metrics are in the result."""
+    they come, the final validation of the best weights last; per-class metrics are in the result, and
+    with ``slice_of`` (attribute → {image path: value}) each slice's metrics of that final validation,
+    ``val/slice/<attr>:<value>/…``, re-scored from the same predictions."""
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
     yolo = YOLO(model, task=task)
     logger = _EpochLogger(on_metrics)
     for event in ("on_pretrain_routine_start", "on_train_epoch_end", "on_fit_epoch_end"):
         yolo.add_callback(event, getattr(logger, event))
+    recorder = _ImageRecorder()
+    if slice_of and task != "classify":  # each image's statistics of the last validation (of the best weights)
+        yolo.add_callback("on_val_start", recorder.on_val_start)
+        yolo.add_callback("on_val_batch_start", recorder.on_val_batch_start)
     try:
         yolo.train(
             data=str(data), epochs=train.epochs, batch=train.batch, imgsz=train.imgsz, optimizer=train.optimizer,
@@ -254,8 +259,63 @@ def fit(
         raise TrainingError(f"Ultralytics training failed: {type(exc).__name__}: {exc}") from exc
     trainer: Any = yolo.trainer
     per_class = per_class_metrics(trainer.validator, class_map)
+    if slice_of and task != "classify":
+        per_class |= slice_metrics(recorder.scores(trainer.validator, class_map), slice_of, head="val/slice/")
     final = {metric_name(k): float(v) for k, v in trainer.metrics.items()} | per_class
     return FitResult(save_dir=Path(trainer.save_dir), metrics=final, per_class=per_class, steps=trainer.epoch + 1)
+
+
+class _ImageRecorder:
+    """Ultralytics callbacks keeping each image's statistics of the latest validation."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.wrapped: set[int] = set()
+
+    def on_val_start(self, validator: Any) -> None:
+        self.records = []
+
+    def on_val_batch_start(self, validator: Any) -> None:
+        metrics = validator.metrics
+        if id(metrics) in self.wrapped:
+            return
+        self.wrapped.add(id(metrics))
+        update = metrics.update_stats
+
+        def recording(stat: dict[str, Any]) -> None:
+            self.records.append(dict(stat))
+            update(stat)
+
+        metrics.update_stats = recording
+
+    def scores(self, validator: Any, names: Mapping[int, str]) -> ImageScores:
+        files = tuple(str(f) for f in validator.dataloader.dataset.im_files)
+        return _checked(ImageScores(files=files, records=tuple(self.records), metrics=validator.metrics,
+                                    names=dict(names)))  # fmt: skip
+
+
+def _checked(scores: ImageScores) -> ImageScores:
+    if len(scores.files) != len(scores.records) or any(
+        Path(f).name != r["im_name"] for f, r in zip(scores.files, scores.records, strict=False)
+    ):
+        raise TrainingError("Ultralytics scored the images in another order than it listed them; cannot slice")
+    return scores
+
+
+def slice_metrics(scores: ImageScores, slice_of: Mapping[str, Mapping[str, str]], *, head: str) -> dict[str, float]:
+    """Overall and per-class metrics of every slice, re-scored from ``scores``' per-image statistics:
+    ``slice_of`` maps an attribute to {image path: value}; a slice without images in ``scores`` is empty
+    and has no metric."""
+    out: dict[str, float] = {}
+    at = [str(Path(f).resolve()) for f in scores.files]
+    for attr, values in sorted(slice_of.items()):
+        for value in sorted(set(values.values())):
+            indices = [i for i, path in enumerate(at) if values.get(path) == value]
+            if indices:
+                part = scores.subset(indices)
+                prefix = f"{head}{attr}:{value}/"
+                out |= overall_metrics(part, head=prefix) | class_metrics(part, scores.names, head=prefix)
+    return out
 
 
 class _EpochLogger:

@@ -206,3 +206,19 @@ def test_a_store_that_refuses_the_run_stops_the_training(train_project: Project,
     with pytest.raises(TrackingError, match="experiment 'deleted-before-training' is deleted .* restore it"):
         train(job, project=train_project, output_dir=tmp_path / "out")
     assert time.monotonic() - started < 120, "the training went on after the writer had failed"
+
+
+@pytest.mark.slow  # trains
+def test_training_logs_slices_of_the_final_validation(tmp_path: Path, shape_stages: ShapeStages) -> None:
+    """A snapshot with attributes: the final validation of the best weights is scored slice by slice
+    from its own predictions. A slice holding every image scores exactly what Ultralytics reported."""
+    rules = ("time_of_day=night:images/shape_00*.jpg", "time_of_day=day:images/shape_01*.jpg", "whole=all:**")
+    project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",), attr_rules=rules)
+    out = run_train(project, "data=DS-1.0.0", "train.epochs=8", "train.imgsz=96", "train.batch=16", "train.plots=false",
+                    "train.workers=0", "train.optimizer=AdamW", "train.lr0=0.002")  # fmt: skip
+    metrics = client_for(project).get_run(run_id_of(out)).data.metrics
+    assert metrics["val/mAP50"] > 0
+    for key in ("mAP50", "mAP50-95", "precision", "recall", "AP50-95/circle"):
+        assert metrics[f"val/slice/whole:all/{key}"] == pytest.approx(metrics[f"val/{key}"]), key
+    assert {"val/slice/time_of_day:night/mAP50", "val/slice/time_of_day:day/mAP50"} <= set(metrics)
+    assert metrics["val/slice/time_of_day:night/mAP50"] != metrics["val/slice/time_of_day:day/mAP50"]

@@ -25,8 +25,10 @@ def git(root: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def make_train_project(root: Path, *, shapes: ShapeStages, stages: tuple[str, ...] = ("1.0.0", "1.1.0")) -> Project:
-    """A git repository like a user's: train.py, conf/, the shapes data snapshotted, all committed."""
+def make_train_project(root: Path, *, shapes: ShapeStages, stages: tuple[str, ...] = ("1.0.0", "1.1.0"),
+                       attr_rules: tuple[str, ...] = ()) -> Project:  # fmt: skip
+    """A git repository like a user's: train.py, conf/, the shapes data snapshotted (with ``attr_rules``
+    as ``--attr``), all committed."""
     from mlflow_cv.data.snapshots import create_snapshot
 
     root.mkdir(parents=True)
@@ -37,7 +39,7 @@ def make_train_project(root: Path, *, shapes: ShapeStages, stages: tuple[str, ..
     parent = None
     for stage in stages:
         shapes.bring(root / "shapes", stage)
-        create_snapshot(project, root / "shapes", snapshot_id=f"DS-{stage}", parent=parent)
+        create_snapshot(project, root / "shapes", snapshot_id=f"DS-{stage}", parent=parent, attr_rules=attr_rules)
         parent = f"DS-{stage}"
     git(root, "init", "-q", "-b", "main")
     git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
