@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_pyfunc.py
 	$(BIN)/python benchmarks/bench_transfer.py
 	$(BIN)/python benchmarks/bench_guard.py
+	$(BIN)/python benchmarks/bench_evaluate.py
 
 # A tracking server on PostgreSQL (scripts/postgres.sh) with proxied artifacts and the registry guard.
 PG_DIR ?= .mlflow-cv/postgres

@@ -25,7 +25,7 @@ from mlflow_cv.errors import DatasetError
 
 __all__ = ["EvalSettings", "Scores", "score"]
 
-LATENCY_IMAGES = 20  # images timed one by one (batch 1) for the latency figures
+LATENCY_IMAGES = 12  # images timed one by one (batch 1) for the latency figures
 
 
 @dataclass(frozen=True)
