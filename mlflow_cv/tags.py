@@ -12,7 +12,9 @@ __all__ = [
     "DIRTY_FALSE",
     "DIRTY_TRUE",
     "EVAL_RECORD_PREFIX",
+    "EXPERIMENT_KIND",
     "HISTORY_PREFIX",
+    "KIND_MODEL_TRAINING",
     "MOVE_DIRECT",
     "MOVE_POLICY",
     "MOVE_PROMOTE",
@@ -122,6 +124,10 @@ TAG_MOVE_REQUEST = "cv.move.request"  # what a client states before it moves an 
 # One tag per event, cv.history.<ms>.<nonce>: an alias move on the version it moved to, a policy change
 # on the registered model.
 HISTORY_PREFIX = "cv.history."
+
+# --- MLflow's own names we set ------------------------------------------------------------------------
+# The experiment kind MLflow 3's UI opens an experiment by (else it guesses, and shows the GenAI overview).
+EXPERIMENT_KIND, KIND_MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 # --- fixed values -------------------------------------------------------------------------------------
 PREFLIGHT_PASSED = "passed"  # cv.preflight of a pinned run

@@ -55,6 +55,13 @@ def test_every_lineage_tag_has_its_value(train_project: Project, trained: tuple[
     assert run.data.params["train.epochs"] == "2" and run.data.params["model.arch"] == "yolov8n.yaml"
 
 
+def test_the_experiment_opens_as_model_training(train_project: Project, trained: tuple[str, list[str]]) -> None:
+    """MLflow 3's UI opens an experiment by its kind: ours are model training, not GenAI."""
+    client = client_for(train_project)
+    experiment = client.get_experiment(client.get_run(trained[0]).info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_dataset_inputs_one_per_split(train_project: Project, trained: tuple[str, list[str]]) -> None:
     run = client_for(train_project).get_run(trained[0])
     manifest = train_project.load("DS-1.0.0")

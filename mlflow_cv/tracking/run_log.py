@@ -168,7 +168,10 @@ def _experiment(name: str, tracking_uri: str, artifact_location: str | None) -> 
             )
         if found is not None:
             return str(found.experiment_id)
-        return str(mlflow.create_experiment(name, artifact_location=artifact_location))
+        from mlflow_cv.tags import EXPERIMENT_KIND, KIND_MODEL_TRAINING
+
+        return str(mlflow.create_experiment(name, artifact_location=artifact_location,
+                                            tags={EXPERIMENT_KIND: KIND_MODEL_TRAINING}))  # fmt: skip
     except MlflowException as exc:
         raise TrackingError(f"tracking store {tracking_uri} refused experiment {name!r}: {exc.message}") from exc
 
