@@ -381,7 +381,9 @@ def model_promote(name: str, semver: str, alias: str, why: str, dry_run: bool, t
     \b
     Example: mlflow-cv model promote shapes-detector 1.1.0 --to production --why "better on night images"
     """
-    _moved(cv.promote(_client(tracking_uri, project), name, semver, alias=alias, why=why, dry_run=dry_run))
+    _moved(
+        cv.promote(_client(tracking_uri, project), name, semver, alias=alias, why=why, dry_run=dry_run, project=project)
+    )
 
 
 @model.command("rollback")

@@ -58,6 +58,7 @@ __all__ = [
     "TAG_WEIGHTS_SHA256",
     "VERDICT_FAILED",
     "VERDICT_PASSED",
+    "eval_record_key",
     "ours",
 ]
 
@@ -116,6 +117,12 @@ TAG_SEMVER = "cv.semver"  # its semantic version, set once
 TAG_METRICS = "cv.metrics"  # the gate metrics (canonical JSON), copied from the run
 # A version's evaluation record: cv.eval.<manifest_sha256[:12]>.<split> = the evaluation run's id.
 EVAL_RECORD_PREFIX = "cv.eval."
+
+
+def eval_record_key(manifest_sha256: str, split: str) -> str:
+    """The version tag of an evaluation record on ``split`` of the manifest ``manifest_sha256``."""
+    return f"{EVAL_RECORD_PREFIX}{manifest_sha256[:12]}.{split}"
+
 
 # --- registered-model tags --------------------------------------------------------------------------
 TAG_POLICY = "cv.policy"  # the Policy as JSON (optional)

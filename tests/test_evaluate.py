@@ -14,7 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow_cv import evaluate, register, registry_client
 from mlflow_cv.data.snapshots import Project, create_snapshot
 from mlflow_cv.errors import DatasetError, SnapshotNotFoundError
-from mlflow_cv.evaluation.evaluate import record_key
+from mlflow_cv.tags import eval_record_key as record_key
 from tests.helpers.data import ShapeStages, age_files
 from tests.helpers.projects import EXPERIMENT, run_id_of, run_train
 
@@ -152,3 +152,24 @@ def test_mlflow_evaluate_is_the_same_evaluation(
 
         mlflow.models.evaluate(f"models:/{model_id}", data=pd.DataFrame({"image": ["x"]}), model_type="detect",
                                evaluators="mlflow_cv")  # fmt: skip
+
+
+@pytest.mark.slow
+def test_promote_compares_both_versions_on_the_gate_data(train_project: Project, trained: tuple[str, list[str]],
+                                                          scored_run: str) -> None:  # fmt: skip
+    """The holder and the candidate are evaluated on the same data (the newer training snapshot's test
+    split), and those numbers decide; the evaluations stay as the versions' records."""
+    from mlflow_cv import promote
+    from mlflow_cv.errors import GateError
+
+    client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
+    name = f"gated-{uuid.uuid4().hex[:6]}"
+    register(client, scored_run, name=name)
+    register(client, trained[0], name=name)
+    assert promote(client, name, "1.0.0", alias="production", project=train_project).moved
+    with pytest.raises(GateError) as info:
+        promote(client, name, "1.1.0", alias="production", project=train_project)
+    assert info.value.problems[0].startswith("metrics: on DS-1.0.0/test (manifest "), info.value.problems
+    sha = train_project.load("DS-1.0.0").sha256
+    for number in ("1", "2"):
+        assert record_key(sha, "test") in client.get_model_version(name, number).tags

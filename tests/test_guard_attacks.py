@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_cv import history, register
-from tests.helpers.registry import BASE_TAGS, make_run
+from tests.helpers.registry import BASE_TAGS, make_run, record_evaluation, register_evaluated
 from tests.helpers.servers import Server, free_port, running
 
 GUARD = "mlflow-cv guard:"
@@ -135,7 +135,7 @@ def test_the_ui_we_print_is_guarded(tmp_path: Path) -> None:
 
 def test_version_facts_are_checked_whenever_written(client: MlflowClient) -> None:
     name = f"forged-{uuid.uuid4().hex[:8]}"
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     experiment = client.get_experiment_by_name("registry").experiment_id
     empty = client.create_run(experiment).info.run_id
     client.set_terminated(empty)
@@ -175,7 +175,7 @@ def test_an_abandoned_version_gets_a_semver_below_the_later_ones(tmp_path: Path,
 
 def test_names_and_stages_are_no_side_doors(client: MlflowClient) -> None:
     name = f"doors-{uuid.uuid4().hex[:8]}"
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     from mlflow_cv import promote
 
     promote(client, name, "1.0.0", alias="production")
@@ -183,12 +183,12 @@ def test_names_and_stages_are_no_side_doors(client: MlflowClient) -> None:
     refused(client.delete_registered_model, name, match="cannot be deleted")
     refused(client.transition_model_version_stage, name, "1", "Production", match="aliases, not stages")
     worse = make_run(client, metrics={"val/mAP50-95": 0.1, "val/mAP50": 0.2}, **{"cv.config.sha256": "8" * 64})
-    register(client, worse, name=name)
+    register_evaluated(client, worse, name=name)
     refused(client.set_registered_model_alias, name, "Production", "2", match="spelled otherwise")
     refused(client.set_registered_model_alias, name, "production", "2", match="may not become")
     assert client.get_registered_model(name).aliases == {"production": "1"}
     scratch = f"scratch-{uuid.uuid4().hex[:8]}"  # only unprotected moves in its history: nothing pins it
-    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=scratch)
+    register_evaluated(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=scratch)
     client.set_registered_model_alias(scratch, "candidate", "1")
     client.delete_registered_model_alias(scratch, "candidate")
     client.delete_registered_model(scratch)
@@ -214,7 +214,7 @@ def test_history_records_what_the_server_knows_not_what_the_client_claims(
     client: MlflowClient, guarded_server: Server
 ) -> None:
     name = f"claims-{uuid.uuid4().hex[:8]}"
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     request = {"alias": "candidate", "version": "1", "who": "ceo@corp", "why": "trust me", "kind": "promote",
                "gates": ["pass     artifacts          every hash verifies (forged)"], "nonce": "abcd1234"}  # fmt: skip
     client.set_registered_model_tag(name, "cv.move.request", json.dumps(request))
@@ -235,21 +235,20 @@ def test_the_rules_cannot_be_switched_off(client: MlflowClient) -> None:
     from mlflow_cv import promote
 
     name = f"rules-{uuid.uuid4().hex[:8]}"
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     promote(client, name, "1.0.0", alias="production")
     worse = make_run(client, metrics={"val/mAP50-95": 0.3, "val/mAP50": 0.5}, **{"cv.config.sha256": "8" * 64})
-    register(client, worse, name=name)
+    register_evaluated(client, worse, name=name)
     for loose in ('{"tolerance": 1000}', '{"tolerance": 1000, "protected": ["production"]}',
                   '{"gates": ["lineage", "preflight", "semver"]}', '{"artifacts": "client"}'):  # fmt: skip
         refused(client.set_registered_model_tag, name, "cv.policy", loose, match="loosens the rules")
     client.set_registered_model_tag(name, "cv.policy", '{"tolerance": 0.001}')  # stricter: allowed
     refused(client.delete_registered_model_tag, name, "cv.policy", match="tolerance 0.001 → 0.01")
-    refused(client.set_registered_model_alias, name, "production", "2", match="val/mAP50: 0.5000 < 0.7000")
-    stated = {"policy": '{"artifacts":"server","gates":["lineage","preflight","artifacts","metrics","semver"],'
-              '"metrics":["val/mAP50-95","val/mAP50","val/mask_mAP50-95","val/accuracy_top1"],'
-              '"per_class":["val/AP50-95/","val/mask_AP50-95/","val/accuracy/"],'
-              '"protected":["production","staging"],"tolerance":1000.0}',
-              "who": "ceo@corp", "why": "ship it", "allow_loosen": True, "nonce": "0badc0de"}  # fmt: skip
+    refused(client.set_registered_model_alias, name, "production", "2", match="eval/mAP50: 0.5000 < 0.7000")
+    from mlflow_cv.registry.policy import Policy
+
+    stated = {"policy": Policy(tolerance=1000.0).to_json(), "who": "ceo@corp", "why": "ship it", "allow_loosen": True,
+              "nonce": "0badc0de"}  # fmt: skip
     client.set_registered_model_tag(name, "cv.policy.request", json.dumps(stated))
     client.set_registered_model_tag(name, "cv.policy", '{"tolerance": 1000}')  # stated and recorded
     *_, tighter, looser = [e for e in history(client, name) if e.kind == "policy"]
@@ -300,8 +299,8 @@ def test_the_legal_path_still_works(client: MlflowClient) -> None:
 
     name = f"legal-{uuid.uuid4().hex[:8]}"
     better = {"val/mAP50-95": 0.6, "val/mAP50": 0.8, "val/AP50-95/circle": 0.65, "val/AP50-95/square": 0.55}
-    register(client, make_run(client), name=name)
-    register(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
     assert promote(client, name, "1.0.0", alias="production", why="first").moved
     assert promote(client, name, "1.1.0", alias="production", why="better").moved
     assert rollback(client, name, alias="production", why="night regression").semver == "1.0.0"
@@ -310,3 +309,27 @@ def test_the_legal_path_still_works(client: MlflowClient) -> None:
         ("promote", "1.0.0", "first"), ("promote", "1.1.0", "better"), ("rollback", "1.0.0", "night regression")
     ]  # fmt: skip
     assert all(" artifacts " in " ".join(e.gates) and "every hash verifies" in " ".join(e.gates) for e in events.moves)
+
+
+def test_protected_moves_need_evaluations_on_the_same_data(client: MlflowClient) -> None:
+    """Own validation metrics are not evidence: a raw move needs both versions' evaluation records on the
+    same gate data, and their numbers decide; a forged record is refused when written."""
+    from mlflow_cv import promote
+
+    name = f"gate-{uuid.uuid4().hex[:8]}"
+    register_evaluated(client, make_run(client), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    own_better = {"val/mAP50-95": 0.9, "val/mAP50": 0.95, "val/AP50-95/circle": 0.9, "val/AP50-95/square": 0.9}
+    register(client, make_run(client, metrics=own_better, **{"cv.config.sha256": "9" * 64}), name=name)
+    refused(client.set_registered_model_alias, name, "production", "2", match="no evaluations of both versions")
+    key = f"cv.eval.{'a' * 12}.val"
+    refused(client.set_model_version_tag, name, "2", key, client.get_model_version(name, "1").run_id,
+            match="is not an evaluation record")  # fmt: skip
+    record_evaluation(client, name, "2", metrics={"eval/mAP50-95": 0.45, "eval/mAP50": 0.60})
+    refused(client.set_registered_model_alias, name, "production", "2", match="eval/mAP50: 0.6000 < 0.7000")
+    good = {"eval/mAP50-95": 0.55, "eval/mAP50": 0.75, "eval/AP50-95/circle": 0.6, "eval/AP50-95/square": 0.5}
+    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name)
+    record_evaluation(client, name, "3", metrics=good)
+    client.set_registered_model_alias(name, "production", "3")  # evaluated better on the same data
+    (event,) = [e for e in history(client, name).moves if e.to_version == "3"]
+    assert any("on DS-1.0.0/val (manifest aaaaaaaaaaaa)" in line for line in event.gates), event.gates

@@ -17,10 +17,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mlflow_cv import history, promote, register
+from mlflow_cv import history, promote
 from mlflow_cv.errors import RegistryError
 from mlflow_cv.registry.client import set_policy
-from tests.helpers.registry import make_run
+from tests.helpers.registry import make_run, register_evaluated
 from tests.helpers.servers import Server, guarded_mlflow_server
 
 pytestmark = pytest.mark.slow  # starts a server
@@ -72,9 +72,9 @@ def test_only_a_manager_moves_production_and_the_history_names_them(auth_server:
     client = MlflowClient(auth_server.url)
     name = f"auth-{uuid.uuid4().hex[:8]}"
     as_user("admin")
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     better = {"val/mAP50-95": 0.6, "val/mAP50": 0.8, "val/AP50-95/circle": 0.65, "val/AP50-95/square": 0.55}
-    register(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
     grant = {"resource_type": "registered_model", "resource_id": name}
     call(auth_server, "3.0/mlflow/users/permissions/grant", {**grant, "username": "alice", "permission": "MANAGE"})
     call(auth_server, "3.0/mlflow/users/permissions/grant", {**grant, "username": "carol", "permission": "EDIT"})
@@ -105,7 +105,7 @@ def test_a_claimed_identity_is_not_an_identity(auth_server: Server, as_user: Any
     client = MlflowClient(auth_server.url)
     name = f"claim-{uuid.uuid4().hex[:8]}"
     as_user("admin")
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     request = urllib.request.Request(f"{auth_server.url}/api/2.0/mlflow/registered-models/alias",
                                      json.dumps({"name": name, "alias": "production", "version": "1"}).encode(),
                                      {"Content-Type": "application/json"}, method="POST")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -12,14 +13,17 @@ from mlflow.tracking import MlflowClient
 from mlflow_cv import history, promote, register, rollback
 from mlflow_cv.errors import BumpError, ConfigError, GateError, RegistryError, SemverError
 from mlflow_cv.registry.policy import (
+    GateData,
+    GateScores,
     Policy,
     VersionFacts,
     evaluate_gates,
     metric_regressions,
+    metrics_gate,
     required_bump,
 )
 from mlflow_cv.semver import Bump
-from tests.helpers.registry import BASE_TAGS, METRICS, make_run, register_concurrently
+from tests.helpers.registry import BASE_TAGS, METRICS, make_run, register_concurrently, register_evaluated
 from tests.helpers.servers import Server
 
 
@@ -77,10 +81,21 @@ def test_regressions_are_listed_worst_first_and_per_class() -> None:
     assert metric_regressions({"val/AP50/x": 0.5}, {}, 0.01) == ["val/AP50/x: missing (was 0.5000)"]
 
 
+def on_gate_data(candidate: VersionFacts, holder: VersionFacts | None) -> GateScores:
+    """The two versions' metrics as evaluations on one gate data (``val/…`` → ``eval/…``)."""
+
+    def renamed(m: Mapping[str, float]) -> dict[str, float]:
+        return {"eval/" + k.removeprefix("val/"): v for k, v in m.items()}
+
+    data = GateData("DS-1.0.0", "a" * 64, "val")
+    return GateScores(data, renamed(candidate.metrics), renamed(holder.metrics) if holder else None)
+
+
 def test_each_gate_fails_on_its_own() -> None:
     holder = facts("v1.0.0", **{"cv.semver": "1.0.0"})
     good = facts("v1.1.0", metrics={k: v + 0.01 for k, v in METRICS.items()}, **{"cv.semver": "1.1.0"})
-    assert all(g.passed for g in evaluate_gates(good, holder, policy=Policy(), artifacts=[]))
+    assert all(g.passed for g in evaluate_gates(good, holder, policy=Policy(), artifacts=[],
+                                                scores=on_gate_data(good, holder)))  # fmt: skip
     cases: list[tuple[VersionFacts, list[str] | None, str]] = [
         (VersionFacts(tags={k: v for k, v in good.tags.items() if k != "cv.config.id"}, metrics=good.metrics), [], "lineage"),
         (facts("x", metrics=good.metrics, **{"cv.semver": "1.1.0", "cv.preflight": "overridden: dirty_code"}), [], "preflight"),
@@ -89,10 +104,33 @@ def test_each_gate_fails_on_its_own() -> None:
         (facts("x", metrics=good.metrics, **{"cv.semver": "0.9.0"}), [], "semver"),
     ]  # fmt: skip
     for candidate, artifacts, gate in cases:
-        failed = [
-            g.name for g in evaluate_gates(candidate, holder, policy=Policy(), artifacts=artifacts) if not g.passed
-        ]
-        assert failed == [gate]
+        gates = evaluate_gates(candidate, holder, policy=Policy(), artifacts=artifacts,
+                               scores=on_gate_data(candidate, holder))  # fmt: skip
+        assert [g.name for g in gates if not g.passed] == [gate]
+
+
+def test_the_metrics_gate_compares_evaluations_on_the_same_data_only() -> None:
+    """Own validation metrics do not count: without evaluations on the gate data the gate fails; a
+    candidate better on its own val set but worse on the gate data is refused; a gated slice has its
+    own tolerance; floors hold with no holder."""
+    holder = facts("v1.0.0", **{"cv.semver": "1.0.0"})
+    candidate = facts("v1.1.0", metrics={k: v + 0.2 for k, v in METRICS.items()}, **{"cv.semver": "1.1.0"})
+    (gate,) = [g for g in evaluate_gates(candidate, holder, policy=Policy(), artifacts=[]) if g.name == "metrics"]
+    assert not gate.passed and "no evaluations of both versions on the same gate data" in gate.detail
+    data = GateData("DS-1.1.1", "b" * 64, "test")
+    worse = GateScores(data, {"eval/mAP50": 0.60, "eval/mAP50-95": 0.40}, {"eval/mAP50": 0.70, "eval/mAP50-95": 0.41})
+    verdict = metrics_gate(candidate, holder, policy=Policy(), scores=worse)
+    assert not verdict.passed and verdict.detail.startswith("on DS-1.1.1/test (manifest bbbbbbbbbbbb): eval/mAP50:")
+    night = {"eval/slice/time_of_day:night/mAP50": 0.30, "eval/mAP50": 0.70}
+    sliced = GateScores(data, night, {"eval/slice/time_of_day:night/mAP50": 0.40, "eval/mAP50": 0.70})
+    assert metrics_gate(candidate, holder, policy=Policy(), scores=sliced).passed  # slices not gated
+    gated = Policy(slices=("time_of_day",), slice_tolerance=0.05)
+    refused = metrics_gate(candidate, holder, policy=gated, scores=sliced)
+    assert not refused.passed and "eval/slice/time_of_day:night/mAP50: 0.3000 < 0.4000 - 0.05" in refused.detail
+    floors = Policy(min_metrics={"eval/mAP50": 0.3})
+    low = GateScores(data, {"eval/mAP50": 0.0}, None)
+    assert metrics_gate(candidate, None, policy=floors, scores=low).detail.endswith("eval/mAP50: 0.0000 < floor 0.3")
+    assert metrics_gate(candidate, None, policy=Policy(), scores=None).passed  # no holder, no floors
 
 
 def test_policy_from_json() -> None:
@@ -122,7 +160,7 @@ def better(delta: float = 0.05) -> dict[str, float]:
 
 
 def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
-    first = register(client, make_run(client), name=name)
+    first = register_evaluated(client, make_run(client), name=name)
     assert (str(first.semver), first.bump) == ("1.0.0", Bump.NONE)
     data_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.data.snapshot": "DS-1.1.1"})
     with pytest.raises(BumpError, match="requires MINOR"):
@@ -139,7 +177,7 @@ def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
     with pytest.raises(BumpError, match=r"already registered as v2.0.1"):
         register(client, code_run, name=name)
     with pytest.raises(BumpError, match=r"already registered as v1.0.0"):  # not only the latest version counts
-        register(client, make_run(client), name=name)
+        register_evaluated(client, make_run(client), name=name)
     minor_anyway = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64,
                                        "cv.code.commit": "6" * 40})  # fmt: skip
     assert str(register(client, minor_anyway, name=name, bump="minor").semver) == "2.1.0"  # more than required: fine
@@ -148,7 +186,7 @@ def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
 
 
 def test_release_notes(client: MlflowClient, name: str) -> None:
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     run = make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64, "cv.config.id": "9" * 12,
                                                 "cv.preflight": "overridden: dirty_code (1 uncommitted: x.py)"})  # fmt: skip
     r = register(client, run, name=name)
@@ -170,10 +208,10 @@ def test_bad_input(client: MlflowClient, name: str) -> None:
         register(client, incomplete, name=name)
     assert info.value.problems == ("cv.config.id",)
     with pytest.raises(SemverError):
-        register(client, make_run(client), name=name, version="1.0")
-    register(client, make_run(client), name=name, version="3.0.0")
+        register_evaluated(client, make_run(client), name=name, version="1.0")
+    register_evaluated(client, make_run(client), name=name, version="3.0.0")
     with pytest.raises(SemverError, match="must be higher than v3.0.0"):
-        register(client, make_run(client, **{"cv.model.arch_sha256": "1" * 64}), name=name, version="3.0.0")
+        register_evaluated(client, make_run(client, **{"cv.model.arch_sha256": "1" * 64}), name=name, version="3.0.0")
     with pytest.raises(RegistryError, match="no registered model"):
         promote(client, "no-such-model", "1.0.0", alias="production")
     with pytest.raises(RegistryError, match="has no version 9.9.9 .known: 3.0.0"):
@@ -186,23 +224,25 @@ def test_bad_input(client: MlflowClient, name: str) -> None:
 
 
 def test_gates_and_per_class_regression(client: MlflowClient, name: str, mlflow_server: Server) -> None:
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     promote(client, name, "1.0.0", alias="production")
     worse_circle = {**better(), "val/AP50-95/circle": 0.40}
-    register(client, make_run(client, metrics=worse_circle, **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client, metrics=worse_circle, **{"cv.config.sha256": "9" * 64}), name=name)
     dry = promote(client, name, "1.1.0", alias="production", dry_run=True)
     assert [g.name for g in dry.gates if not g.passed] == ["metrics"] and not dry.moved
     with pytest.raises(GateError) as info:
         promote(client, name, "1.1.0", alias="production")
-    assert info.value.problems == ("metrics: val/AP50-95/circle: 0.4000 < 0.5500 - 0.01",)
+    assert info.value.problems == (
+        "metrics: on DS-1.0.0/val (manifest aaaaaaaaaaaa): eval/AP50-95/circle: 0.4000 < 0.5500 - 0.01",
+    )
     overridden = make_run(
         client, metrics=better(), **{"cv.config.sha256": "8" * 64, "cv.preflight": "overridden: seed (x)"}
     )
-    register(client, overridden, name=name)
+    register_evaluated(client, overridden, name=name)
     with pytest.raises(GateError, match="preflight"):
         promote(client, name, "1.2.0", alias="production")
     tampered = make_run(client, metrics=better(), **{"cv.config.sha256": "7" * 64})
-    register(client, tampered, name=name)
+    register_evaluated(client, tampered, name=name)
     weights = next((mlflow_server.root / "artifacts").rglob(f"{tampered}/artifacts/weights/best.pt"))
     weights.write_bytes(b"swapped")
     with pytest.raises(GateError) as info:
@@ -213,8 +253,8 @@ def test_gates_and_per_class_regression(client: MlflowClient, name: str, mlflow_
 
 
 def test_history_promote_promote_rollback(client: MlflowClient, name: str) -> None:
-    register(client, make_run(client), name=name)
-    register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
     promote(client, name, "1.0.0", alias="production", why="first release")
     promote(client, name, "1.1.0", alias="production", why="better data")
     back = rollback(client, name, alias="production", why="night images regressed")
@@ -230,9 +270,11 @@ def test_history_promote_promote_rollback(client: MlflowClient, name: str) -> No
 
 
 def test_guard_refuses_plain_client_and_allows_legal_moves(client: MlflowClient, name: str) -> None:
-    register(client, make_run(client), name=name)
-    low = register(client, make_run(client, metrics=better(-0.2), **{"cv.config.sha256": "9" * 64}), name=name)
-    high = register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "8" * 64}), name=name)
+    register_evaluated(client, make_run(client), name=name)
+    low = register_evaluated(
+        client, make_run(client, metrics=better(-0.2), **{"cv.config.sha256": "9" * 64}), name=name
+    )
+    high = register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "8" * 64}), name=name)
     client.set_registered_model_alias(name, "production", high.version)  # legal: gates pass
     with pytest.raises(MlflowException, match="mlflow-cv guard: .* may not become 'production': metrics: .*semver"):
         client.set_registered_model_alias(name, "production", low.version)
@@ -292,9 +334,9 @@ def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Ser
     from mlflow_cv.cli import cli
     from mlflow_cv.registry.client import set_policy
 
-    register(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name)
     promote(client, name, "1.0.0", alias="production")
-    register(client, make_run(client, metrics=better(-0.03), **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client, metrics=better(-0.03), **{"cv.config.sha256": "9" * 64}), name=name)
     with pytest.raises(GateError, match="metrics"):
         promote(client, name, "1.1.0", alias="production")
     with pytest.raises(RegistryError, match="loosens the rules") as info:
@@ -317,7 +359,7 @@ def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, n
     with pytest.raises(MlflowException, match="cv.metrics does not match"):
         client.create_model_version(name, source=f"{client.get_run(run).info.artifact_uri}/weights", run_id=run,
                                     tags={"cv.metrics": json.dumps({"val/mAP50-95": 0.99})})  # fmt: skip
-    first = register(client, make_run(client), name=name)
+    first = register_evaluated(client, make_run(client), name=name)
     promote(client, name, "1.0.0", alias="production")
     with pytest.raises(MlflowException, match="holds production"):
         client.delete_model_version(name, first.version)
@@ -327,13 +369,13 @@ def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, n
         with pytest.raises(MlflowException, match="not a valid policy|stays protected"):
             client.set_registered_model_tag(name, "cv.policy", bad)
     client.set_registered_model_tag(name, "cv.move.request", "[]")  # malformed: the next move counts as direct
-    register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
     assert promote(client, name, "1.1.0", alias="production").moved
 
 
 def test_a_second_rollback_does_not_bring_the_bad_version_back(client: MlflowClient, name: str) -> None:
-    register(client, make_run(client), name=name)
-    register(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
     promote(client, name, "1.0.0", alias="production")
     promote(client, name, "1.1.0", alias="production")
     assert rollback(client, name, alias="production").semver == "1.0.0"

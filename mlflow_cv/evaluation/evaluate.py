@@ -18,7 +18,6 @@ from mlflow_cv.audit.refs import resolve
 from mlflow_cv.errors import DatasetError, RegistryError
 from mlflow_cv.evaluation.scoring import EvalSettings, score
 from mlflow_cv.tags import (
-    EVAL_RECORD_PREFIX,
     TAG_EVAL_DEVICE,
     TAG_EVAL_MANIFEST,
     TAG_EVAL_MODEL,
@@ -30,6 +29,7 @@ from mlflow_cv.tags import (
     TAG_MODEL_ID,
     TAG_TASK,
     TAG_WEIGHTS_SHA256,
+    eval_record_key,
 )
 
 if TYPE_CHECKING:
@@ -37,14 +37,9 @@ if TYPE_CHECKING:
 
     from mlflow_cv.data.snapshots import Project
 
-__all__ = ["Evaluation", "eval_tags", "evaluate", "keys_of", "log_scores", "record_key", "score_on"]
+__all__ = ["Evaluation", "eval_tags", "evaluate", "keys_of", "log_scores", "score_on"]
 
 SPLITS = ("val", "test", "all")
-
-
-def record_key(manifest_sha256: str, split: str) -> str:
-    """The version tag of an evaluation record: ``cv.eval.<manifest_sha256[:12]>.<split>``."""
-    return f"{EVAL_RECORD_PREFIX}{manifest_sha256[:12]}.{split}"
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,8 @@ def evaluate(
         result = Evaluation(run_id=run_id, label=target.label, snapshot=data, split=split, images=scores.images,
                             device=device_name, metrics=scores.metrics, slices=scores.slices, reused=False)  # fmt: skip
     if target.model:
-        client.set_model_version_tag(target.model, target.version, record_key(manifest.sha256, split), result.run_id)
+        record = eval_record_key(manifest.sha256, split)
+        client.set_model_version_tag(target.model, target.version, record, result.run_id)
     return result
 
 

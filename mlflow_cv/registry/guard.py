@@ -22,8 +22,9 @@ so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same
   every change is an event of the history;
 - a protected alias (policy: ``production``, ``staging``) moves only when the gates pass, the artifacts
   re-hashed by this server (:mod:`mlflow_cv.registry.server_artifacts`) unless the policy leaves them to
-  the client; a rollback passes when it goes to the holder recorded before the current one; protected
-  aliases cannot be deleted;
+  the client, the metrics compared on both versions' evaluation records on the same gate data
+  (:mod:`mlflow_cv.registry.gate_data`); a rollback passes when it goes to the holder recorded before
+  the current one; protected aliases cannot be deleted;
 - with MLflow's auth app, moving a protected alias or changing a policy needs MANAGE on the model
   (:mod:`mlflow_cv.registry.identity`), and ``who`` in the history is the authenticated user;
 - every alias move and policy change is recorded in the history (:mod:`mlflow_cv.registry.history`),
@@ -58,6 +59,7 @@ from sqlalchemy import and_, or_
 from mlflow_cv.errors import MlflowCvError, SemverError
 from mlflow_cv.registry.dblock import serialized
 from mlflow_cv.registry.evidence import Evidence, problem_with
+from mlflow_cv.registry.gate_data import gate_data, recorded_scores
 from mlflow_cv.registry.history import (
     AliasEvent,
     Event,
@@ -69,7 +71,7 @@ from mlflow_cv.registry.history import (
     previous_holder,
 )
 from mlflow_cv.registry.identity import require_manage, who
-from mlflow_cv.registry.policy import STALE_MS, Policy, evaluate_gates, facts_of
+from mlflow_cv.registry.policy import STALE_MS, GateScores, Policy, evaluate_gates, facts_of
 from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
 from mlflow_cv.registry.server_artifacts import Unreadable, artifact_problems
 from mlflow_cv.semver import Version
@@ -446,6 +448,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 policy=policy,
                 artifacts=self._artifacts_verdict(candidate, policy) if protected else "not checked: not protected",
                 rollback=rollback,
+                scores=self._gate_scores(policy, candidate, holder) if protected and not rollback else None,
             )
             failed = [g for g in gates if not g.passed]
             if protected and failed:
@@ -469,6 +472,14 @@ class GuardedRegistryStore(SqlAlchemyStore):
             self._record(name, event, candidate.version)
             if request is not None:  # used once
                 super().delete_registered_model_tag(name, TAG_MOVE_REQUEST)
+
+    def _gate_scores(self, policy: Policy, candidate: _Version, holder: _Version | None) -> GateScores | None:
+        """Both versions' evaluations on the gate data, from their evaluation records and runs."""
+        if "metrics" not in policy.gates or (holder is None and not policy.min_metrics):
+            return None
+        runs = self._tracking_store().get_run
+        data = gate_data(policy, candidate, holder, runs=runs)
+        return recorded_scores(data, candidate, holder, runs=runs, slices=policy.slices)
 
     def _artifacts_verdict(self, candidate: _Version, policy: Policy) -> list[str] | str:
         """The artifacts gate as this server sees it: the mismatches it found re-hashing them, or, where it

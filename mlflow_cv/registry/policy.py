@@ -41,15 +41,21 @@ if TYPE_CHECKING:
 __all__ = [
     "ARTIFACT_CHECKERS",
     "GATES",
+    "GATE_SPLITS",
     "STALE_MS",
+    "GateData",
+    "GateScores",
     "Policy",
     "VersionFacts",
     "beyond_tolerance",
+    "default_split",
     "evaluate_gates",
     "facts_of",
     "metric_regressions",
     "metric_shifts",
+    "metrics_gate",
     "missing_lineage",
+    "newer_training_snapshot",
     "required_bump",
     "same_lineage",
 ]
@@ -58,6 +64,7 @@ GATES = ("lineage", "preflight", "artifacts", "metrics", "semver")
 # Who re-hashes a candidate's artifacts for the artifacts gate of a protected move: the server (the
 # guard reads them itself, and refuses the move where it cannot), or only the client (a weaker promise).
 ARTIFACT_CHECKERS = ("server", "client")
+GATE_SPLITS = ("val", "test", "all")
 STALE_MS = 120_000  # a version still without cv.semver after this long was left by a crashed registration
 
 
@@ -71,6 +78,12 @@ class Policy:
     metrics: tuple[str, ...] = ("val/mAP50-95", "val/mAP50", "val/mask_mAP50-95", "val/accuracy_top1")
     per_class: tuple[str, ...] = ("val/AP50-95/", "val/mask_AP50-95/", "val/accuracy/")  # metric-name prefixes
     artifacts: str = "server"  # one of ARTIFACT_CHECKERS
+    # What protected moves compare on (DESIGN §4a): {"snapshot": "DS-x.y.z" | "latest", "split": "val" |
+    # "test" | "all"}; unset, the newer of the two versions' training snapshots, its test split if it has one.
+    gate_data: Mapping[str, str] = field(default_factory=dict)
+    slices: tuple[str, ...] = ()  # attributes whose every slice is gated, with slice_tolerance
+    slice_tolerance: float = 0.05
+    min_metrics: Mapping[str, float] = field(default_factory=dict)  # floors on the gate data, e.g. eval/mAP50
 
     @classmethod
     def from_json(cls, text: str | None) -> Policy:
@@ -87,10 +100,22 @@ class Policy:
                 raise ValueError(f"unknown fields {sorted(unknown)}")
             fields: dict[str, Any] = {}
             for key, value in doc.items():
-                if key == "tolerance":
-                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                        raise ValueError("tolerance must be a number ≥ 0")
+                if key in ("tolerance", "slice_tolerance"):
+                    if not _number(value) or value < 0:
+                        raise ValueError(f"{key} must be a number ≥ 0")
                     fields[key] = float(value)
+                elif key == "gate_data":
+                    if not isinstance(value, dict) or set(value) - {"snapshot", "split"}:
+                        raise ValueError('gate_data is {"snapshot": "DS-x.y.z" or "latest", "split": "val|test|all"}')
+                    if value.get("split", "val") not in GATE_SPLITS or not isinstance(value.get("snapshot", ""), str):
+                        raise ValueError(f"gate_data: split is one of {', '.join(GATE_SPLITS)}, snapshot a text")
+                    if value.get("snapshot") and "split" not in value:
+                        raise ValueError("gate_data: a snapshot named needs its split too")
+                    fields[key] = {k: str(v) for k, v in sorted(value.items())}
+                elif key == "min_metrics":
+                    if not isinstance(value, dict) or not all(_number(v) for v in value.values()):
+                        raise ValueError('min_metrics maps metric names to floors, e.g. {"eval/mAP50": 0.3}')
+                    fields[key] = {str(k): float(v) for k, v in sorted(value.items())}
                 elif key == "artifacts":
                     if value not in ARTIFACT_CHECKERS:
                         raise ValueError(f"artifacts must be one of {', '.join(ARTIFACT_CHECKERS)}")
@@ -137,12 +162,34 @@ class Policy:
                 found.append(f"{what} dropped: {', '.join(dropped)}")
         if self.artifacts == "server" and new.artifacts != "server":
             found.append(f"artifacts checked by the {new.artifacts} only (was: the {self.artifacts})")
+        if new.slice_tolerance > self.slice_tolerance:
+            found.append(f"slice_tolerance {self.slice_tolerance} → {new.slice_tolerance}")
+        if dropped := sorted(set(self.slices) - set(new.slices)):
+            found.append(f"gated slices dropped: {', '.join(dropped)}")
+        if lower := sorted(k for k, v in self.min_metrics.items() if new.min_metrics.get(k, float("-inf")) < v):
+            found.append(f"floors lowered or dropped: {', '.join(lower)}")
+        if dict(new.gate_data) != dict(self.gate_data):
+            found.append(f"gate data changed: {dict(self.gate_data) or 'default'} → {dict(new.gate_data) or 'default'}")
         return found
 
     def protects(self, alias: str) -> bool:
         """Whether ``alias`` moves only through the gates (names match case-insensitively: ``Production``
         is ``production``)."""
         return alias.casefold() in {p.casefold() for p in self.protected}
+
+    def eval_gate_metrics(self, metrics: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """Of an evaluation's metrics (``eval/…``), those the metrics gate compares: the headline ones and
+        those per class (with ``tolerance``), and those of every gated slice (with ``slice_tolerance``)."""
+        names = {"eval/" + m.removeprefix("val/") for m in self.metrics}
+        prefixes = tuple("eval/" + p.removeprefix("val/") for p in self.per_class)
+        plain = {k: float(v) for k, v in sorted(metrics.items()) if k in names or k.startswith(prefixes)}
+        sliced = {}
+        for key, value in sorted(metrics.items()):
+            attr, _, rest = key.removeprefix("eval/slice/").partition(":")
+            inner = "eval/" + rest.partition("/")[2]
+            if key.startswith("eval/slice/") and attr in self.slices and (inner in names or inner.startswith(prefixes)):
+                sliced[key] = float(value)
+        return plain, sliced
 
     def gate_metrics(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """The metrics the gates and the PATCH rule compare: the headline ones and those per class."""
@@ -163,6 +210,10 @@ class VersionFacts:
         return Version.parse(text) if text else None
 
 
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
 def facts_of(version: Any, label: str | None = None) -> VersionFacts:
     """The rules' view of a model version entity: its tags and its gate metrics."""
     tags = dict(version.tags)
@@ -179,6 +230,10 @@ def missing_lineage(tags: Mapping[str, str]) -> list[str]:
 
 def metric_regressions(old: Mapping[str, float], new: Mapping[str, float], tolerance: float) -> list[str]:
     """Each metric of ``old`` that ``new`` lacks or has lower by more than ``tolerance``, worst first."""
+    return [text for _, text in sorted(_drops(old, new, tolerance), key=lambda d: -d[0])]
+
+
+def _drops(old: Mapping[str, float], new: Mapping[str, float], tolerance: float) -> list[tuple[float, str]]:
     drops = []
     for key, before in old.items():
         after = new.get(key)
@@ -186,7 +241,84 @@ def metric_regressions(old: Mapping[str, float], new: Mapping[str, float], toler
             drops.append((float("inf"), f"{key}: missing (was {before:.4f})"))
         elif beyond_tolerance(before, after, tolerance):
             drops.append((before - after, f"{key}: {after:.4f} < {before:.4f} - {tolerance}"))
-    return [text for _, text in sorted(drops, key=lambda d: -d[0])]
+    return drops
+
+
+@dataclass(frozen=True)
+class GateData:
+    """What two versions are compared on: one snapshot's manifest and one split (DESIGN §4a)."""
+
+    snapshot: str
+    manifest_sha256: str
+    split: str
+
+    def __str__(self) -> str:
+        return f"{self.snapshot}/{self.split} (manifest {self.manifest_sha256[:12]})"
+
+
+@dataclass(frozen=True)
+class GateScores:
+    """The two versions' evaluations on the same gate data (``eval/…`` metrics); ``holder`` None when
+    there is no holder, or it was not evaluated there."""
+
+    data: GateData
+    candidate: Mapping[str, float]
+    holder: Mapping[str, float] | None
+
+
+def newer_training_snapshot(candidate: VersionFacts, holder: VersionFacts | None) -> tuple[str, str]:
+    """The default gate snapshot: the newer of the two versions' training snapshots, (id, manifest hash)."""
+    from mlflow_cv.semver import parse_snapshot_id
+
+    picks = [(f.tags.get(TAG_SNAPSHOT) or "", f.tags.get(TAG_MANIFEST_SHA256) or "") for f in (candidate, holder) if f]
+
+    def order(pick: tuple[str, str]) -> Any:
+        try:
+            return parse_snapshot_id(pick[0])
+        except ValueError:
+            return Version(0, 0, 0)
+
+    return max(picks, key=order)
+
+
+def default_split(splits: set[str]) -> str:
+    """The default gate split: ``test`` when the snapshot has one, else ``val``."""
+    return "test" if "test" in splits else "val"
+
+
+def metrics_gate(candidate: VersionFacts, holder: VersionFacts | None, *, policy: Policy,
+                 scores: GateScores | None, rollback: bool = False) -> Check:  # fmt: skip
+    """Overall, per class and per gated slice, on the same gate data, worst first; and the floors."""
+    if rollback:
+        return Check("metrics", True, MOVE_ROLLBACK)
+    if holder is None and not policy.min_metrics:
+        return Check("metrics", True, "no current holder")
+    if scores is None:
+        missing = "no evaluations of both versions on the same gate data"
+        return Check("metrics", False, f"{missing}: promote with mlflow-cv (it evaluates them), or mlflow-cv evaluate")
+    problems: list[tuple[float, str]] = []
+    for name, floor in sorted(policy.min_metrics.items()):
+        value = scores.candidate.get(name)
+        if value is None:
+            problems.append((float("inf"), f"{name}: missing on {scores.data} (floor {floor})"))
+        elif value < floor:
+            problems.append((floor - value, f"{name}: {value:.4f} < floor {floor}"))
+    if holder is not None:
+        if scores.holder is None:
+            problems.append((float("inf"), f"{holder.label} has no evaluation on {scores.data}"))
+        else:
+            (new, new_sliced), (old, old_sliced) = (
+                policy.eval_gate_metrics(m) for m in (scores.candidate, scores.holder)
+            )
+            problems += _drops(old, new, policy.tolerance) + _drops(old_sliced, new_sliced, policy.slice_tolerance)
+    if problems:
+        return Check(
+            "metrics", False, f"on {scores.data}: " + "; ".join(t for _, t in sorted(problems, key=lambda p: -p[0]))
+        )
+    against = f"none below {holder.label} - {policy.tolerance}" if holder is not None else "no current holder"
+    floors = f", above the floors ({', '.join(policy.min_metrics)})" if policy.min_metrics else ""
+    sliced = f", slices of {', '.join(policy.slices)} within {policy.slice_tolerance}" if policy.slices else ""
+    return Check("metrics", True, f"on {scores.data}: {against}{sliced}{floors}")
 
 
 _IDENTITY = (TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_MANIFEST_SHA256, TAG_CONFIG_SHA256, TAG_COMMIT,
@@ -260,13 +392,15 @@ def evaluate_gates(
     policy: Policy,
     artifacts: Sequence[str] | str,
     rollback: bool = False,
+    scores: GateScores | None = None,
 ) -> list[Check]:
     """Every gate of ``policy`` for moving an alias from ``holder`` to ``candidate``.
 
     ``artifacts`` lists the artifact hash mismatches the caller found (empty: all verify), or is a text
     saying why they were not checked here (e.g. the policy leaves them to the client): that gate then
-    says so and passes. A rollback (to the alias's recorded previous holder) skips the metric and semver
-    comparisons: going back is its point.
+    says so and passes. ``scores`` are both versions' evaluations on the same gate data: the metrics gate
+    compares only those (:func:`metrics_gate`). A rollback (to the alias's recorded previous holder) skips
+    the metric and semver comparisons: going back is its point.
     """
     gates = []
     on = set(policy.gates)
@@ -282,13 +416,7 @@ def evaluate_gates(
         else:
             gates.append(Check("artifacts", not artifacts, "; ".join(artifacts) or "every hash verifies"))
     if "metrics" in on:
-        if holder is None or rollback:
-            gates.append(Check("metrics", True, MOVE_ROLLBACK if rollback else "no current holder"))
-        else:
-            drops = metric_regressions(holder.metrics, candidate.metrics, policy.tolerance)
-            gates.append(
-                Check("metrics", not drops, "; ".join(drops) or f"none below {holder.label} - {policy.tolerance}")
-            )
+        gates.append(metrics_gate(candidate, holder, policy=policy, scores=scores, rollback=rollback))
     if "semver" in on:
         mine, theirs = candidate.semver, holder.semver if holder else None
         if mine is None:
