@@ -80,6 +80,9 @@ def score(
     """Every metric of ``yolo`` on ``split`` of the snapshot checked out at ``checkout``."""
     from mlflow_cv.yolo import class_metrics, overall_metrics, validate_images
 
+    if manifest.task == "classify":
+        raise DatasetError(f"{manifest.snapshot_id} is a classification dataset: mlflow-cv evaluate scores "
+                           "detect, segment and pose models for now (classification is the next step)")  # fmt: skip
     items = split_items(manifest, split)
     unknown = sorted(set(attributes) - set(manifest.attributes))
     if unknown:
