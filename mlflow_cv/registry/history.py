@@ -97,8 +97,26 @@ def _key(when: str, nonce: str) -> str:
     return f"{HISTORY_PREFIX}{ms:013d}.{nonce}"
 
 
+class _Stamped:
+    """An event of the history: stamped when it is made, stored under ``cv.history.<ms>.<nonce>``."""
+
+    when: str
+    nonce: str
+
+    @classmethod
+    def now(cls, **fields: object) -> Self:
+        return cls(when=_stamp(), **fields)  # type: ignore[call-arg]  # the dataclass subclasses take them
+
+    @property
+    def key(self) -> str:
+        return _key(self.when, self.nonce)
+
+    def to_json(self) -> str:
+        return canonical_json(asdict(self))  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class AliasEvent:
+class AliasEvent(_Stamped):
     when: str  # ISO 8601, UTC
     who: str
     alias: str
@@ -111,20 +129,9 @@ class AliasEvent:
     gates: tuple[str, ...]
     nonce: str
 
-    @classmethod
-    def now(cls, **fields: object) -> AliasEvent:
-        return cls(when=_stamp(), **fields)  # type: ignore[arg-type]
-
-    @property
-    def key(self) -> str:
-        return _key(self.when, self.nonce)
-
-    def to_json(self) -> str:
-        return canonical_json(asdict(self))
-
 
 @dataclass(frozen=True)
-class PolicyEvent:
+class PolicyEvent(_Stamped):
     """A change of the registered model's policy: the policy before and after (canonical JSON)."""
 
     when: str
@@ -135,17 +142,6 @@ class PolicyEvent:
     why: str
     nonce: str
     kind: str = MOVE_POLICY
-
-    @classmethod
-    def now(cls, **fields: object) -> PolicyEvent:
-        return cls(when=_stamp(), **fields)  # type: ignore[arg-type]
-
-    @property
-    def key(self) -> str:
-        return _key(self.when, self.nonce)
-
-    def to_json(self) -> str:
-        return canonical_json(asdict(self))
 
 
 Event = AliasEvent | PolicyEvent
