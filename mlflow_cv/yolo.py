@@ -162,32 +162,17 @@ def validate_images(yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou:
     """Ultralytics' own validation of ``yolo`` on the ``val`` list of ``data_yaml``, keeping every image's
     statistics (a callback wraps the metrics' ``update_stats``). Letterboxed square (``rect=False``), so
     an image's predictions do not depend on which images share its batch."""
-    records: list[dict[str, Any]] = []
-    seen: dict[str, Any] = {}
-
-    def keep(validator: Any) -> None:
-        if "validator" in seen:
-            return
-        seen["validator"] = validator
-        update = validator.metrics.update_stats
-
-        def recording(stat: dict[str, Any]) -> None:
-            records.append(dict(stat))
-            update(stat)
-
-        validator.metrics.update_stats = recording
-
-    yolo.add_callback("on_val_batch_start", keep)
+    recorder = _ImageRecorder()
+    yolo.add_callback("on_val_start", recorder.on_val_start)
+    yolo.add_callback("on_val_batch_start", recorder.on_val_batch_start)
     try:
         with quiet():
-            metrics = yolo.val(data=str(data_yaml), split="val", imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
-                               batch=batch, rect=False, plots=False, verbose=False, device=device, save_json=False,
-                               workers=0)  # fmt: skip
+            yolo.val(data=str(data_yaml), split="val", imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, batch=batch,
+                     rect=False, plots=False, verbose=False, device=device, save_json=False, workers=0)  # fmt: skip
     finally:
-        yolo.callbacks["on_val_batch_start"].remove(keep)
-    validator = seen.get("validator")
-    files = tuple(str(f) for f in validator.dataloader.dataset.im_files) if validator is not None else ()
-    return _checked(ImageScores(files=files, records=tuple(records), metrics=metrics, names=dict(yolo.model.names)))
+        yolo.callbacks["on_val_start"].remove(recorder.on_val_start)
+        yolo.callbacks["on_val_batch_start"].remove(recorder.on_val_batch_start)
+    return recorder.scores(dict(yolo.model.names))
 
 
 @dataclass(frozen=True)
@@ -260,20 +245,22 @@ def fit(
     trainer: Any = yolo.trainer
     per_class = per_class_metrics(trainer.validator, class_map)
     if slice_of and task != "classify":
-        per_class |= slice_metrics(recorder.scores(trainer.validator, class_map), slice_of, head="val/slice/")
+        per_class |= slice_metrics(recorder.scores(class_map), slice_of, head="val/slice/")
     final = {metric_name(k): float(v) for k, v in trainer.metrics.items()} | per_class
     return FitResult(save_dir=Path(trainer.save_dir), metrics=final, per_class=per_class, steps=trainer.epoch + 1)
 
 
 class _ImageRecorder:
-    """Ultralytics callbacks keeping each image's statistics of the latest validation."""
+    """Ultralytics callbacks keeping each image's statistics of the latest validation (its metrics'
+    ``update_stats``, wrapped once per metrics object)."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
+        self.validator: Any = None
         self.wrapped: set[int] = set()
 
     def on_val_start(self, validator: Any) -> None:
-        self.records = []
+        self.records, self.validator = [], validator
 
     def on_val_batch_start(self, validator: Any) -> None:
         metrics = validator.metrics
@@ -288,18 +275,19 @@ class _ImageRecorder:
 
         metrics.update_stats = recording
 
-    def scores(self, validator: Any, names: Mapping[int, str]) -> ImageScores:
-        files = tuple(str(f) for f in validator.dataloader.dataset.im_files)
-        return _checked(ImageScores(files=files, records=tuple(self.records), metrics=validator.metrics,
-                                    names=dict(names)))  # fmt: skip
-
-
-def _checked(scores: ImageScores) -> ImageScores:
-    if len(scores.files) != len(scores.records) or any(
-        Path(f).name != r["im_name"] for f, r in zip(scores.files, scores.records, strict=False)
-    ):
-        raise TrainingError("Ultralytics scored the images in another order than it listed them; cannot slice")
-    return scores
+    def scores(self, names: Mapping[int, str]) -> ImageScores:
+        """The latest validation, image by image (its images in the order it scored them)."""
+        if self.validator is None:
+            raise TrainingError("Ultralytics ran no validation to score image by image")
+        files = tuple(str(f) for f in self.validator.dataloader.dataset.im_files)
+        scores = ImageScores(
+            files=files, records=tuple(self.records), metrics=self.validator.metrics, names=dict(names)
+        )
+        if len(files) != len(self.records) or any(
+            Path(f).name != r["im_name"] for f, r in zip(files, self.records, strict=False)
+        ):
+            raise TrainingError("Ultralytics scored the images in another order than it listed them; cannot slice")
+        return scores
 
 
 def slice_metrics(scores: ImageScores, slice_of: Mapping[str, Mapping[str, str]], *, head: str) -> dict[str, float]:

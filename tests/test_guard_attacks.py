@@ -333,3 +333,27 @@ def test_protected_moves_need_evaluations_on_the_same_data(client: MlflowClient)
     client.set_registered_model_alias(name, "production", "3")  # evaluated better on the same data
     (event,) = [e for e in history(client, name).moves if e.to_version == "3"]
     assert any("on DS-1.0.0/val (manifest aaaaaaaaaaaa)" in line for line in event.gates), event.gates
+
+
+def test_the_guard_compares_on_the_gate_data_the_policy_names(client: MlflowClient) -> None:
+    """``gate_data`` names a snapshot and split (or ``latest``): evaluations elsewhere do not count."""
+    from mlflow_cv import promote
+    from mlflow_cv.registry.client import set_policy
+
+    name = f"named-{uuid.uuid4().hex[:8]}"
+    register_evaluated(client, make_run(client), name=name)
+    promote(client, name, "1.0.0", alias="production")
+    set_policy(client, name, '{"gate_data": {"snapshot": "DS-1.2.0", "split": "test"}}', allow_loosen=True)
+    register_evaluated(client, make_run(client, **{"cv.config.sha256": "9" * 64}), name=name)  # on DS-1.0.0/val
+    refused(client.set_registered_model_alias, name, "production", "2", match="no evaluations of both versions")
+    newer = {"snapshot": "DS-1.2.0", "manifest": "c" * 64, "split": "test"}
+    scores = {"eval/mAP50-95": 0.5, "eval/mAP50": 0.7}
+    record_evaluation(client, name, "2", metrics=scores, **newer)
+    refused(client.set_registered_model_alias, name, "production", "2", match="has no evaluation on DS-1.2.0/test")
+    record_evaluation(client, name, "1", metrics=scores, **newer)
+    client.set_registered_model_alias(name, "production", "2")
+    set_policy(client, name, '{"gate_data": {"snapshot": "latest", "split": "test"}}', allow_loosen=True)
+    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name)
+    record_evaluation(client, name, "3", metrics={"eval/mAP50-95": 0.4, "eval/mAP50": 0.6}, **newer)
+    refused(client.set_registered_model_alias, name, "production", "3",
+            match="on DS-1.2.0/test (manifest cccccccccccc): eval/mAP50: 0.6000 < 0.7000")  # fmt: skip

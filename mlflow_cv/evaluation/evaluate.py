@@ -174,7 +174,7 @@ def score_on(project: Project, manifest: Any, loaded: Any, *, split: str, attrib
             f"the model predicts {loaded.names}; {manifest.snapshot_id} labels "
             f"{dict(manifest.class_map)}: evaluate on a snapshot with the model's class map"
         )
-    settings = EvalSettings(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
+    settings = EvalSettings.of(loaded)
     dest = project.checkout_path(manifest)
     checkout(project, manifest.snapshot_id, dest)
     configure_ultralytics(project.state_dir / "ultralytics")
@@ -189,7 +189,7 @@ def eval_tags(of_run: str, keys: dict[str, str], manifest: Any, device_name: str
 
 def keys_of(weights_sha256: str, manifest: Any, split: str, loaded: Any) -> dict[str, str]:
     """What makes two evaluations the same: the weights, the manifest, the split, the settings."""
-    settings = EvalSettings(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
+    settings = EvalSettings.of(loaded)
     return {TAG_EVAL_WEIGHTS: weights_sha256, TAG_EVAL_MANIFEST: manifest.sha256, TAG_EVAL_SPLIT: split,
             TAG_EVAL_SETTINGS: settings.sha256}  # fmt: skip
 

@@ -46,6 +46,11 @@ class EvalSettings:
         return canonical_sha256({"imgsz": self.imgsz, "max_det": self.max_det, "conf": self.conf, "iou": self.iou,
                                  "backend": self.backend})  # fmt: skip
 
+    @classmethod
+    def of(cls, loaded: Any) -> EvalSettings:
+        """The settings a loaded model is scored with: its packaged imgsz and max_det."""
+        return cls(imgsz=loaded.settings.imgsz, max_det=loaded.settings.max_det)
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -78,7 +83,7 @@ def score(
     device: str = "cpu",
 ) -> Scores:
     """Every metric of ``yolo`` on ``split`` of the snapshot checked out at ``checkout``."""
-    from mlflow_cv.yolo import class_metrics, overall_metrics, validate_images
+    from mlflow_cv.yolo import class_metrics, overall_metrics, slice_metrics, validate_images
 
     if manifest.task == "classify":
         raise DatasetError(f"{manifest.snapshot_id} is a classification dataset: mlflow-cv evaluate scores "
@@ -102,20 +107,11 @@ def score(
                                  max_det=settings.max_det, batch=settings.batch, device=device)  # fmt: skip
     names = dict(manifest.class_map)
     metrics = {**overall_metrics(scores.metrics, head="eval/"), **class_metrics(scores.metrics, names, head="eval/")}
-    item_at = {str(p): item for item, p in path_of.items()}
-    order = [item_at[str(Path(f).resolve())] for f in scores.files]
-    sizes: dict[str, int] = {}
-    for attr in attributes:
-        values = manifest.attributes[attr]
-        for value in sorted(set(values.values())):
-            piece = str(Slice(attr, value))
-            indices = [i for i, item in enumerate(order) if values.get(item) == value]
-            sizes[piece] = len(indices)
-            if not indices:
-                continue  # empty in this split: no metric, never a 0.0
-            part = scores.subset(indices)
-            head = f"eval/slice/{piece}/"
-            metrics |= overall_metrics(part, head=head) | class_metrics(part, names, head=head)
+    slice_of = {attr: {str(path_of[i]): value for i, value in manifest.attributes[attr].items() if i in path_of}
+                for attr in attributes}  # fmt: skip
+    metrics |= slice_metrics(scores, slice_of, head="eval/slice/")  # empty slices get no metric, never a 0.0
+    sizes = {str(Slice(attr, value)): sum(v == value for v in slice_of[attr].values())
+             for attr in attributes for value in sorted(set(manifest.attributes[attr].values()))}  # fmt: skip
     metrics |= _latency(yolo, list(path_of.values())[:LATENCY_IMAGES], settings, device)
     return Scores(metrics=dict(sorted(metrics.items())), images=len(items), slices=sizes)
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.checks import Check
 from mlflow_cv.errors import GateError, RegistryError
-from mlflow_cv.registry.client import all_versions, call, find_version, holder_of, policy, who_am_i
+from mlflow_cv.registry.client import call, find_version, holder_of, policy, versions, who_am_i
 from mlflow_cv.registry.gate_data import gate_data, recorded_metrics, recorded_scores
 from mlflow_cv.registry.history import AliasEvent, History, MoveRequest, parse_history, previous_holder
 from mlflow_cv.registry.policy import GateScores, Policy, evaluate_gates, facts_of
@@ -78,9 +78,6 @@ def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", d
     holder = holder_of(client, name, alias)
     artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
     scores = _gate_scores(client, name, rules, target, holder, alias=alias, project=project)
-    if scores is not None:  # evaluating added the records: read the versions again
-        target = call("", client.get_model_version, name, target.version)
-        holder = call("", client.get_model_version, name, holder.version) if holder is not None else None
     gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts,
                            scores=scores)  # fmt: skip
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_PROMOTE)
@@ -102,7 +99,8 @@ def _gate_scores(client: Any, name: str, rules: Policy, target: Any, holder: Any
                      manifest_of=(lambda snap: project.load(snap).sha256) if explicit or latest else None)  # fmt: skip
     if data is None:
         raise RegistryError(f"cannot tell the gate data of {name} (policy gate_data {dict(rules.gate_data)})")
-    for version in (target, holder):
+    pair = [target, holder]
+    for i, version in enumerate(pair):
         if version is not None and recorded_metrics(version, data, client.get_run, rules.slices) is None:
             manifest = project.load(data.snapshot)
             if manifest.sha256 != data.manifest_sha256:
@@ -112,8 +110,8 @@ def _gate_scores(client: Any, name: str, rules: Policy, target: Any, holder: Any
                 )
             evaluate(client, f"models:/{name}/{version.version}", project=project, data=data.snapshot,
                      split=data.split, slices=rules.slices or None)  # fmt: skip
-    fresh = [call("", client.get_model_version, name, v.version) if v is not None else None for v in (target, holder)]
-    return recorded_scores(data, fresh[0], fresh[1], runs=client.get_run, slices=rules.slices)
+            pair[i] = call("", client.get_model_version, name, version.version)  # now with its record
+    return recorded_scores(data, pair[0], pair[1], runs=client.get_run, slices=rules.slices)
 
 
 def _latest(project: Project, version: Any) -> str | None:
@@ -181,6 +179,6 @@ def history(client: Any, name: str) -> History:
     """Every recorded event of ``name``, oldest first: policy changes (on the model) and alias moves (on the
     versions they moved to), read page by page."""
     tags = dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags)
-    for version in all_versions(client, name):
+    for version in versions(client, name):
         tags.update(version.tags)
     return History(name, tuple(parse_history(tags)))

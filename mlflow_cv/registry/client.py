@@ -18,7 +18,6 @@ from mlflow_cv.semver import Version
 from mlflow_cv.tags import TAG_POLICY, TAG_POLICY_REQUEST, TAG_SEMVER
 
 __all__ = [
-    "all_versions",
     "call",
     "find_version",
     "holder_of",
@@ -54,10 +53,6 @@ def call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def versions(client: Any, name: str) -> list[Any]:
-    return all_versions(client, name)
-
-
-def all_versions(client: Any, name: str) -> list[Any]:
     """Every version of ``name``, page by page (MLflow answers at most one page per call)."""
     found: list[Any] = []
     token = None

@@ -74,6 +74,10 @@ def _database_lock(store: Any, keys: list[str]) -> Iterator[None]:
         try:
             yield
         finally:
-            for objid in reversed(objids):
-                conn.execute(text("SELECT pg_advisory_unlock(:c, :o)"), {"c": _NAMESPACE, "o": objid})
-            conn.commit()
+            try:
+                for objid in reversed(objids):
+                    conn.execute(text("SELECT pg_advisory_unlock(:c, :o)"), {"c": _NAMESPACE, "o": objid})
+                conn.commit()
+            except Exception:  # a connection that may still hold a lock never goes back to the pool
+                conn.invalidate()
+                raise

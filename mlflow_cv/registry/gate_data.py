@@ -78,22 +78,21 @@ def _evaluated_manifest(version: Any, snapshot: str, split: str, runs: Runs) -> 
 
 
 def _newest_evaluated(version: Any, split: str, runs: Runs, *, not_before: str) -> str | None:
-    def order(snapshot: str) -> Any:
-        return parse_snapshot_id(snapshot)
-
+    """The newest snapshot of ``not_before``'s lineage, not older than it, that ``version`` was evaluated on."""
     try:
-        floor = order(not_before)
+        floor = parse_snapshot_id(not_before)
     except ValueError:
         return None
-    seen = {str(r.data.tags.get(TAG_EVAL_SNAPSHOT, "")) for r in _evaluations(version, split, runs)}
-    fitting = []
-    for snapshot in seen:
+    lineage = not_before.split("-")[0]
+    fitting = {}
+    for run in _evaluations(version, split, runs):
+        snapshot = str(run.data.tags.get(TAG_EVAL_SNAPSHOT, ""))
         try:
-            if order(snapshot) >= floor and snapshot.split("-")[0] == not_before.split("-")[0]:
-                fitting.append(snapshot)
+            if snapshot.split("-")[0] == lineage and parse_snapshot_id(snapshot) >= floor:
+                fitting[snapshot] = parse_snapshot_id(snapshot)
         except ValueError:
             continue
-    return max(fitting, key=order) if fitting else None
+    return max(fitting, key=fitting.__getitem__) if fitting else None
 
 
 def recorded_scores(data: GateData | None, candidate: Any, holder: Any | None, *, runs: Runs,

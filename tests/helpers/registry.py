@@ -100,26 +100,28 @@ def register_concurrently(client: Any, url: str, name: str, n: int = 8, *, raw: 
 
 
 def record_evaluation(client: Any, name: str, version: str, *, metrics: dict[str, float] | None = None,
-                      split: str = "val") -> str:  # fmt: skip
+                      split: str = "val", snapshot: str | None = None, manifest: str | None = None) -> str:  # fmt: skip
     """An evaluation run of ``name`` version ``version`` on its training manifest (as ``mlflow-cv
     evaluate`` logs one: ``cv.eval.*`` tags at creation, ``eval/…`` metrics, ended) and the version's
-    record of it. ``metrics`` default to the run's own gate metrics, renamed ``val/…`` → ``eval/…``."""
+    record of it. ``metrics`` default to the run's own gate metrics, renamed ``val/…`` → ``eval/…``;
+    ``snapshot`` and ``manifest`` to the run's training snapshot."""
     mv = client.get_model_version(name, version)
     run = client.get_run(mv.run_id)
     tags = run.data.tags
+    manifest = manifest or tags["cv.data.manifest_sha256"]
     scores = (
         metrics if metrics is not None else {"eval/" + k.removeprefix("val/"): v for k, v in run.data.metrics.items()}
     )
     evaluation = client.create_run(run.info.experiment_id, tags={
         "cv.eval.of": mv.run_id, "cv.eval.weights_sha256": tags["cv.weights.sha256"],
-        "cv.eval.manifest_sha256": tags["cv.data.manifest_sha256"], "cv.eval.snapshot": tags["cv.data.snapshot"],
+        "cv.eval.manifest_sha256": manifest, "cv.eval.snapshot": snapshot or tags["cv.data.snapshot"],
         "cv.eval.split": split, "cv.eval.settings_sha256": "5" * 64, "cv.eval.device": "cpu (test)",
     }).info.run_id  # fmt: skip
     for key, value in scores.items():
         client.log_metric(evaluation, key, value)
     client.log_param(evaluation, "slices_of", "")
     client.set_terminated(evaluation)
-    client.set_model_version_tag(name, version, f"cv.eval.{tags['cv.data.manifest_sha256'][:12]}.{split}", evaluation)
+    client.set_model_version_tag(name, version, f"cv.eval.{manifest[:12]}.{split}", evaluation)
     return str(evaluation)
 
 
