@@ -76,12 +76,16 @@ _LAZY = {
     "reproduce": "mlflow_cv.audit.reproduce",
     "rollback": "mlflow_cv.registry.aliases",
     "train": "mlflow_cv.training",
+    "triage": "mlflow_cv.audit.triage",
+    "Triage": "mlflow_cv.audit.triage",
+    "Comparison": "mlflow_cv.registry.comparison",
     "verify": "mlflow_cv.data.checkout",
 }
 
 if _TYPE_CHECKING:  # what type checkers see: the same names, typed
     from mlflow_cv.audit.diff import diff_runs
     from mlflow_cv.audit.reproduce import reproduce
+    from mlflow_cv.audit.triage import Triage, triage
     from mlflow_cv.config import JobConfig
     from mlflow_cv.data.build import build_manifest
     from mlflow_cv.data.checkout import VerifyReport, checkout, verify
@@ -92,6 +96,7 @@ if _TYPE_CHECKING:  # what type checkers see: the same names, typed
     from mlflow_cv.evaluation.evaluate import Evaluation, evaluate
     from mlflow_cv.registry.aliases import Promotion, history, promote, rollback
     from mlflow_cv.registry.client import registry_client
+    from mlflow_cv.registry.comparison import Comparison
     from mlflow_cv.registry.history import History
     from mlflow_cv.registry.policy import Policy
     from mlflow_cv.registry.register import Registration, register
@@ -115,6 +120,7 @@ def __getattr__(name: str) -> _Any:
 __all__ = [
     "Bump",
     "BumpError",
+    "Comparison",
     "ConfigError",
     "DatasetError",
     "Evaluation",
@@ -149,6 +155,7 @@ __all__ = [
     "TrackingError",
     "TrainResult",
     "TrainingError",
+    "Triage",
     "UnsafePathError",
     "VerifyReport",
     "Version",
@@ -174,5 +181,6 @@ __all__ = [
     "rollback",
     "snapshot_dataset",
     "train",
+    "triage",
     "verify",
 ]

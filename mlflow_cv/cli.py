@@ -358,7 +358,7 @@ def model_register(run_id: str, name: str, bump: str, version: str | None, track
     \b
     Example: mlflow-cv model register 3f2a9c1b… --name shapes-detector
     """
-    show(cv.register(_client(tracking_uri, project), run_id, name=name, bump=bump, version=version))
+    show(cv.register(_client(tracking_uri, project), run_id, name=name, bump=bump, version=version, project=project))
 
 
 def _moved(promotion: Any) -> None:
@@ -445,19 +445,22 @@ def model_history(name: str, as_json: bool, tracking_uri: str | None, project: P
 @click.argument("a")
 @click.argument("b")
 @click.option("--model", help="Registered model, when A or B is a bare semantic version (1.4.2).")
-@click.option("--tolerance", default=0.01, show_default=True, help="A metric drop beyond this is a regression.")
+@click.option("--tolerance", type=float, help="Override the policy's tolerance (default: B's model policy).")
+@click.option("--no-evaluate", is_flag=True, help="Use recorded evaluations only; evaluate nothing now.")
 @_json_option
 @_store_options
-def diff(a: str, b: str, model: str | None, tolerance: float, as_json: bool, tracking_uri: str | None,
-         project: Project) -> None:  # fmt: skip
-    """What changed from A to B (run ids, models:/NAME/VERSION, models:/NAME@ALIAS): code, data, config, metrics.
+def diff(a: str, b: str, model: str | None, tolerance: float | None, no_evaluate: bool, as_json: bool,
+         tracking_uri: str | None, project: Project) -> None:  # fmt: skip
+    """What changed from A to B (run ids, models:/NAME/VERSION, NAME@ALIAS): code, data, config, and both
+    models on the same gate data, compared as the metrics gate compares them.
 
     \b
     Examples:
-      mlflow-cv diff models:/shapes-detector/1 models:/shapes-detector@production
+      mlflow-cv diff models:/shapes-detector/1 shapes-detector@production
       mlflow-cv diff 1.4.2 1.5.0 --model shapes-detector --json
     """
-    result = cv.diff_runs(_client(tracking_uri, project), a, b, project=project, model=model, tolerance=tolerance)
+    result = cv.diff_runs(_client(tracking_uri, project), a, b, project=project, model=model, tolerance=tolerance,
+                          evaluate=not no_evaluate)  # fmt: skip
     _json(result.to_dict()) if as_json else show(result)
 
 
@@ -504,6 +507,31 @@ def evaluate_cmd(ref: str, snapshot_id: str, split: str, attributes: tuple[str, 
     client = _client(tracking_uri, project)
     result = cv.evaluate(client, ref, project=project, data=snapshot_id, split=split, model=model,
                          slices=attributes or None, device=device)  # fmt: skip
+    _json(result.to_dict()) if as_json else show(result)
+
+
+@cli.command("triage")
+@click.argument("name")
+@click.option("--alias", default="production", show_default=True, help="The alias whose holder is triaged.")
+@click.option("--against", help="Compare with this version (X.Y.Z); default: the alias's previous holder.")
+@click.option("--rollback", "do_rollback", is_flag=True, help="Also roll the alias back (through the gates).")
+@click.option("--why", default="", help="Recorded in the history with --rollback.")
+@_json_option
+@_store_options
+def triage_cmd(name: str, alias: str, against: str | None, do_rollback: bool, why: str, as_json: bool,
+               tracking_uri: str | None, project: Project) -> None:  # fmt: skip
+    """A regression in five steps: what changed (code, data, config, processing), both versions on the
+    same pinned data, the deltas overall, per class and per slice (the regressed slice named), whether
+    it is a legal PATCH, and the rollback command (--rollback runs it).
+
+    \b
+    Examples:
+      mlflow-cv triage shapes-detector
+      mlflow-cv triage shapes-detector --alias staging --against 1.0.0 --json
+      mlflow-cv triage shapes-detector --rollback --why "night-time recall dropped"
+    """
+    result = cv.triage(_client(tracking_uri, project), name, alias=alias, against=against, project=project,
+                       rollback=do_rollback, why=why)  # fmt: skip
     _json(result.to_dict()) if as_json else show(result)
 
 

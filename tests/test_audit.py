@@ -10,15 +10,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlflow_cv import promote, register, registry_client
+from mlflow_cv import history, promote, register, registry_client, triage
 from mlflow_cv.audit.diff import diff_runs
 from mlflow_cv.audit.reproduce import reproduce
 from mlflow_cv.cli import cli
 from mlflow_cv.data.snapshots import Project
-from mlflow_cv.errors import ReproductionError
+from mlflow_cv.errors import GateError, RegistryError, ReproductionError
+from mlflow_cv.registry.client import set_policy
+from mlflow_cv.render import to_text
 from tests.helpers.data import ShapeStages
 from tests.helpers.projects import TINY, git, make_train_project, run_id_of, run_train
-from tests.helpers.registry import make_run
+from tests.helpers.registry import make_run, record_evaluation
 
 METRICS = {"val/mAP50": 0.6, "val/mAP50-95": 0.4, "val/AP50-95/circle": 0.45, "val/AP50-95/square": 0.35}
 
@@ -53,6 +55,10 @@ def fake_run(client: Any, project: Project, *, commit: str, snapshot: str = "DS-
     return str(run.info.run_id)
 
 
+def render_text(value: Any) -> str:
+    return to_text(value.__rich__())
+
+
 @pytest.fixture
 def client(repo: tuple[Project, str, str]) -> Any:
     """The project's SQLite store; its experiments keep artifacts beside the project, not in ./mlruns."""
@@ -70,7 +76,9 @@ def test_only_data_changed(client: Any, repo: tuple[Project, str, str]) -> None:
     d = diff_runs(client, a, b, project=project)
     assert d.changed == ("data",)
     assert d.data_diff is not None and len(d.data_diff.images_added) == 60
-    assert d.metrics[0].key == "val/AP50-95/circle" and d.metrics[0].delta == pytest.approx(-0.15)  # worst first
+    # never each on its own validation split: these runs logged no model, so nothing is compared
+    assert d.comparison is None and "logged no servable model" in d.metrics_note
+    assert "metrics  not compared" in d.report() and "val/AP50-95/circle" not in d.report()
     assert "verdict: data changed" in d.report()
 
 
@@ -97,19 +105,84 @@ def test_only_code_changed(client: Any, repo: tuple[Project, str, str]) -> None:
 
 
 def test_regressed_alias_holder_gets_rollback_advice(client: Any, repo: tuple[Project, str, str]) -> None:
+    """diff compares both on the gate data, with the metrics gate's own verdict: what promote would say."""
     name = "advice"
     register(client, make_run(client, metrics={"val/mAP50-95": 0.5}), name=name)
-    register(client, make_run(client, metrics={"val/mAP50-95": 0.4}, **{"cv.config.sha256": "9" * 64}), name=name)
+    register(client, make_run(client, metrics={"val/mAP50-95": 0.9}, **{"cv.config.sha256": "9" * 64}), name=name)
+    record_evaluation(client, name, "1", metrics={"eval/mAP50-95": 0.5})
+    record_evaluation(client, name, "2", metrics={"eval/mAP50-95": 0.4})  # better on its own val, worse here
     promote(client, name, "1.0.0", alias="canary")
     promote(client, name, "1.1.0", alias="canary")  # unprotected: moves despite the regression
-    d = diff_runs(client, f"models:/{name}/1", f"models:/{name}@canary", project=repo[0])
+    d = diff_runs(client, f"models:/{name}/1", f"{name}@canary", project=repo[0])
     assert d.b.aliases == ("canary",)
+    assert d.comparison is not None and str(d.comparison.data).startswith("DS-1.0.0/val")
+    assert d.comparison.deltas[0].key == "eval/mAP50-95" and d.comparison.deltas[0].regressed
+    assert not d.comparison.verdict.passed
     assert d.advice == (
-        "B holds 'canary' and regressed on 1 metric(s) (worst: val/mAP50-95 -0.1000); "
-        f"roll back with: mlflow-cv model rollback {name} --alias canary",
+        "B holds 'canary' and fails the metrics gate against A on "
+        f"{d.comparison.data} (worst: eval/mAP50-95 -0.1000); roll back with: mlflow-cv model rollback {name} "
+        "--alias canary",
     )
+    dry = promote(client, name, "1.1.0", alias="production", dry_run=True)  # no holder: nothing to compare with
+    assert not dry.refused
     by_semver = diff_runs(client, "1.0.0", "1.1.0", project=repo[0], model=name)
-    assert by_semver.b.run_id == d.b.run_id
+    assert by_semver.b.run_id == d.b.run_id and by_semver.comparison == d.comparison
+
+
+def test_diff_promote_and_triage_reach_one_verdict(client: Any, repo: tuple[Project, str, str]) -> None:
+    """The night-time regression: overall within the tolerance, the night slice far below. Ungated, it
+    moves; triage names the slice first and rolls back through the gates; gated, promote refuses it."""
+    name = f"night-{os.getpid()}"
+    overall = {"eval/mAP50-95": 0.50, "eval/mAP50": 0.70, "eval/AP50-95/circle": 0.50}
+    night = "eval/slice/time_of_day:night/"
+    old = {
+        **overall,
+        f"{night}mAP50-95": 0.45,
+        f"{night}AP50-95/circle": 0.40,
+        "eval/slice/time_of_day:day/mAP50-95": 0.52,
+    }
+    new = {**overall, "eval/mAP50-95": 0.495, f"{night}mAP50-95": 0.20, f"{night}AP50-95/circle": 0.30,
+           "eval/slice/time_of_day:day/mAP50-95": 0.56, "eval/precision": 0.1}  # fmt: skip
+    register(client, make_run(client), name=name)
+    register(client, make_run(client, **{"cv.code.commit": "9" * 40}), name=name)  # a code-only hotfix: PATCH
+    for version, metrics in (("1", old), ("2", new)):
+        record_evaluation(client, name, version, metrics=metrics, slices_of="time_of_day")
+    promote(client, name, "1.0.0", alias="production")
+    moved = promote(client, name, "1.0.1", alias="production")  # slices are not gated by default
+    assert moved.moved and all(g.passed for g in moved.gates)
+
+    t = triage(client, name, project=repo[0])
+    assert (t.holder, t.against, t.against_is_previous) == ("1.0.1", "1.0.0", True)
+    assert t.regressed_slice == "time_of_day:night"
+    cmp = t.diff.comparison
+    assert cmp is not None and cmp.verdict.passed  # the same verdict promote reached
+    assert [d.key for d in cmp.regressions] == [f"{night}mAP50-95", f"{night}AP50-95/circle"]  # worst first
+    assert cmp.deltas[0].key == f"{night}mAP50-95" and cmp.deltas[0].delta == pytest.approx(-0.25)
+    assert t.declared == "PATCH" and t.legal_patch is True  # own val metrics equal; no slice is gated
+    assert t.diff.changed == ("code",) and "cannot read the packaged settings" in t.processing_note
+    assert t.rollback_command.startswith(f"mlflow-cv model rollback {name} --alias production")
+    text = render_text(t)
+    for step in ("1. what changed", "2. same data: both evaluated on DS-1.0.0/val", "3. deltas (B - A)",
+                 "regressed slice: time_of_day:night", "4. a legal PATCH", "5. roll back"):  # fmt: skip
+        assert step in text, text
+
+    out = CliRunner().invoke(cli, ["triage", name, "--json", "--rollback", "--project", str(repo[0].root),
+                                   "--tracking-uri", client.tracking_uri])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["regressed_slice"] == "time_of_day:night" and doc["rollback"]["done"] is True
+    assert str(client.get_model_version_by_alias(name, "production").version) == "1"
+    last = history(client, name).events[-1]
+    assert last.kind == "rollback" and last.why == "triage: time_of_day:night regressed"
+
+    with pytest.raises(RegistryError, match="no previous holder"):
+        triage(client, name, project=repo[0])  # v1.0.0 holds it again, and had no holder before
+    with pytest.raises(RegistryError, match="recorded previous holder only"):
+        triage(client, name, project=repo[0], against="1.0.1", rollback=True)
+    set_policy(client, name, json.dumps({"slices": ["time_of_day"]}))
+    with pytest.raises(GateError) as refused:
+        promote(client, name, "1.0.1", alias="production")
+    assert f"{night}mAP50-95: 0.2000 < 0.4500 - 0.05" in str(refused.value)
 
 
 @pytest.mark.slow

@@ -81,6 +81,9 @@ def test_a_slice_scores_as_a_snapshot_of_only_its_images(
     assert run.data.tags["cv.eval.split"] == "all" and run.data.tags["cv.eval.device"].startswith("cpu")
     logged = client.get_logged_model(client.get_run(run_id).data.tags["cv.model.id"])
     assert any(m.key == "eval/mAP50" and m.dataset_name == "DS-1.0.0/all" for m in logged.metrics or [])
+    for chart in ("charts/per_class.png", "charts/per_slice.png"):  # real PNGs, logged with the run
+        assert Path(client.download_artifacts(first.run_id, chart)).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [a.path for a in client.list_artifacts(alone.run_id, "charts")] == ["charts/per_class.png"]  # no slices
 
 
 @pytest.mark.slow

@@ -72,6 +72,26 @@ def test_code_only_change_that_moves_metrics_is_refused() -> None:
     )
 
 
+def test_the_patch_rule_compares_on_the_gate_data() -> None:
+    """Own validation metrics equal, but on the gate data a gated slice moved: not a PATCH; and the reason
+    names the data it was compared on."""
+    hotfix = facts("new", **{"cv.code.commit": "9" * 40})
+    data = GateData("DS-1.1.1", "a" * 64, "test")
+    night = "eval/slice/time_of_day:night/mAP50-95"
+    old = {"eval/mAP50-95": 0.5, night: 0.45}
+    gated = Policy(slices=("time_of_day",))
+
+    def scores(new: dict[str, float]) -> GateScores:
+        return GateScores(data, new, old)
+
+    with pytest.raises(BumpError, match="beyond tolerance on DS-1.1.1/test") as info:
+        required_bump(facts(), hotfix, policy=gated, scores=lambda: scores({**old, night: 0.30}))
+    assert info.value.problems == (f"{night} 0.4500 → 0.3000",)
+    bump, reasons = required_bump(facts(), hotfix, policy=Policy(), scores=lambda: scores({**old, night: 0.30}))
+    assert bump is Bump.PATCH and reasons[0].endswith(f"within ±0.01 on {data}")  # the slice is not gated
+    assert required_bump(facts(), hotfix, policy=gated)[1][0].endswith("on their own validation split")
+
+
 def test_regressions_are_listed_worst_first_and_per_class() -> None:
     new = {**METRICS, "val/AP50-95/circle": 0.30, "val/mAP50-95": 0.48}
     assert metric_regressions(METRICS, new, 0.01) == [

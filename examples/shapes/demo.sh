@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The guide's Example 1 end to end: DS-1.0.0 → DS-1.1.0 → DS-1.1.1 and the diffs between them, then a
-# training run on DS-1.0.0 and on DS-1.1.1 with full lineage, compared side by side.
+# The guide's Example 1 end to end: DS-1.0.0 → DS-1.1.0 → DS-1.1.1 (with each image's time_of_day) and
+# the diffs between them, then a training run on DS-1.0.0 and on DS-1.1.1 with full lineage, compared side
+# by side; both registered, promoted through the gates on the same data, evaluated per slice, triaged.
 # Run by `make demo` from the repository root. Re-running it verifies the snapshots it already made
 # (snapshot ids are never reused); `make clean-demo` starts over.
 set -euo pipefail
@@ -18,8 +19,9 @@ for stage in 1.0.0 1.1.0 1.1.1; do
     echo "\$ mlflow-cv data verify $id $data      # $id exists already: check the data still matches"
     mlflow-cv data verify "$id" "$data"
   else
-    echo "\$ mlflow-cv data snapshot $data --id $id ${parent:+--parent $parent} --notes \"${!notes_var}\""
-    mlflow-cv data snapshot "$data" --id "$id" ${parent:+--parent "$parent"} --notes "${!notes_var}"
+    echo "\$ mlflow-cv data snapshot $data --id $id ${parent:+--parent $parent} --attributes $data/attributes.csv --notes \"${!notes_var}\""
+    mlflow-cv data snapshot "$data" --id "$id" ${parent:+--parent "$parent"} --attributes "$data/attributes.csv" \
+      --notes "${!notes_var}"
   fi
   parent="$id"
   echo
@@ -56,8 +58,8 @@ echo "\$ mlflow-cv compare ${runs[*]}"
 mlflow-cv compare "${runs[@]}"
 
 # The guide's Example 2: register both runs (the semver follows from the lineage: DS-1.1.1 is a MINOR
-# bump), promote the better one to production through the gates, show the audit history. On a rerun
-# the registry refuses to register the same model twice, and says under which version it already is.
+# bump), promote them to production through the gates, triage, show the audit history. On a rerun the
+# registry refuses to register the same model twice, and says under which version it already is.
 model=shapes-detector
 semvers=()
 for run in "${runs[@]}"; do
@@ -71,17 +73,35 @@ for run in "${runs[@]}"; do
   fi
   semvers+=("$(grep -o 'v[0-9]*\.[0-9]*\.[0-9]*' <<<"$out" | head -1 | tr -d v)")
 done
-echo
-echo "\$ mlflow-cv model promote $model ${semvers[1]} --to production --why \"DS-1.1.1: 80 wrong boxes fixed\""
+# v1.0.0 goes to production first; v1.1.0 replaces it only if it is no worse on the same data (the gate
+# data: DS-1.1.1's test split, the newer training snapshot), overall, per class and, gated or not, per slice.
 promoted=yes
-if ! mlflow-cv model promote "$model" "${semvers[1]}" --to production --why "DS-1.1.1: 80 wrong boxes fixed"; then
-  [ -n "$allow" ] || exit 1
-  echo "(refused: this working tree's runs overrode the preflight, so they can never be promoted)"
-  promoted=""
+moves=(0 1)
+if mlflow-cv model history "$model" --json | grep -q '"alias": "production"'; then
+  echo
+  echo "(production was set by an earlier run of this demo: no promotion this time)"
+  moves=()
 fi
+for i in "${moves[@]}"; do
+  why=("first detector" "DS-1.1.1: 80 wrong boxes fixed")
+  echo
+  echo "\$ mlflow-cv model promote $model ${semvers[$i]} --to production --why \"${why[$i]}\""
+  if ! mlflow-cv model promote "$model" "${semvers[$i]}" --to production --why "${why[$i]}"; then
+    [ -n "$allow" ] || exit 1
+    echo "(refused: this working tree's runs overrode the preflight, so they can never be promoted)"
+    promoted=""
+    break
+  fi
+done
 echo
-echo "\$ mlflow-cv model promote $model ${semvers[0]} --to production --dry-run"
-mlflow-cv model promote "$model" "${semvers[0]}" --to production --dry-run || true
+echo "\$ mlflow-cv evaluate ${semvers[1]} --model $model --data DS-1.1.1 --split test     # the per-slice table"
+mlflow-cv evaluate "${semvers[1]}" --model "$model" --data DS-1.1.1 --split test
+if [ -n "$promoted" ]; then
+  # The guide's regression triage in five steps: what changed, same data, deltas per slice, legal PATCH?, rollback.
+  echo
+  echo "\$ mlflow-cv triage $model"
+  mlflow-cv triage "$model"
+fi
 echo
 echo "\$ mlflow-cv model history $model"
 mlflow-cv model history "$model"

@@ -8,6 +8,9 @@ the guide's Example 1:
              80 boxes are wrong (wrong class or shifted)
 - ``1.1.1``  the 80 wrong boxes fixed (label contents only → PATCH)
 
+Every fifth image is a *night* image (dark and low-contrast); ``attributes.csv`` beside ``images/``
+records each image's ``time_of_day`` (``day`` or ``night``) for ``mlflow-cv data snapshot --attributes``.
+
 Everything is deterministic from ``--seed``; each image depends only on its own index, so the
 stages share their common files byte for byte. Files whose bytes would not change are not
 rewritten, so a stage change touches only what it changes.
@@ -29,12 +32,18 @@ CLASSES = ("circle", "square", "triangle")
 STAGES = ("1.0.0", "1.1.0", "1.1.1")
 SIZE = 160
 N_INITIAL, N_TOTAL = 240, 300
+ATTRIBUTES = "attributes.csv"
 
 Box = tuple[int, float, float, float, float]  # class, cx, cy, w, h (normalized)
 
 
+def is_night(index: int) -> bool:
+    return index % 5 == 3
+
+
 def render(index: int, seed: int) -> tuple[bytes, list[Box]]:
-    """One JPEG image and its true boxes; depends only on (index, seed)."""
+    """One JPEG image and its true boxes; depends only on (index, seed). Night images are dark and
+    low-contrast: a third of the brightness, lifted a little, with more sensor noise."""
     rng = random.Random(seed * 1_000_003 + index)
     noise = np.random.default_rng(seed * 1_000_003 + index)
     base = np.array([rng.randint(40, 200) for _ in range(3)], dtype=np.float32)
@@ -56,6 +65,9 @@ def render(index: int, seed: int) -> tuple[bytes, list[Box]]:
         else:
             draw.polygon([(x0 + s / 2, y0), (x0, y0 + s), (x0 + s, y0 + s)], fill=color)
         boxes.append((cls, (x0 + s / 2) / SIZE, (y0 + s / 2) / SIZE, s / SIZE, s / SIZE))
+    if is_night(index):
+        dark = np.asarray(image, dtype=np.float32) * 0.3 + 12 + noise.normal(0, 6, (SIZE, SIZE, 3))
+        image = Image.fromarray(np.clip(dark, 0, 255).astype(np.uint8))
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=90)
     return buf.getvalue(), boxes
@@ -93,6 +105,8 @@ def generate(dest: Path, *, stage: str, seed: int = 0) -> int:
     written = write_if_changed(
         dest / "data.yaml", ("names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASSES))).encode()
     )
+    rows = "".join(f"images/shape_{i:04d}.jpg,{'night' if is_night(i) else 'day'}\n" for i in range(count))
+    written += write_if_changed(dest / ATTRIBUTES, f"path,time_of_day\n{rows}".encode())
     for index in range(count):
         jpeg, boxes = render(index, seed)
         text = "".join(

@@ -2,19 +2,21 @@
 
 The guide's night-time regression triage: code (commits, the commits between them, files changed,
 dirty flags, read with GitPython when the repository is at hand), data (the snapshot diff), config
-(every parameter that differs) and metrics (overall and per class, worst regressions first). When B
-holds an alias and regressed against A, it says how to roll back.
+(every parameter that differs) and metrics: both models on the same gate data, compared by the metrics
+gate's own code (:mod:`mlflow_cv.registry.comparison`), never each on its own validation split. When B
+holds an alias and fails that gate against A, it says how to roll back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.data.diff import SnapshotDiff, diff_manifests
 from mlflow_cv.errors import MlflowCvError
-from mlflow_cv.registry.policy import beyond_tolerance
+from mlflow_cv.registry.comparison import Comparison, compare, entity_of, gate_scores
+from mlflow_cv.registry.policy import Policy, VersionFacts, facts_of
 from mlflow_cv.tags import (
     DIRTY_TRUE,
     TAG_COMMIT,
@@ -28,7 +30,7 @@ from mlflow_cv.tags import (
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-__all__ = ["RunDiff", "comparable", "diff_runs"]
+__all__ = ["RunDiff", "comparable", "compared", "diff_runs"]
 
 MAX_COMMITS = 20
 
@@ -48,17 +50,6 @@ class CodeDiff:
 
 
 @dataclass(frozen=True)
-class MetricDelta:
-    key: str
-    old: float | None
-    new: float | None
-
-    @property
-    def delta(self) -> float | None:
-        return None if self.old is None or self.new is None else self.new - self.old
-
-
-@dataclass(frozen=True)
 class RunDiff:
     a: RunRef
     b: RunRef
@@ -68,7 +59,8 @@ class RunDiff:
     data_note: str
     config: tuple[str, str]  # config ids
     params: tuple[tuple[str, str, str], ...]  # (key, A, B) for every parameter that differs
-    metrics: tuple[MetricDelta, ...]  # worst regression first
+    comparison: Comparison | None  # B against A on the gate data; None: see metrics_note
+    metrics_note: str
     weights_equal: bool
     advice: tuple[str, ...] = field(default=())
 
@@ -103,7 +95,8 @@ class RunDiff:
                 "note": self.data_note,
             },
             "config": {"ids": list(self.config), "params": [list(p) for p in self.params]},
-            "metrics": [{"key": m.key, "a": m.old, "b": m.new, "delta": m.delta} for m in self.metrics],
+            "metrics": self.comparison.to_dict() if self.comparison else None,
+            "metrics_note": self.metrics_note,
             "weights_equal": self.weights_equal,
             "advice": list(self.advice),
         }
@@ -121,10 +114,21 @@ class RunDiff:
         """Code, data, config and metrics sections, then the verdict and any advice."""
         from rich.console import Group
 
-        from mlflow_cv.render import add_row, lines, table
+        from mlflow_cv.render import lines
 
         a, b = self.a.label, self.b.label
-        out = [f"A = {a}  (run {self.a.run_id})", f"B = {b}  (run {self.b.run_id})", ""]
+        out = [f"A = {a}  (run {self.a.run_id})", f"B = {b}  (run {self.b.run_id})", "", *self.change_lines(limit)]
+        cmp = self.comparison
+        if cmp is None:
+            out.append(f"metrics  not compared: {self.metrics_note}")
+            return Group(lines(out, "", self.verdict, self.advice))
+        runs = f"evaluation runs {cmp.evaluations[0][:8]} (A), {cmp.evaluations[1][:8]} (B)"
+        out.append(f"metrics  both on {cmp.data} ({runs}); B - A, regressions first")
+        return Group(lines(out), cmp.render(limit=max(limit, 12)), lines("", self.verdict, self.advice))
+
+    def change_lines(self, limit: int = 10) -> list[str]:
+        """The code, data and config sections, line by line."""
+        out = []
         c = self.code
         dirty = "" if not any(c.dirty) else f"  dirty: A {c.dirty[0]}, B {c.dirty[1]}"
         out.append(f"code     {'CHANGED' if c.changed else 'same'}: {c.old[:12]} → {c.new[:12]}{dirty}")
@@ -148,11 +152,7 @@ class RunDiff:
             ids += " (the ids differ by the data section only)"
         out.append(f"config   {'CHANGED' if changed_config else 'same'}: {ids}")
         out += [f"  {key}: {old} → {new}" for key, old, new in self.params if not key.startswith("data.")]
-        out.append("metrics  (B - A, worst first)")
-        metrics = table("metric", "A", "", "B", "B - A", right=("A", "B", "B - A"), header=False)
-        for m in self.metrics[: max(limit, 10)]:
-            add_row(metrics, f"  {m.key}", _f(m.old), "→", _f(m.new), "" if m.delta is None else f"{m.delta:+.4f}")
-        return Group(lines(out), metrics, lines("", self.verdict, self.advice))
+        return out
 
 
 def comparable(metric: str) -> bool:
@@ -160,13 +160,11 @@ def comparable(metric: str) -> bool:
     return metric.startswith("val/") and not metric.endswith("_loss")
 
 
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
 def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str | None = None,
-              tolerance: float = 0.01) -> RunDiff:  # fmt: skip
-    """Compare two runs (or model versions) from their lineage; see the module doc."""
+              tolerance: float | None = None, evaluate: bool = True) -> RunDiff:  # fmt: skip
+    """Compare two runs (or model versions) from their lineage; see the module doc. The metrics follow
+    B's model policy (the defaults for plain runs; ``tolerance`` overrides its tolerance); a model
+    without an evaluation on the gate data is evaluated there unless ``evaluate`` is False."""
     a, b = resolve(client, ref_a, model=model), resolve(client, ref_b, model=model)
     run_a, run_b = client.get_run(a.run_id), client.get_run(b.run_id)
     ta, tb = dict(run_a.data.tags), dict(run_b.data.tags)
@@ -181,20 +179,14 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
             note = f"cannot diff the snapshots: {exc}"
     pa, pb = dict(run_a.data.params), dict(run_b.data.params)
     params = tuple((k, pa.get(k, "-"), pb.get(k, "-")) for k in sorted(pa.keys() | pb.keys()) if pa.get(k) != pb.get(k))
-    ma, mb = run_a.data.metrics, run_b.data.metrics
-    keys = sorted(k for k in ma.keys() | mb.keys() if comparable(k))
-    metrics = sorted((MetricDelta(k, ma.get(k), mb.get(k)) for k in keys),
-                     key=lambda m: (m.delta is None, m.delta if m.delta is not None else 0.0, m.key))  # fmt: skip
+    comparison, metrics_note = compared(client, a, b, project=project, tolerance=tolerance, evaluate=evaluate)
     advice = []
-    regressed = [
-        m for m in metrics if m.old is not None and m.new is not None and beyond_tolerance(m.old, m.new, tolerance)
-    ]
-    if regressed and b.model and b.aliases:
+    if comparison is not None and not comparison.verdict.passed and b.model:
+        worst = comparison.regressions[0] if comparison.regressions else None
+        what = f" (worst: {worst.key} {worst.delta:+.4f})" if worst and worst.delta is not None else ""
         for alias in b.aliases:
-            advice.append(
-                f"B holds {alias!r} and regressed on {len(regressed)} metric(s) (worst: {regressed[0].key} "
-                f"{regressed[0].delta:+.4f}); roll back with: mlflow-cv model rollback {b.model} --alias {alias}"
-            )
+            advice.append(f"B holds {alias!r} and fails the metrics gate against A on {comparison.data}{what}; "
+                          f"roll back with: mlflow-cv model rollback {b.model} --alias {alias}")  # fmt: skip
     return RunDiff(
         a=a,
         b=b,
@@ -204,10 +196,30 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
         data_note=note,
         config=(ta.get(TAG_CONFIG_ID, "-"), tb.get(TAG_CONFIG_ID, "-")),
         params=params,
-        metrics=tuple(metrics),
+        comparison=comparison,
+        metrics_note=metrics_note,
         weights_equal=ta.get(TAG_WEIGHTS_DIGEST) == tb.get(TAG_WEIGHTS_DIGEST),
         advice=tuple(advice),
     )
+
+
+def compared(client: Any, a: RunRef, b: RunRef, *, project: Any, tolerance: float | None = None,
+             evaluate: bool = True) -> tuple[Comparison | None, str]:  # fmt: skip
+    """B against A on their gate data, with B's model policy; or None and why not."""
+    from mlflow_cv.registry.client import policy
+
+    rules = policy(client, b.model) if b.model else Policy()
+    rules = rules if tolerance is None else replace(rules, tolerance=tolerance)
+    old, new = entity_of(client, a), entity_of(client, b)
+    try:
+        scores = gate_scores(client, rules, new, old, project=project, evaluate_missing=evaluate)
+    except MlflowCvError as exc:
+        return None, f"cannot evaluate both on the gate data: {exc}"
+    if scores is None or scores.holder is None:
+        return None, "no evaluations of both on the same gate data (run mlflow-cv evaluate, or drop --no-evaluate)"
+    facts = [facts_of(e) if e.version else VersionFacts(tags=e.tags, label=ref.label)
+             for e, ref in ((old, a), (new, b))]  # fmt: skip
+    return compare(scores, facts[1], facts[0], policy=rules), ""
 
 
 def _code(project: Any, ta: dict[str, str], tb: dict[str, str]) -> CodeDiff:

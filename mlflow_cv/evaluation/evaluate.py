@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.audit.refs import resolve
 from mlflow_cv.errors import DatasetError, RegistryError
+from mlflow_cv.evaluation.charts import charts
 from mlflow_cv.evaluation.scoring import EvalSettings, score
 from mlflow_cv.tags import (
     TAG_EVAL_DEVICE,
@@ -195,7 +196,8 @@ def keys_of(weights_sha256: str, manifest: Any, split: str, loaded: Any) -> dict
 
 
 def log_scores(client: Any, run_id: str, scores: Any, manifest: Any, split: str, model_id: str | None) -> None:
-    """The metrics (also on the LoggedModel, with the snapshot split as their dataset) and the slice sizes."""
+    """The metrics (also on the LoggedModel, with the snapshot split as their dataset), the slice sizes
+    and the charts (per class, per slice)."""
     import time
 
     from mlflow.entities import Metric, Param
@@ -209,3 +211,5 @@ def log_scores(client: Any, run_id: str, scores: Any, manifest: Any, split: str,
               *(Param(f"slice_images/{k}", str(v)) for k, v in scores.slices.items())]  # fmt: skip
     for start in range(0, len(metrics), 900):
         client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])
+    for path, figure in charts(scores.metrics, title=dataset).items():
+        client.log_figure(run_id, figure, path)

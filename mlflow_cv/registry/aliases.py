@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from mlflow_cv.checks import Check
 from mlflow_cv.errors import GateError, RegistryError
 from mlflow_cv.registry.client import call, find_version, holder_of, policy, versions, who_am_i
-from mlflow_cv.registry.gate_data import gate_data, recorded_metrics, recorded_scores
+from mlflow_cv.registry.comparison import gate_scores
 from mlflow_cv.registry.history import AliasEvent, History, MoveRequest, parse_history, previous_holder
-from mlflow_cv.registry.policy import GateScores, Policy, evaluate_gates, facts_of
-from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER, TAG_SNAPSHOT
+from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
+from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER
 from mlflow_cv.tracking.artifacts import served_weights_problems, verify_artifacts
 
 if TYPE_CHECKING:
@@ -77,48 +77,12 @@ def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", d
     target = find_version(client, name, semver)
     holder = holder_of(client, name, alias)
     artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
-    scores = _gate_scores(client, name, rules, target, holder, alias=alias, project=project)
+    scores = None
+    if rules.protects(alias) and "metrics" in rules.gates and (holder is not None or rules.min_metrics):
+        scores = gate_scores(client, rules, target, holder, project=project)
     gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts,
                            scores=scores)  # fmt: skip
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_PROMOTE)
-
-
-def _gate_scores(client: Any, name: str, rules: Policy, target: Any, holder: Any | None, *, alias: str,
-                 project: Project | None) -> GateScores | None:  # fmt: skip
-    """Both versions' evaluations on the gate data: recorded ones, else evaluated now."""
-    from mlflow_cv.data.snapshots import Project
-    from mlflow_cv.evaluation.evaluate import evaluate
-
-    if not rules.protects(alias) or "metrics" not in rules.gates or (holder is None and not rules.min_metrics):
-        return None
-    project = project or Project.at()
-    chosen = dict(rules.gate_data).get("snapshot")
-    latest = _latest(project, target) if chosen == "latest" else None
-    explicit = bool(chosen) and chosen != "latest"
-    data = gate_data(rules, target, holder, runs=client.get_run, latest=latest,
-                     manifest_of=(lambda snap: project.load(snap).sha256) if explicit or latest else None)  # fmt: skip
-    if data is None:
-        raise RegistryError(f"cannot tell the gate data of {name} (policy gate_data {dict(rules.gate_data)})")
-    pair = [target, holder]
-    for i, version in enumerate(pair):
-        if version is not None and recorded_metrics(version, data, client.get_run, rules.slices) is None:
-            manifest = project.load(data.snapshot)
-            if manifest.sha256 != data.manifest_sha256:
-                raise RegistryError(
-                    f"the gate data is {data}, but this project's {data.snapshot} is manifest "
-                    f"{manifest.sha256[:12]}: pull the snapshot the versions were trained on"
-                )
-            evaluate(client, f"models:/{name}/{version.version}", project=project, data=data.snapshot,
-                     split=data.split, slices=rules.slices or None)  # fmt: skip
-            pair[i] = call("", client.get_model_version, name, version.version)  # now with its record
-    return recorded_scores(data, pair[0], pair[1], runs=client.get_run, slices=rules.slices)
-
-
-def _latest(project: Project, version: Any) -> str | None:
-    """The project's newest snapshot in the lineage of the one ``version`` was trained on."""
-    lineage = str(dict(version.tags).get(TAG_SNAPSHOT, "")).split("-")[0]
-    ids = [i for i in project.snapshot_ids() if i.split("-")[0] == lineage]
-    return ids[-1] if ids else None
 
 
 def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:

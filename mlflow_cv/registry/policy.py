@@ -7,7 +7,7 @@ the server-side guard store, so the MLflow UI and raw REST calls meet the same r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,7 @@ __all__ = [
     "metrics_gate",
     "missing_lineage",
     "newer_training_snapshot",
+    "patch_shifts",
     "required_bump",
     "same_lineage",
 ]
@@ -264,6 +265,7 @@ class GateScores:
     data: GateData
     candidate: Mapping[str, float]
     holder: Mapping[str, float] | None
+    evaluations: tuple[str, str] = ("", "")  # the evaluation runs (candidate, holder), where known
 
 
 def newer_training_snapshot(candidate: VersionFacts, holder: VersionFacts | None) -> tuple[str, str]:
@@ -330,11 +332,14 @@ def same_lineage(a: VersionFacts, b: VersionFacts) -> bool:
     return all(a.tags.get(t) == b.tags.get(t) for t in _IDENTITY)
 
 
-def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tuple[Bump, list[str]]:
+def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy,
+                  scores: Callable[[], GateScores | None] | None = None) -> tuple[Bump, list[str]]:  # fmt: skip
     """The bump ``new`` needs over ``old`` (DESIGN §4) and why; ``Bump.NONE`` when nothing changed.
 
     A code-only change must keep every gate metric within the tolerance of ``old``; otherwise it is
-    refused (:class:`BumpError`): a PATCH promises no accuracy shift.
+    refused (:class:`BumpError`): a PATCH promises no accuracy shift. ``scores`` (asked only for a PATCH)
+    gives both models' evaluations on the gate data, compared as the metrics gate compares them, per
+    gated slice too; None (or no callable): their own validation metrics, on the one manifest they share.
     """
     a, b = old.tags, new.tags
     reasons: list[str] = []
@@ -352,17 +357,31 @@ def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy) -> tu
     if reasons:
         return Bump.MINOR, reasons
     if not same_lineage(old, new):
-        shifted = metric_shifts(old.metrics, new.metrics, policy.tolerance)
+        shifted, where = patch_shifts(old, new, policy=policy, scores=scores() if scores else None)
         if shifted:
             raise BumpError(
                 f"only code changed against {old.label} ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))}), "
-                f"so this is a PATCH, but metrics moved beyond ±{policy.tolerance}: a PATCH must not shift accuracy",
+                f"so this is a PATCH, but metrics moved beyond tolerance {where}: a PATCH must not shift accuracy",
                 problems=shifted,
             )
         if a.get(TAG_COMMIT) == b.get(TAG_COMMIT):
-            return Bump.PATCH, ["PATCH: same code, data and config, other weights (a non-deterministic training)"]
-        return Bump.PATCH, [f"PATCH: only code changed ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))})"]
+            why = "PATCH: same code, data and config, other weights (a non-deterministic training)"
+        else:
+            why = f"PATCH: only code changed ({_short(a.get(TAG_COMMIT))} → {_short(b.get(TAG_COMMIT))})"
+        return Bump.PATCH, [f"{why}; metrics within ±{policy.tolerance} {where}"]
     return Bump.NONE, [f"same architecture, class map, data, config, code and weights as {old.label}"]
+
+
+def patch_shifts(old: VersionFacts, new: VersionFacts, *, policy: Policy,
+                 scores: GateScores | None) -> tuple[list[str], str]:  # fmt: skip
+    """What moved beyond the tolerance (either way) from ``old`` to ``new``, and on which data: their
+    evaluations on the gate data when ``scores`` holds both (gated slices with ``slice_tolerance``), else
+    their own validation metrics."""
+    if scores is None or scores.holder is None:
+        return metric_shifts(old.metrics, new.metrics, policy.tolerance), "on their own validation split"
+    (now, now_sliced), (was, was_sliced) = (policy.eval_gate_metrics(m) for m in (scores.candidate, scores.holder))
+    shifted = metric_shifts(was, now, policy.tolerance) + metric_shifts(was_sliced, now_sliced, policy.slice_tolerance)
+    return shifted, f"on {scores.data}"
 
 
 def beyond_tolerance(before: float, after: float, tolerance: float, *, both_ways: bool = False) -> bool:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.errors import BumpError, RegistryError
 from mlflow_cv.registry.client import call, policy, versions
+from mlflow_cv.registry.comparison import gate_scores
+from mlflow_cv.registry.gate_data import gate_data
 from mlflow_cv.registry.policy import (
     STALE_MS,
+    GateScores,
     Policy,
     VersionFacts,
     facts_of,
@@ -50,6 +54,8 @@ from mlflow_cv.tracking.server import using_tracking_uri
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from mlflow_cv.data.snapshots import Project
+
 __all__ = ["Registration", "register", "release_notes"]
 
 WAIT_S = 120.0
@@ -74,8 +80,14 @@ class Registration:
         return lines(head, (f"  - {r}" for r in self.reasons))
 
 
-def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version: str | None = None) -> Registration:
-    """Register the run's model under ``name`` with the semver its lineage requires (DESIGN §4)."""
+def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version: str | None = None,
+             project: Project | None = None) -> Registration:  # fmt: skip
+    """Register the run's model under ``name`` with the semver its lineage requires (DESIGN §4).
+
+    A code-only change (a PATCH) is checked on the gate data: the run and the version it supersedes are
+    evaluated there (``project`` holds the snapshot; default: the current folder's), as the metrics gate
+    compares them. A run without a servable model is compared on its own validation metrics (the same
+    manifest: a PATCH changes no data), and the reason says so."""
     from mlflow.exceptions import MlflowException
 
     run = call(f"unknown run {run_id!r}", client.get_run, run_id)
@@ -111,13 +123,23 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
     new = VersionFacts(tags=lineage, metrics=metrics, label=f"run {run_id[:8]}")
     try:
         prior = _settled_before(client, name, int(created.version))
-        semver, chosen, reasons, old = _decide(prior, new, declared=declared, kind=kind, policy=rules)
+
+        def patch_scores(top: Any) -> GateScores | None:
+            if not (model_id and dict(top.tags).get(TAG_MODEL_ID)):
+                return None
+            me = SimpleNamespace(tags=lineage, run_id=run_id, version=None)
+            return gate_scores(client, rules, me, top, project=project)
+
+        semver, chosen, reasons, old = _decide(prior, new, declared=declared, kind=kind, policy=rules,
+                                               patch_scores=patch_scores)  # fmt: skip
         call(f"cannot set {TAG_SEMVER}", client.set_model_version_tag, name, created.version, TAG_SEMVER, str(semver))
     except BaseException:
         with contextlib.suppress(MlflowException):
             client.delete_model_version(name, created.version)
         raise
-    notes = release_notes(name, semver, chosen, reasons, old, run_id=run_id, tags=tags, metrics=metrics)
+    top = next((v for v in prior if old is not None and v.tags.get(TAG_SEMVER) == str(old.semver)), None)
+    gate = _gate_text(client, rules, SimpleNamespace(tags=lineage, run_id=run_id, version=None), top, old)
+    notes = release_notes(name, semver, chosen, reasons, old, run_id=run_id, tags=tags, metrics=metrics, gate=gate)
     call("cannot write the release notes", client.update_model_version, name, created.version, description=notes)
     return Registration(
         name=name,
@@ -148,7 +170,13 @@ def _settled_before(client: Any, name: str, number: int) -> list[Any]:
 
 
 def _decide(
-    prior: Sequence[Any], new: VersionFacts, *, declared: Version | None, kind: Bump | None, policy: Policy
+    prior: Sequence[Any],
+    new: VersionFacts,
+    *,
+    declared: Version | None,
+    kind: Bump | None,
+    policy: Policy,
+    patch_scores: Callable[[Any], GateScores | None] | None = None,
 ) -> tuple[Version, Bump, list[str], VersionFacts | None]:
     if not prior:
         first = declared or Version(1, 0, 0)
@@ -160,7 +188,8 @@ def _decide(
     top = max(prior, key=lambda v: Version.parse(v.tags[TAG_SEMVER]))
     old = facts_of(top)
     assert old.semver is not None
-    required, reasons = required_bump(old, new, policy=policy)
+    scores = (lambda: patch_scores(top)) if patch_scores else None
+    required, reasons = required_bump(old, new, policy=policy, scores=scores)
     if required is Bump.NONE:
         raise BumpError(f"nothing changed against {old.label}: no new version is needed", problems=reasons)
     if declared is not None:
@@ -176,6 +205,16 @@ def _decide(
     return old.semver.bump(chosen), chosen, reasons, old
 
 
+def _gate_text(client: Any, rules: Policy, me: Any, top: Any | None, old: VersionFacts | None) -> str:
+    """Which data protected moves compare this version on (DESIGN §4a), for the release notes."""
+    chosen = dict(rules.gate_data)
+    if chosen.get("snapshot"):
+        return f"{chosen['snapshot']}/{chosen['split']} (the policy's gate_data)"
+    data = gate_data(rules, me, top, runs=client.get_run)
+    against = f" against {old.label}" if old is not None else ""
+    return f"{data}{against}: the newer training snapshot, its test split if it has one (policy gate_data unset)"
+
+
 def release_notes(
     name: str,
     semver: Version,
@@ -186,6 +225,7 @@ def release_notes(
     run_id: str,
     tags: Mapping[str, str],
     metrics: Mapping[str, float],
+    gate: str = "",
 ) -> str:
     """Markdown for the version's description: why this bump, dataset, code, config, metrics, caveats."""
     head = f"{bump.name} bump from {old.label}" if old is not None else "first version"
@@ -199,8 +239,9 @@ def release_notes(
         f"| config | `{tags.get(TAG_CONFIG_ID)}` |",
         f"| run | `{run_id}` |",
         f"| weights | sha256 `{tags.get(TAG_WEIGHTS_SHA256)}` |",
+        f"| gate data | {gate or '-'} |",
         "",
-        "### Metrics",
+        "### Metrics (its own validation split; gates compare on the gate data)",
         "",
         "| metric | value |" + (f" vs {old.label} |" if old is not None else ""),
         "|---|---|" + ("---|" if old is not None else ""),

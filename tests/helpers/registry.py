@@ -100,11 +100,13 @@ def register_concurrently(client: Any, url: str, name: str, n: int = 8, *, raw: 
 
 
 def record_evaluation(client: Any, name: str, version: str, *, metrics: dict[str, float] | None = None,
-                      split: str = "val", snapshot: str | None = None, manifest: str | None = None) -> str:  # fmt: skip
+                      split: str = "val", snapshot: str | None = None, manifest: str | None = None,
+                      slices_of: str = "") -> str:  # fmt: skip
     """An evaluation run of ``name`` version ``version`` on its training manifest (as ``mlflow-cv
     evaluate`` logs one: ``cv.eval.*`` tags at creation, ``eval/…`` metrics, ended) and the version's
     record of it. ``metrics`` default to the run's own gate metrics, renamed ``val/…`` → ``eval/…``;
-    ``snapshot`` and ``manifest`` to the run's training snapshot."""
+    ``snapshot`` and ``manifest`` to the run's training snapshot; ``slices_of``: the attributes it scored
+    slice by slice (comma-separated)."""
     mv = client.get_model_version(name, version)
     run = client.get_run(mv.run_id)
     tags = run.data.tags
@@ -119,7 +121,7 @@ def record_evaluation(client: Any, name: str, version: str, *, metrics: dict[str
     }).info.run_id  # fmt: skip
     for key, value in scores.items():
         client.log_metric(evaluation, key, value)
-    client.log_param(evaluation, "slices_of", "")
+    client.log_param(evaluation, "slices_of", slices_of)
     client.set_terminated(evaluation)
     client.set_model_version_tag(name, version, f"cv.eval.{manifest[:12]}.{split}", evaluation)
     return str(evaluation)
