@@ -176,6 +176,51 @@ def validate_images(yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou:
 
 
 @dataclass(frozen=True)
+class ClassifiedImage:
+    """One image of a classification validation: its true class and the five classes ranked first."""
+
+    file: str
+    target: int
+    top5: tuple[int, ...]
+
+
+def classify_images(yolo: Any, root: Path, *, imgsz: int, batch: int, device: str) -> list[ClassifiedImage]:
+    """Ultralytics' own validation of a classifier on ``root/val/<class folder>/…``, image by image (the
+    validator's ranked predictions and targets, in its dataset's order)."""
+    import torch
+
+    seen: list[Any] = []
+    keep = seen.append
+    yolo.add_callback("on_val_end", keep)
+    try:
+        with quiet():
+            yolo.val(data=str(root), split="val", imgsz=imgsz, batch=batch, plots=False, verbose=False, device=device,
+                     workers=0)  # fmt: skip
+    finally:
+        yolo.callbacks["on_val_end"].remove(keep)
+    if not seen:
+        raise TrainingError("Ultralytics ran no classification validation to score image by image")
+    validator = seen[-1]
+    files = [str(sample[0]) for sample in validator.dataloader.dataset.samples]
+    preds, targets = torch.cat(validator.pred), torch.cat(validator.targets)
+    return [ClassifiedImage(f, int(t), tuple(int(c) for c in p)) for f, t, p in zip(files, targets, preds, strict=True)]
+
+
+def accuracy_metrics(images: list[ClassifiedImage], names: Mapping[int, str], *, head: str) -> dict[str, float]:
+    """Top-1 and top-5 accuracy, and the accuracy (recall) of each class with images, e.g.
+    ``<head>accuracy/cat``; nothing for no images (an empty slice)."""
+    if not images:
+        return {}
+    out = {f"{head}accuracy_top1": sum(i.top5[0] == i.target for i in images) / len(images),
+           f"{head}accuracy_top5": sum(i.target in i.top5[:5] for i in images) / len(images)}  # fmt: skip
+    for cid, name in sorted(names.items()):
+        mine = [i for i in images if i.target == cid]
+        if mine:
+            out[f"{head}accuracy/{_UNSAFE.sub('_', name)}"] = sum(i.top5[0] == cid for i in mine) / len(mine)
+    return out
+
+
+@dataclass(frozen=True)
 class WeightsInfo:
     sha256: str  # of the file (covers a date and training metadata too)
     digest: str  # of the tensors: equal for two deterministic trainings

@@ -16,7 +16,7 @@ from mlflow_cv.data.diff import diff_manifests
 from mlflow_cv.data.snapshots import Project, create_snapshot
 from mlflow_cv.errors import BumpError, DatasetError
 from mlflow_cv.semver import Bump
-from tests.helpers.data import age_files
+from tests.helpers.data import ShapeStages, age_files
 
 IMAGES = {"images/day/a.jpg": "day/a", "images/night/b.jpg": "night/b", "images/night/c.jpg": "night/c"}
 
@@ -147,3 +147,19 @@ def test_the_cli_takes_files_and_rules(project: Project, shapes_dir: Callable[[s
                                    "--project", str(project.root), "--attr", "camera=cam_b:nowhere/*"])  # fmt: skip
     assert bad.exit_code != 0 and "matches no image" in bad.output
     assert project.snapshot_ids() == ["DS-1.0.0"] and tmp.exists()  # nothing written on a refusal
+
+
+def test_added_images_bring_their_values_without_a_values_change(tmp_path: Path, shape_stages: ShapeStages) -> None:
+    """The shapes generator's attributes.csv: DS-1.0.0 → DS-1.1.0 adds 60 images with their time_of_day;
+    no existing image's value changed, so no PATCH reason for attribute values."""
+    project, src = Project(root=tmp_path / "p"), tmp_path / "shapes"
+    parent = None
+    for stage in ("1.0.0", "1.1.0"):
+        shape_stages.bring(src, stage)
+        age_files(src)
+        create_snapshot(project, src, snapshot_id=f"DS-{stage}", parent=parent, attributes=[src / "attributes.csv"])
+        parent = f"DS-{stage}"
+    d = diff_manifests(project.load("DS-1.0.0"), project.load("DS-1.1.0"))
+    assert d.required is Bump.MINOR and not d.attribute_changes
+    assert not any("attribute values" in r for r in d.reasons), d.reasons
+    assert d.slice_deltas == {"time_of_day:day": 48, "time_of_day:night": 12}

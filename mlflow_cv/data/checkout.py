@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from mlflow_cv.data.store import LinkMode
     from mlflow_cv.render import Progress
 
-__all__ = ["CHECKOUT_MARKER", "DERIVED_PATTERN", "VerifyReport", "checkout", "verify"]
+__all__ = ["CHECKOUT_MARKER", "DERIVED_PATTERN", "VerifyReport", "checkout", "checkout_layout", "verify"]
 
 CHECKOUT_MARKER = ".mlflow-cv-checkout.json"
 # Ultralytics writes its label caches beside the label folders (``labels.cache``, ``labels/cam_a.cache``
@@ -121,7 +121,7 @@ def verify(project: Project, snapshot_id: str, source: Path | None = None, *, ma
     record = cache.expected(key)
     if record is None or not _usable(record, present, manifest_path, manifest):
         manifest = manifest or project.load(snapshot_id)
-        layout = _checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
+        layout = checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
         files = {(layout or {}).get(f.path, f.path): f.sha256 for f in manifest.files}
         others = frozenset(rel for rel in present if rel not in files and not _is_data(rel, manifest, layout))
         record = ExpectedTree(FileStat.of(os.stat(manifest_path)), manifest.sha256, files, others)
@@ -218,7 +218,7 @@ def _verify_store(project: Project, manifest: Manifest, *, progress: Progress | 
     )
 
 
-def _checkout_layout(manifest: Manifest) -> dict[str, str]:
+def checkout_layout(manifest: Manifest) -> dict[str, str]:
     """manifest path → path inside a checkout. Classification data is laid out ``split/class/file``."""
     from mlflow_cv.data.manifest import item_id
 
@@ -283,7 +283,7 @@ def _checkout_locked(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
     try:
-        layout = _checkout_layout(manifest)
+        layout = checkout_layout(manifest)
         jobs = [(f.sha256, layout[f.path]) for f in manifest.files]
         for rel in {os.path.dirname(r) for _, r in jobs}:
             (tmp / rel).mkdir(parents=True, exist_ok=True)

@@ -164,9 +164,10 @@ def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
         if dropped_or_new:
             reasons.append((Bump.MINOR, f"attribute {what}: {', '.join(dropped_or_new)}"))
     changed = {}
+    kept = set(old.split_of) & set(new.split_of)  # an added or removed image brings or takes its values along
     for name in sorted(set(old.attributes) & set(new.attributes)):
         a, b = old.attributes[name], new.attributes[name]
-        if n := sum(a.get(i) != b.get(i) for i in set(a) | set(b)):
+        if n := sum(a.get(i) != b.get(i) for i in kept):
             changed[name] = n
     if changed:
         reasons.append(

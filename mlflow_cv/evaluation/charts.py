@@ -1,5 +1,6 @@
-"""The charts of an evaluation run (PNG artifacts): AP per class, and mAP per slice, with the whole split
-beside the slices. Drawn with matplotlib (Agg: no screen) from the metrics already computed."""
+"""The charts of an evaluation run (PNG artifacts): AP (or accuracy) per class, and mAP (or top-1
+accuracy) per slice, with the whole split beside the slices. Drawn with matplotlib (Agg: no screen)
+from the metrics already computed."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ SLICE_HEAD = "eval/slice/"
 def charts(metrics: Mapping[str, float], *, title: str) -> dict[str, Any]:
     """Artifact path → matplotlib figure, for the charts these metrics can fill (a snapshot without
     attributes has no slice chart)."""
-    per_class = _bars(metrics, "eval/", ("AP50", "AP50-95"), per="/")
+    per_class = _bars(metrics, "eval/", ("AP50", "AP50-95", "accuracy"), per="/")
     slices = sorted({k.removeprefix(SLICE_HEAD).partition("/")[0] for k in metrics if k.startswith(SLICE_HEAD)})
-    per_slice = {"all": {m: metrics[f"eval/{m}"] for m in ("mAP50", "mAP50-95") if f"eval/{m}" in metrics}}
+    heads = ("mAP50", "mAP50-95", "accuracy_top1")
+    per_slice = {"all": {m: metrics[f"eval/{m}"] for m in heads if f"eval/{m}" in metrics}}
     for piece in slices:
-        per_slice[piece] = {m: metrics[f"{SLICE_HEAD}{piece}/{m}"] for m in ("mAP50", "mAP50-95")
+        per_slice[piece] = {m: metrics[f"{SLICE_HEAD}{piece}/{m}"] for m in heads
                             if f"{SLICE_HEAD}{piece}/{m}" in metrics}  # fmt: skip
     out = {}
     if per_class:
-        out[CHARTS[0]] = _figure(per_class, f"{title}: AP per class", "class")
+        out[CHARTS[0]] = _figure(per_class, f"{title}: per class", "class")
     if slices:
-        out[CHARTS[1]] = _figure(per_slice, f"{title}: mAP per slice", "slice")
+        out[CHARTS[1]] = _figure(per_slice, f"{title}: per slice", "slice")
     return out
 
 

@@ -64,7 +64,8 @@ class Delta:
 
 @dataclass(frozen=True)
 class Comparison:
-    """``new`` against ``old`` on ``data``: deltas (regressions first, worst first) and the gate's verdict."""
+    """``new`` against ``old`` on ``data``: deltas (regressions first, then the other metrics of a gated
+    kind, then the rest such as precision and recall; worst first in each) and the gate's verdict."""
 
     data: GateData
     old: str  # labels
@@ -191,7 +192,7 @@ def compare(scores: GateScores, candidate: VersionFacts, holder: VersionFacts, *
         inner = "eval/" + key.removeprefix(SLICE_HEAD).partition("/")[2] if key.startswith(SLICE_HEAD) else key
         tolerance = policy.slice_tolerance if key.startswith(SLICE_HEAD) else policy.tolerance
         deltas.append(Delta(key, old.get(key), new.get(key), tolerance, gated=inner in gated_names))
-    deltas.sort(key=lambda d: (not d.regressed, d.delta if d.delta is not None else float("-inf"), d.key))
+    deltas.sort(key=lambda d: (not d.regressed, not d.gated, d.delta if d.delta is not None else float("-inf"), d.key))
     verdict = metrics_gate(candidate, holder, policy=policy, scores=scores)
     return Comparison(data=scores.data, old=holder.label, new=candidate.label,
                       evaluations=(scores.evaluations[1], scores.evaluations[0]),
