@@ -13,9 +13,20 @@ from dataclasses import dataclass
 
 from mlflow_cv.errors import BumpError, SemverError
 
-__all__ = ["SNAPSHOT_PREFIX", "Bump", "Version", "check_bump", "parse_snapshot_id"]
+__all__ = [
+    "DEFAULT_LINEAGE",
+    "SNAPSHOT_PREFIX",
+    "Bump",
+    "Version",
+    "check_bump",
+    "parse_snapshot_id",
+    "snapshot_id",
+    "snapshot_lineage",
+]
 
-SNAPSHOT_PREFIX = "DS-"
+DEFAULT_LINEAGE = "DS"  # a snapshot id is NAME-MAJOR.MINOR.PATCH; DS names the default lineage
+SNAPSHOT_PREFIX = f"{DEFAULT_LINEAGE}-"
+_SNAPSHOT_ID = re.compile(r"([A-Za-z][A-Za-z0-9_]*)-(.+)")
 _VERSION_RE = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 
 
@@ -99,16 +110,32 @@ class Version:
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
-def parse_snapshot_id(text: str) -> Version:
-    """``"DS-1.1.1"`` → ``Version(1, 1, 1)``; raise :class:`SemverError` with the expected form."""
-    if not text.startswith(SNAPSHOT_PREFIX):
-        raise SemverError(f"{text!r} is not a snapshot id: expected {SNAPSHOT_PREFIX}MAJOR.MINOR.PATCH")
+def _split_snapshot_id(text: str) -> tuple[str, Version]:
+    match = _SNAPSHOT_ID.fullmatch(text)
     try:
-        return Version.parse(text[len(SNAPSHOT_PREFIX) :])
+        if match is None:
+            raise SemverError(text)
+        return match.group(1), Version.parse(match.group(2))
     except SemverError:
         raise SemverError(
-            f"{text!r} is not a snapshot id: expected {SNAPSHOT_PREFIX}MAJOR.MINOR.PATCH such as DS-1.1.1"
+            f"{text!r} is not a snapshot id: expected NAME-MAJOR.MINOR.PATCH such as DS-1.1.1 or ROADS-1.0.0 "
+            "(NAME: a letter, then letters, digits or _; it names the dataset's lineage, DS by default)"
         ) from None
+
+
+def parse_snapshot_id(text: str) -> Version:
+    """``"DS-1.1.1"`` (or ``"ROADS-1.0.0"``) → ``Version(1, 1, 1)``; raise :class:`SemverError` with the
+    expected form."""
+    return _split_snapshot_id(text)[1]
+
+
+def snapshot_lineage(text: str) -> str:
+    """The lineage a snapshot id names: ``"ROADS-1.0.0"`` → ``"ROADS"`` (checked as :func:`parse_snapshot_id`)."""
+    return _split_snapshot_id(text)[0]
+
+
+def snapshot_id(lineage: str, version: Version) -> str:
+    return f"{lineage}-{version}"
 
 
 def check_bump(*, old: Version, new: Version, required: Bump, reasons: list[str], label: str = "") -> Bump:

@@ -1,7 +1,7 @@
 import pytest
 
 from mlflow_cv.errors import BumpError, SemverError
-from mlflow_cv.semver import Bump, Version, check_bump, parse_snapshot_id
+from mlflow_cv.semver import Bump, Version, check_bump, parse_snapshot_id, snapshot_lineage
 
 
 def test_parse_and_order_numerically():
@@ -16,10 +16,15 @@ def test_rejects_non_semver(bad):
         Version.parse(bad)
 
 
-@pytest.mark.parametrize("bad", ["1.1.1", "DS-1.1", "ds-1.1.1", "DS-../1.0.0"])
+@pytest.mark.parametrize("bad", ["1.1.1", "DS-1.1", "DS-../1.0.0", "-1.0.0", "9A-1.0.0", "ROADS_-1.0", "A B-1.0.0"])
 def test_rejects_bad_snapshot_ids(bad):
-    with pytest.raises(SemverError, match="DS-MAJOR.MINOR.PATCH"):
+    with pytest.raises(SemverError, match="expected NAME-MAJOR.MINOR.PATCH"):
         parse_snapshot_id(bad)
+
+
+def test_snapshot_ids_name_their_lineage():
+    assert (snapshot_lineage("DS-1.1.1"), parse_snapshot_id("DS-1.1.1")) == ("DS", Version(1, 1, 1))
+    assert (snapshot_lineage("Roads_2-2.0.1"), parse_snapshot_id("Roads_2-2.0.1")) == ("Roads_2", Version(2, 0, 1))
 
 
 def test_bump_kinds_and_resets():

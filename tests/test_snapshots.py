@@ -10,7 +10,15 @@ import pytest
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.data.splits import SplitSpec
-from mlflow_cv.errors import BumpError, DatasetError, LabelError, SnapshotError, SnapshotNotFoundError, UnsafePathError
+from mlflow_cv.errors import (
+    BumpError,
+    DatasetError,
+    LabelError,
+    SemverError,
+    SnapshotError,
+    SnapshotNotFoundError,
+    UnsafePathError,
+)
 from mlflow_cv.semver import Bump
 from tests.helpers import REPO
 from tests.helpers.data import write_yolo
@@ -58,6 +66,27 @@ def test_refusals(project, shapes_dir):
         create_snapshot(project, src, snapshot_id="DS-2.0.0", parent="DS-9.9.9")
     assert project.snapshot_ids() == ["DS-1.0.0"]
     assert not any(project.store.root.joinpath("tmp").iterdir()), "refusals leave nothing staged"
+
+
+def test_named_lineages_are_independent(project, shapes_dir, tmp_path):
+    """Several datasets per project: ROADS-1.0.0 starts its own lineage beside DS (no MAJOR bump of an
+    unrelated dataset), parents stay within their lineage, ids keep the NAME-MAJOR.MINOR.PATCH form."""
+    create_snapshot(project, shapes_dir(), snapshot_id="DS-1.0.0")
+    roads = tmp_path / "roads"
+    write_yolo(roads, {"a": "0 0.5 0.5 0.2 0.2\n", "b": "1 0.4 0.4 0.1 0.1\n"}, names=("road", "car"))
+    first = create_snapshot(project, roads, snapshot_id="ROADS-1.0.0")
+    assert first.declared is None and first.manifest.class_map == {0: "road", 1: "car"}
+    with pytest.raises(SnapshotError, match="a snapshot derives from one of its own lineage"):
+        create_snapshot(project, roads, snapshot_id="ROADS-2.0.0", parent="DS-1.0.0")
+    with pytest.raises(SnapshotError, match=r"snapshots of ROADS already exist \(ROADS-1\.0\.0\)"):
+        create_snapshot(project, roads, snapshot_id="ROADS-2.0.0")
+    write_yolo(roads, {"c": "0 0.5 0.5 0.3 0.3\n"}, names=("road", "car"))
+    assert create_snapshot(project, roads, parent="ROADS-1.0.0", bump=Bump.MINOR).manifest.snapshot_id == "ROADS-1.1.0"
+    assert project.snapshot_ids() == ["DS-1.0.0", "ROADS-1.0.0", "ROADS-1.1.0"]
+    assert project.snapshot_ids("ROADS") == ["ROADS-1.0.0", "ROADS-1.1.0"]
+    for bad in ("ROADS-1.0", "1.0.0", "roads 1.0.0", "../DS-1.0.0", "R-OADS-1.0.0"):
+        with pytest.raises(SemverError, match="expected NAME-MAJOR.MINOR.PATCH such as DS-1.1.1 or ROADS-1.0.0"):
+            create_snapshot(project, roads, snapshot_id=bad)
 
 
 def test_bump_rules(project, tmp_path):
@@ -190,3 +219,15 @@ def test_kill_mid_snapshot_leaves_nothing_and_rerun_succeeds(project, shapes_dir
     assert result.new_objects == 480 - published
     assert project.snapshot_ids() == ["DS-1.0.0"]
     assert verify(project, "DS-1.0.0").ok
+
+
+def test_a_split_without_a_class_is_warned_about(project, tmp_path):
+    """One image of 'b': it cannot reach every split; snapshot and show say so (the preflight too)."""
+    from mlflow_cv.render import to_text
+
+    labels = {f"i{n}": "0 0.5 0.5 0.2 0.2\n" for n in range(12)} | {"only_b": "1 0.5 0.5 0.2 0.2\n"}
+    result = create_snapshot(project, write_yolo(tmp_path / "src", labels), snapshot_id="DS-1.0.0")
+    gaps = result.manifest.split_gaps
+    assert gaps and all(names == ("b",) for names in gaps.values()) and len(gaps) == 2
+    assert "has no b (too few images of them to reach every split" in to_text(result.__rich__())
+    assert "has no b" in to_text(result.manifest.render())

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlflow_cv.data.splits import SplitSpec, assign_splits, parse_ratios
+from mlflow_cv.data.splits import SplitSpec, assign_splits, describe_gaps, parse_ratios, split_gaps
 from mlflow_cv.errors import DatasetError
 
 ITEMS = [f"img_{i:05d}" for i in range(2000)]
@@ -37,3 +37,37 @@ def test_parse_ratios():
     ]:
         with pytest.raises(DatasetError, match=match):
             parse_ratios(bad)
+
+
+def _split_of(out: dict[str, list[str]]) -> dict[str, str]:
+    return {i: s for s, items in out.items() for i in items}
+
+
+def test_every_split_keeps_every_class_it_can():
+    """20 images of a common class and 3 of a rare one: a plain keyed hash leaves the rare class out of
+    some split (found below); with the classes, every split gets one, and no split loses its last."""
+    spec = SplitSpec(seed=0)
+    items = [f"c{i:02d}" for i in range(20)] + ["rare_a", "rare_b", "rare_c"]
+    classes = {i: ({1} if i.startswith("rare") else {0}) for i in items}
+    plain = _split_of(assign_splits(items, spec))
+    assert {plain[i] for i in items if i.startswith("rare")} != {"train", "val", "test"}  # the case to fix
+    out = assign_splits(items, spec, classes=classes)
+    assert {s for i, s in _split_of(out).items() if i.startswith("rare")} == {"train", "val", "test"}
+    assert all(any(classes[i] == {0} for i in out[s]) for s in out), "the common class stays everywhere"
+    assert out == assign_splits(list(reversed(items)), spec, classes=classes), "deterministic"
+    moved = {i for i, s in _split_of(out).items() if plain[i] != s}
+    assert moved and all(i.startswith("rare") for i in moved), "only what the gap needs moves"
+
+
+def test_kept_items_never_move_and_gaps_are_reported():
+    spec = SplitSpec(seed=0)
+    first = ["c0", "c1", "c2", "c3", "c4", "solo"]
+    classes = {i: ({1} if i == "solo" else {0}) for i in first}
+    parent = _split_of(assign_splits(first, spec, classes=classes))
+    grown = [*first, *(f"n{i}" for i in range(30))]
+    classes |= {f"n{i}": {0, 1} if i % 10 == 0 else {0} for i in range(30)}
+    child = _split_of(assign_splits(grown, spec, classes=classes, keep=parent))
+    assert all(child[i] == s for i, s in parent.items()), "the parent's items stay where they were"
+    assert split_gaps({"train": {"a": 3, "b": 1}, "val": {"a": 1, "b": 0}, "test": {"a": 0, "b": 0}}) == {
+        "val": ("b",), "test": ("a", "b")}  # fmt: skip
+    assert describe_gaps({"test": ("b",)}).startswith("warning: split test has no b")

@@ -57,8 +57,10 @@ def build_manifest(
     staging: Staging | None = None,
     cache: StatCache | None = None,
     progress: Progress | None = None,
+    keep: Mapping[str, str] | None = None,
 ) -> BuildResult:
-    """Scan ``source`` and describe it as a manifest; stage every file's bytes when ``staging`` is set."""
+    """Scan ``source`` and describe it as a manifest; stage every file's bytes when ``staging`` is set.
+    ``keep`` (item → split, the parent's with the same split spec) keeps those items where they were."""
     if task not in TASKS:
         raise DatasetError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     source = source.resolve()
@@ -89,7 +91,6 @@ def build_manifest(
     check_class_ids(counts_by_file, class_map)
 
     images = [f for f in scan.files if f.kind == "image"]
-    splits = _splits(images, split)
     label_of = {f.item: f.path for f in scan.files if f.kind == "label"}
     counts_by_item: dict[str, dict[int, int]] = {}
     for image in images:
@@ -99,6 +100,7 @@ def build_manifest(
         else:
             label = label_of.get(image.item)
             counts_by_item[image.item] = counts_by_file.get(label, {}) if label else {}
+    splits = _splits(images, split, classes=counts_by_item, keep=keep)
 
     def stats_for(items: Sequence[str]) -> SplitStats:
         per_class = dict.fromkeys(class_map.values(), 0)
@@ -160,9 +162,10 @@ def _classify_map(given: Mapping[int, str] | None, folders: list[str]) -> dict[i
     return dict(given)
 
 
-def _splits(images: list[SourceFile], spec: SplitSpec) -> dict[str, list[str]]:
+def _splits(images: list[SourceFile], spec: SplitSpec, *, classes: Mapping[str, Mapping[int, int]],
+            keep: Mapping[str, str] | None) -> dict[str, list[str]]:  # fmt: skip
     if spec.method == "hash":
-        return assign_splits((f.item for f in images), spec)
+        return assign_splits((f.item for f in images), spec, classes=classes, keep=keep)
     out: dict[str, list[str]] = {}
     for f in images:
         out.setdefault(str(f.split), []).append(f.item)

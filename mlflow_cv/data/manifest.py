@@ -222,6 +222,13 @@ class Manifest:
         return canonical_sha256(self.hashed_dict())
 
     # -- convenient views ---------------------------------------------------------------------
+    @property
+    def split_gaps(self) -> dict[str, tuple[str, ...]]:
+        """Split → the classes it has no instance of though another split has (a warning, not an error)."""
+        from mlflow_cv.data.splits import split_gaps
+
+        return split_gaps({name: s.instances for name, s in self.split_stats.items()})
+
     @functools.cached_property
     def split_of(self) -> dict[str, str]:
         """item id → split name."""
@@ -236,6 +243,7 @@ class Manifest:
         """Lineage, class map and split, counts per split and class; with ``files``, every file."""
         from rich.console import Group
 
+        from mlflow_cv.data.splits import describe_gaps
         from mlflow_cv.render import add_row, lines, table
 
         head = lines(
@@ -245,6 +253,7 @@ class Manifest:
             f"task: {self.task}  labels: {self.label_format}  split: {self.split}",
             "classes: " + ", ".join(f"{k}={v}" for k, v in self.class_map.items()),
             [f"notes: {self.notes}"] if self.notes else [],
+            [describe_gaps(self.split_gaps)] if self.split_gaps else [],
         )
         names = list(self.class_map.values())
         counts = table("", "images", "labels", "backgr.", *names, right=("images", "labels", "backgr.", *names))

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.data.stat_cache import StatCache
 from mlflow_cv.errors import SnapshotError, SnapshotNotFoundError
-from mlflow_cv.semver import SNAPSHOT_PREFIX, Bump, Version, check_bump, parse_snapshot_id
+from mlflow_cv.semver import Bump, Version, check_bump, parse_snapshot_id, snapshot_lineage
+from mlflow_cv.semver import snapshot_id as id_of
 
 # Building, manifests and the store are imported where used: a Project is made by every command, and
 # a re-check of an unchanged tree (`mlflow-cv data verify`) needs none of them.
@@ -89,16 +90,18 @@ class Project:
         parse_snapshot_id(snapshot_id)  # refuses anything that could escape the folder
         return self.manifests_dir / f"{snapshot_id}.json"
 
-    def snapshot_ids(self) -> list[str]:
-        """Every frozen snapshot id, oldest version first."""
-        ids: list[tuple[Version, str]] = []
+    def snapshot_ids(self, lineage: str | None = None) -> list[str]:
+        """Every frozen snapshot id (of ``lineage`` only, if given), by lineage, then oldest version first."""
+        ids: list[tuple[str, Version, str]] = []
         if self.manifests_dir.is_dir():
-            for path in self.manifests_dir.glob(f"{SNAPSHOT_PREFIX}*.json"):
+            for path in self.manifests_dir.glob("*.json"):
                 try:
-                    ids.append((parse_snapshot_id(path.stem), path.stem))
+                    name, version = snapshot_lineage(path.stem), parse_snapshot_id(path.stem)
                 except SnapshotError:
                     continue
-        return [sid for _, sid in sorted(ids)]
+                if lineage is None or name == lineage:
+                    ids.append((name, version, path.stem))
+        return [sid for _, _, sid in sorted(ids)]
 
     def load(self, snapshot_id: str) -> Manifest:
         """The frozen manifest of ``snapshot_id``, checked against its stored hash."""
@@ -145,6 +148,10 @@ class SnapshotResult:
             shown = ", ".join(f"{path_of.get(sha, '?')} ({sha[:12]})" for sha in self.healed[:5])
             more = f" and {len(self.healed) - 5} more" if len(self.healed) > 5 else ""
             out.append(f"  healed {len(self.healed)} corrupt store object(s): {shown}{more}")
+        if m.split_gaps:
+            from mlflow_cv.data.splits import describe_gaps
+
+            out.append(f"  {describe_gaps(m.split_gaps)}")
         if self.skipped:
             out.append(
                 f"  skipped {len(self.skipped)} file(s) that are neither images nor labels, e.g. {self.skipped[0]}"
@@ -189,11 +196,12 @@ def list_snapshots(project: Project) -> SnapshotList:
 
 def next_free_id(project: Project, parent: str, bump: Bump) -> str:
     """The smallest unused id that is a ``bump`` of ``parent`` (ids are never reused)."""
-    taken = set(project.snapshot_ids())
+    lineage = snapshot_lineage(parent)
+    taken = set(project.snapshot_ids(lineage))
     version = parse_snapshot_id(parent).bump(bump)
-    while f"{SNAPSHOT_PREFIX}{version}" in taken:
+    while id_of(lineage, version) in taken:
         version = version.bump(bump)
-    return f"{SNAPSHOT_PREFIX}{version}"
+    return id_of(lineage, version)
 
 
 def create_snapshot(
@@ -232,7 +240,6 @@ def create_snapshot(
     if isinstance(class_map, str):
         class_map = parse_class_list(class_map)
     rules = [AttrRule.parse(r) for r in attr_rules]  # a malformed rule is refused before any hashing
-    existing = project.snapshot_ids()
     parent_manifest = project.load(parent) if parent else None
     if isinstance(split, str) or seed is not None:
         base = split if isinstance(split, SplitSpec) else parent_manifest.split if parent_manifest else None
@@ -241,7 +248,13 @@ def create_snapshot(
         if parent is None or bump is None:
             raise SnapshotError("give --id DS-x.y.z, or --parent with --bump to pick the next id")
         snapshot_id = next_free_id(project, parent, bump)
-    new_version = parse_snapshot_id(snapshot_id)
+    new_version, lineage = parse_snapshot_id(snapshot_id), snapshot_lineage(snapshot_id)
+    if parent is not None and snapshot_lineage(parent) != lineage:
+        raise SnapshotError(
+            f"{snapshot_id} is in the {lineage} lineage, its parent {parent} in {snapshot_lineage(parent)}: a "
+            f"snapshot derives from one of its own lineage (start a new dataset as {lineage}-1.0.0 without --parent)"
+        )
+    existing = project.snapshot_ids(lineage)
     if snapshot_id in existing:
         raise SnapshotError(
             f"snapshot {snapshot_id} already exists; snapshot ids are never reused. "
@@ -249,8 +262,9 @@ def create_snapshot(
         )
     if parent_manifest is None and existing:
         raise SnapshotError(
-            f"snapshots already exist ({', '.join(existing)}): name the one this snapshot derives from "
-            f"with --parent (e.g. --parent {existing[-1]})"
+            f"snapshots of {lineage} already exist ({', '.join(existing)}): name the one this snapshot derives "
+            f"from with --parent (e.g. --parent {existing[-1]}), or start another dataset under a new name "
+            f"(e.g. ROADS-1.0.0)"
         )
     if split is None:
         split = parent_manifest.split if parent_manifest is not None else SplitSpec()
@@ -270,6 +284,7 @@ def create_snapshot(
             staging=staging,
             cache=cache,
             progress=progress,
+            keep=parent_manifest.split_of if parent_manifest is not None and parent_manifest.split == split else None,
         )
         cache.save()  # an accelerator only: worth keeping even if the rules below refuse
         if attributes or rules:
@@ -286,7 +301,7 @@ def create_snapshot(
                 new=new_version,
                 required=change.required,
                 reasons=list(change.reasons),
-                label=SNAPSHOT_PREFIX,
+                label=f"{lineage}-",
             )
         published = staging.publish()
     write_hydra_option(project, built.manifest)

@@ -3,18 +3,34 @@
 ``hash`` splits place each item by a keyed hash of ``(seed, item id)``: the same seed always gives the
 same split, and adding or removing items never moves the others (a shuffle would). ``from-dirs``
 keeps the split a dataset already has on disk (``images/train/…``, ``images/val/…``).
+
+Hash splits keep every class: when a split has no item of a class that has items elsewhere, one item of
+that class is moved there from a split that keeps another (the item chosen by a keyed hash too, never
+the last item of any class in its split). Only items new in this snapshot move: a child snapshot with
+its parent's split spec keeps every parent item where the parent put it (``keep``), so adding items
+still never moves the others. A class with too few items to reach every split is reported
+(:func:`split_gaps`), never hidden.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from mlflow_cv.errors import DatasetError
 
-__all__ = ["DEFAULT_RATIOS", "DEFAULT_SEED", "SplitSpec", "assign_splits", "parse_ratios"]
+__all__ = [
+    "DEFAULT_RATIOS",
+    "DEFAULT_SEED",
+    "SplitSpec",
+    "assign_splits",
+    "describe_gaps",
+    "parse_ratios",
+    "split_gaps",
+]
 
 DEFAULT_SEED = 42
 DEFAULT_RATIOS: tuple[tuple[str, float], ...] = (("train", 0.7), ("val", 0.2), ("test", 0.1))
@@ -128,8 +144,15 @@ def _check_ratios(ratios: tuple[tuple[str, float], ...]) -> None:
         raise DatasetError(f"split ratios sum to {total:g}, expected 1 (e.g. train=0.7,val=0.2,test=0.1)")
 
 
-def assign_splits(item_ids: Iterable[str], spec: SplitSpec) -> dict[str, list[str]]:
-    """Place each item in a split by a keyed hash of ``(seed, item id)``; lists come back sorted."""
+def _unit(key: bytes, text: str) -> float:
+    return int.from_bytes(hashlib.sha256(key + text.encode("utf-8")).digest()[:8], "big") / _SCALE
+
+
+def assign_splits(item_ids: Iterable[str], spec: SplitSpec, *, classes: Mapping[str, Collection[int]] | None = None,
+                  keep: Mapping[str, str] | None = None) -> dict[str, list[str]]:  # fmt: skip
+    """Place each item in a split by a keyed hash of ``(seed, item id)``, or where ``keep`` (the parent's
+    assignment, same spec) put it; with ``classes`` (item → its class ids) move new items so that every
+    split holds every class it can (see the module doc). Lists come back sorted."""
     if spec.method != "hash":
         raise DatasetError("assign_splits only places items for hash splits")
     names = spec.names
@@ -139,13 +162,54 @@ def assign_splits(item_ids: Iterable[str], spec: SplitSpec) -> dict[str, list[st
         acc += ratio
         bounds.append(acc)
     bounds[-1] = 1.0 + 1e-9  # rounding must never leave an item without a split
-    out: dict[str, list[str]] = {name: [] for name in names}
     key = f"{spec.seed}\x00".encode()
+    kept = {i: s for i, s in (keep or {}).items() if s in names}
+    split_of: dict[str, str] = {}
     for item in item_ids:
-        digest = hashlib.sha256(key + item.encode("utf-8")).digest()
-        u = int.from_bytes(digest[:8], "big") / _SCALE
-        index = next(i for i, b in enumerate(bounds) if u < b)
-        out[names[index]].append(item)
+        split_of[item] = kept.get(item) or names[next(i for i, b in enumerate(bounds) if _unit(key, item) < b)]
+    if classes:
+        _keep_every_class(split_of, classes, names, movable=set(split_of) - set(kept), key=key)
+    out: dict[str, list[str]] = {name: [] for name in names}
+    for item, split in split_of.items():
+        out[split].append(item)
     for items in out.values():
         items.sort()
     return out
+
+
+def _keep_every_class(split_of: dict[str, str], classes: Mapping[str, Collection[int]], names: tuple[str, ...], *,
+                      movable: set[str], key: bytes) -> None:  # fmt: skip
+    counts: Counter[tuple[str, int]] = Counter((split_of[i], c) for i in split_of for c in set(classes.get(i, ())))
+    holders: dict[int, list[str]] = {}
+    for item in sorted(split_of):
+        for cid in set(classes.get(item, ())):
+            holders.setdefault(cid, []).append(item)
+    for cid in sorted(holders):
+        for split in names:
+            if counts[(split, cid)]:
+                continue
+            fits = [i for i in holders[cid] if i in movable
+                    and all(counts[(split_of[i], c)] > 1 for c in set(classes[i]))]  # fmt: skip
+            if not fits:
+                continue  # too few items of this class: reported by split_gaps
+            pick = min(fits, key=lambda i: _unit(key, f"stratify\x00{split}\x00{i}"))
+            for c in set(classes[pick]):
+                counts[(split_of[pick], c)] -= 1
+                counts[(split, c)] += 1
+            split_of[pick] = split
+
+
+def split_gaps(instances: Mapping[str, Mapping[str, int]]) -> dict[str, tuple[str, ...]]:
+    """Split → the classes it has no instance of, though another split has (``instances``: split →
+    class name → instances): what ``snapshot``, ``show`` and the preflight warn about."""
+    present = {c for counts in instances.values() for c, n in counts.items() if n}
+    gaps = {split: tuple(sorted(c for c in present if not counts.get(c))) for split, counts in instances.items()}
+    return {split: missing for split, missing in gaps.items() if missing}
+
+
+def describe_gaps(gaps: Mapping[str, tuple[str, ...]]) -> str:
+    """``warning: split test has no triangle (too few images of them to reach every split)``; empty if none."""
+    if not gaps:
+        return ""
+    parts = "; ".join(f"{split} has no {', '.join(names)}" for split, names in gaps.items())
+    return f"warning: split {parts} (too few images of them to reach every split; add some)"

@@ -17,6 +17,7 @@ from mlflow_cv.config import JobConfig
 from mlflow_cv.data.checkout import checkout
 from mlflow_cv.data.manifest import Manifest
 from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.splits import describe_gaps
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
 from mlflow_cv.render import progress_on_stderr
 from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
@@ -168,7 +169,9 @@ def run_preflight(
         "set registry.name to a plain name (no / or :)",
     )
     manifest, problem = _snapshot(job, project)
-    add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen")
+    gaps = describe_gaps(manifest.split_gaps) if manifest is not None else ""
+    add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen"
+        + (f"; {gaps}" if gaps else ""))  # fmt: skip
     dest: Path | None = None
     if manifest is not None:
         dest = project.checkout_path(manifest)
