@@ -8,6 +8,7 @@ a failed check (``preflight``, a ``--dry-run`` promotion) or a run not reproduce
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,8 @@ def cli() -> None:
     \b
     Example: mlflow-cv data snapshot examples/shapes/data --id DS-1.0.0
     """
+    # MLflow's download bars would land in the middle of tables and --json output; set it to true to see them
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @cli.group(cls=_Group)

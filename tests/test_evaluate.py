@@ -182,38 +182,21 @@ def test_promote_compares_both_versions_on_the_gate_data(train_project: Project,
 def test_a_classifier_is_scored_per_class_and_per_slice(tmp_path: Path, shape_stages: ShapeStages) -> None:
     """Classification: one crop per shape, one folder per class, every fifth image 'night'. Top-1 equals
     Ultralytics' own validation of the same weights on the same split; the slices partition it."""
-    from PIL import Image
     from ultralytics import YOLO
 
     from mlflow_cv.data.checkout import checkout
-    from tests.helpers.projects import TINY, git
+    from tests.helpers.data import shapes_as_task
+    from tests.helpers.projects import TINY, commit_all, new_project
 
-    shapes = shape_stages.tree("1.1.1")
-    src, rows = tmp_path / "crops", ["path,time_of_day"]
-    for label in sorted((shapes / "labels").glob("*.txt"))[:150]:
-        image = Image.open(shapes / "images" / f"{label.stem}.jpg")
-        for k, line in enumerate(label.read_text().splitlines()):
-            cls, cx, cy, w, h = (float(v) for v in line.split())
-            name = ("circle", "square", "triangle")[int(cls)]
-            box = tuple(int(v * 160) for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
-            (src / name).mkdir(parents=True, exist_ok=True)
-            image.crop(box).save(src / name / f"{label.stem}_{k}.jpg")
-            rows.append(f"{name}/{label.stem}_{k}.jpg,{'night' if int(label.stem[-4:]) % 5 == 3 else 'day'}")
-    (tmp_path / "attrs.csv").write_text("\n".join(rows) + "\n")
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(Path(__file__).parents[1] / "train.py", root / "train.py")
-    shutil.copytree(Path(__file__).parents[1] / "conf", root / "conf", ignore=shutil.ignore_patterns("DS-*.yaml"))
-    (root / ".gitignore").write_text(".mlflow-cv/\nmlflow.db\nmlruns/\noutputs/\n")
-    project = Project(root=root)
-    age_files(src)
-    create_snapshot(project, src, snapshot_id="DS-1.0.0", task="classify", attributes=[tmp_path / "attrs.csv"])
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "classifier")
+    src = shapes_as_task(shape_stages.tree("1.1.1"), tmp_path / "crops", "classify", limit=150)
+    project = new_project(tmp_path / "project")
+    create_snapshot(
+        project, src, snapshot_id="DS-1.0.0", task="classify", attributes=[tmp_path / "crops-attributes.csv"]
+    )
+    commit_all(project.root, "classifier")
     run_id = run_id_of(run_train(project, "data=DS-1.0.0", "model=yolo-cls", *TINY, "train.imgsz=32",
                                  f"tracking.experiment={EXPERIMENT}"))  # fmt: skip
-    client = registry_client(f"sqlite:///{root / 'mlflow.db'}")
+    client = registry_client(f"sqlite:///{project.root / 'mlflow.db'}")
     done = evaluate(client, run_id, project=project, data="DS-1.0.0", split="val")
     m = done.metrics
     assert {"eval/accuracy_top1", "eval/accuracy_top5", "eval/accuracy/circle"} <= set(m), m

@@ -91,3 +91,60 @@ def age_files(root: Path, seconds: float = 5) -> None:
     for dirpath, _, names in os.walk(root):
         for name in names:
             os.utime(os.path.join(dirpath, name), (past, past))
+
+
+def shapes_as_task(tree: Path, dest: Path, task: str, *, limit: int = 120) -> Path:
+    """The first ``limit`` shapes images of a stage ``tree`` as a dataset of another task, from the true
+    geometry of each shape (its box fixes it): ``segment`` (polygon outlines: a 16-gon, a square, a
+    triangle), ``pose`` (3 keypoints per shape: a triangle's vertices, a square's top-left, bottom-left and
+    bottom-right corners, a circle's top, left and right), ``classify`` (one crop per shape, a folder
+    per class). Every fifth image is night in ``<dest>-attributes.csv`` beside it, as the generator has it."""
+    import math
+
+    from PIL import Image
+
+    names = shapes.CLASSES
+    rows = ["path,time_of_day"]
+    labels = sorted((tree / "labels").glob("*.txt"))[:limit]
+    for label in labels:
+        index = int(label.stem[-4:])
+        night = "night" if shapes.is_night(index) else "day"
+        image = Image.open(tree / "images" / f"{label.stem}.jpg")
+        lines = []
+        for k, line in enumerate(label.read_text().splitlines()):
+            cls, cx, cy, w, h = (float(v) for v in line.split())
+            x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+            if task == "classify":
+                folder = dest / names[int(cls)]
+                folder.mkdir(parents=True, exist_ok=True)
+                image.crop(tuple(round(v * shapes.SIZE) for v in (x0, y0, x1, y1))).save(
+                    folder / f"{label.stem}_{k}.jpg"
+                )
+                rows.append(f"{names[int(cls)]}/{label.stem}_{k}.jpg,{night}")
+                continue
+            if task == "segment":
+                if int(cls) == 0:
+                    points = [(cx + w / 2 * math.cos(a * math.pi / 8), cy + h / 2 * math.sin(a * math.pi / 8))
+                              for a in range(16)]  # fmt: skip
+                elif int(cls) == 1:
+                    points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+                else:
+                    points = [(cx, y0), (x0, y1), (x1, y1)]
+                lines.append(f"{int(cls)} " + " ".join(f"{x:.6f} {y:.6f}" for x, y in points))
+            else:  # pose
+                keypoints = {0: [(cx, y0), (x0, cy), (x1, cy)], 1: [(x0, y0), (x0, y1), (x1, y1)],
+                             2: [(cx, y0), (x0, y1), (x1, y1)]}[int(cls)]  # fmt: skip
+                lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f} "
+                             + " ".join(f"{x:.6f} {y:.6f} 2" for x, y in keypoints))  # fmt: skip
+        if task != "classify":
+            (dest / "images").mkdir(parents=True, exist_ok=True)
+            (dest / "labels").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(tree / "images" / f"{label.stem}.jpg", dest / "images" / f"{label.stem}.jpg")
+            (dest / "labels" / label.name).write_text("".join(f"{line}\n" for line in lines))
+            rows.append(f"images/{label.stem}.jpg,{night}")
+    if task != "classify":
+        extra = "kpt_shape: [3, 3]\n" if task == "pose" else ""
+        (dest / "data.yaml").write_text("names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(names)) + extra)
+    (dest.parent / f"{dest.name}-attributes.csv").write_text("\n".join(rows) + "\n")
+    age_files(dest)
+    return dest

@@ -25,25 +25,36 @@ def git(root: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
+def new_project(root: Path) -> Project:
+    """A user's project folder: train.py, conf/ (no snapshot options) and a .gitignore; not yet a repository."""
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "train.py", root / "train.py")
+    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("DS-*.yaml"))
+    (root / ".gitignore").write_text(".mlflow-cv/\nmlflow.db\nmlruns/\noutputs/\nmultirun/\nshapes/\n")
+    return Project(root=root)
+
+
+def commit_all(root: Path, message: str = "project") -> None:
+    """``git init`` (once) and commit everything, as a user does before training."""
+    if not (root / ".git").exists():
+        git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+
+
 def make_train_project(root: Path, *, shapes: ShapeStages, stages: tuple[str, ...] = ("1.0.0", "1.1.0"),
                        attr_rules: tuple[str, ...] = ()) -> Project:  # fmt: skip
     """A git repository like a user's: train.py, conf/, the shapes data snapshotted (with ``attr_rules``
     as ``--attr``), all committed."""
     from mlflow_cv.data.snapshots import create_snapshot
 
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "train.py", root / "train.py")
-    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("DS-*.yaml"))
-    (root / ".gitignore").write_text(".mlflow-cv/\nmlflow.db\nmlruns/\noutputs/\nmultirun/\nshapes/\n")
-    project = Project(root=root)
+    project = new_project(root)
     parent = None
     for stage in stages:
         shapes.bring(root / "shapes", stage)
         create_snapshot(project, root / "shapes", snapshot_id=f"DS-{stage}", parent=parent, attr_rules=attr_rules)
         parent = f"DS-{stage}"
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "project")
+    commit_all(root)
     return project
 
 
