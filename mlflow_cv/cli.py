@@ -74,6 +74,22 @@ def cli() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+@cli.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="The project's name in its README (default: the folder's name).")
+def init_cmd(directory: Path, name: str | None) -> None:
+    """Start a project of your own: train.py, conf/ (Hydra groups), a .gitignore that keeps machine state
+    out and the snapshot pins in, a README stub; git init when DIRECTORY is not in a repository yet.
+    Refuses to overwrite any file.
+
+    \b
+    Example: mlflow-cv init roads && cd roads && mlflow-cv data snapshot ~/exports/roads --id ROADS-1.0.0
+    """
+    from mlflow_cv.scaffold import init_project
+
+    show(init_project(directory, name=name))
+
+
 @cli.group(cls=_Group)
 def data() -> None:
     """Immutable, content-addressed dataset snapshots.
