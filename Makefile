@@ -48,7 +48,5 @@ pg-server: install
 
 # Forget the demo's snapshots (ids are never reused, so a fresh demo needs a fresh project state).
 clean-demo:
-	rm -rf examples/shapes/data .mlflow-cv/cache
-	chmod -R u+w data/manifests 2>/dev/null || true
-	rm -f data/manifests/DS-*.json conf/data/DS-*.yaml
-	rm -rf .mlflow-cv/checkouts
+	chmod -R u+w examples/shapes/data examples/shapes/.mlflow-cv 2>/dev/null || true
+	cd examples/shapes && rm -rf export data conf/data .mlflow-cv mlflow.db mlflow.db.cv-guard.lock mlruns outputs

@@ -2,10 +2,13 @@
 # The guide's Example 1 end to end: DS-1.0.0 → DS-1.1.0 → DS-1.1.1 (with each image's time_of_day) and
 # the diffs between them, then a training run on DS-1.0.0 and on DS-1.1.1 with full lineage, compared side
 # by side; both registered, promoted through the gates on the same data, evaluated per slice, triaged.
-# Run by `make demo` from the repository root. Re-running it verifies the snapshots it already made
-# (snapshot ids are never reused); `make clean-demo` starts over.
+# Run by `make demo` from the repository root. The example is a project of its own (this folder: its
+# train.py and conf/ link to the package's template), so its state (snapshots, mlflow.db, .mlflow-cv/)
+# stays here and the repository root stays a clean template. Re-running it verifies the snapshots it
+# already made (snapshot ids are never reused); `make clean-demo` starts over.
 set -euo pipefail
-data=examples/shapes/data
+cd "$(dirname "$0")"
+data=export
 parent=""
 notes_1_0_0="initial shapes dataset: 240 images"
 notes_1_1_0="60 images added; missed objects labelled"
@@ -13,8 +16,8 @@ notes_1_1_1="80 wrong boxes fixed (class or position)"
 for stage in 1.0.0 1.1.0 1.1.1; do
   id="DS-$stage"
   notes_var="notes_${stage//./_}"
-  echo "\$ python examples/shapes/generate.py $data --stage $stage"
-  python examples/shapes/generate.py "$data" --stage "$stage"
+  echo "\$ python generate.py $data --stage $stage"
+  python generate.py "$data" --stage "$stage"
   if [ -f "data/manifests/$id.json" ]; then
     echo "\$ mlflow-cv data verify $id $data      # $id exists already: check the data still matches"
     mlflow-cv data verify "$id" "$data"
@@ -121,5 +124,5 @@ for _ in $(seq 240); do
   python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/ping', timeout=1)" 2>/dev/null && break
   sleep 0.5
 done
-echo "\$ python examples/shapes/predict_http.py http://127.0.0.1:$port ${image#"$PWD"/}"
-python examples/shapes/predict_http.py "http://127.0.0.1:$port" "$image"
+echo "\$ python predict_http.py http://127.0.0.1:$port ${image#"$PWD"/}"
+python predict_http.py "http://127.0.0.1:$port" "$image"
