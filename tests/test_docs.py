@@ -57,8 +57,8 @@ def test_the_readme_shows_commands() -> None:
 def test_every_readme_command_parses(line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     command, path, args = _leaf(_words(line)[1:])
     monkeypatch.chdir(tmp_path)  # the folders the example names exist once the demo made them
-    for arg in args:
-        if "/" in arg and not arg.startswith(("-", "models:/", "http", "mlflow-artifacts:")):
+    for arg in args:  # any plain word may name a folder (``export``, ``data/shapes``): make them all
+        if not arg.startswith(("-", "models:/", "http", "mlflow-artifacts:")) and "=" not in arg:
             (tmp_path / arg.lstrip("/")).mkdir(parents=True, exist_ok=True)
     assert not isinstance(command, click.Group), f"{line!r}: no such command"
     try:

@@ -22,7 +22,7 @@ for stage in 1.0.0 1.1.0 1.1.1; do
     echo "\$ mlflow-cv data verify $id $data      # $id exists already: check the data still matches"
     mlflow-cv data verify "$id" "$data"
   else
-    echo "\$ mlflow-cv data snapshot $data --id $id ${parent:+--parent $parent} --attributes $data/attributes.csv --notes \"${!notes_var}\""
+    echo "\$ mlflow-cv data snapshot $data --id $id ${parent:+--parent $parent }--attributes $data/attributes.csv --notes \"${!notes_var}\""
     mlflow-cv data snapshot "$data" --id "$id" ${parent:+--parent "$parent"} --attributes "$data/attributes.csv" \
       --notes "${!notes_var}"
   fi
