@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_transfer.py
 	$(BIN)/python benchmarks/bench_guard.py
 	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_import.py
 
 # A tracking server on PostgreSQL (scripts/postgres.sh) with proxied artifacts and the registry guard.
 PG_DIR ?= .mlflow-cv/postgres

@@ -10,6 +10,7 @@ from typing import Any as _Any
 
 from mlflow_cv._version import __version__
 from mlflow_cv.errors import (
+    AnnotationError,
     BumpError,
     ConfigError,
     DatasetError,
@@ -39,6 +40,7 @@ _LAZY = {
     "Bump": "mlflow_cv.semver",
     "FileEntry": "mlflow_cv.data.manifest",
     "History": "mlflow_cv.registry.history",
+    "ImportResult": "mlflow_cv.data.importers",
     "JobConfig": "mlflow_cv.config",
     "Lineage": "mlflow_cv.tracking.lineage",
     "Evaluation": "mlflow_cv.evaluation.evaluate",
@@ -67,6 +69,7 @@ _LAZY = {
     "snapshot_dataset": "mlflow_cv.tracking.dataset",
     "diff_snapshots": "mlflow_cv.data.diff",
     "history": "mlflow_cv.registry.aliases",
+    "import_dataset": "mlflow_cv.data.importers",
     "list_snapshots": "mlflow_cv.data.snapshots",
     "preflight_job": "mlflow_cv.training",
     "promote": "mlflow_cv.registry.aliases",
@@ -90,6 +93,7 @@ if _TYPE_CHECKING:  # what type checkers see: the same names, typed
     from mlflow_cv.data.build import build_manifest
     from mlflow_cv.data.checkout import VerifyReport, checkout, verify
     from mlflow_cv.data.diff import SnapshotDiff, diff_manifests, diff_snapshots
+    from mlflow_cv.data.importers import ImportResult, import_dataset
     from mlflow_cv.data.manifest import FileEntry, Manifest, SplitStats, read_manifest
     from mlflow_cv.data.snapshots import Project, SnapshotList, SnapshotResult, create_snapshot, list_snapshots
     from mlflow_cv.data.splits import SplitSpec, assign_splits
@@ -118,6 +122,7 @@ def __getattr__(name: str) -> _Any:
 
 
 __all__ = [
+    "AnnotationError",
     "Bump",
     "BumpError",
     "Comparison",
@@ -127,6 +132,7 @@ __all__ = [
     "FileEntry",
     "GateError",
     "History",
+    "ImportResult",
     "InputError",
     "JobConfig",
     "LabelError",
@@ -171,6 +177,7 @@ __all__ = [
     "diff_snapshots",
     "evaluate",
     "history",
+    "import_dataset",
     "list_snapshots",
     "preflight_job",
     "promote",

@@ -17,6 +17,7 @@ import click
 
 import mlflow_cv as cv  # the public API: each name loads on first use, so a command imports what it needs
 from mlflow_cv._version import __version__
+from mlflow_cv.data.importers.common import FORMATS as IMPORT_FORMATS
 from mlflow_cv.errors import GateError, MlflowCvError
 from mlflow_cv.render import progress_on_stderr, show
 from mlflow_cv.tags import TAG_PREFLIGHT
@@ -139,6 +140,43 @@ def data_snapshot(source: Path, snapshot_id: str | None, parent: str | None, bum
             task=task, class_map=classes, split=split_text, seed=seed, notes=notes, attributes=attribute_files,
             attr_rules=attr_rules, progress=progress,
         ))  # fmt: skip
+
+
+@data.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(IMPORT_FORMATS))
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The images folder (needed when SOURCE is an annotation file; default: the export's).")  # fmt: skip
+@click.option("--task", type=click.Choice(["detect", "segment"]),
+              help="coco, cvat, labelstudio (default: segment if the export has polygons, else detect).")  # fmt: skip
+@click.option("--out-of-bounds", type=click.Choice(["refuse", "clip"]), default="refuse", show_default=True,
+              help="Shapes reaching outside their image: refuse the import, or clip them (counted).")  # fmt: skip
+@click.option("--drop-invalid", is_flag=True, help="Drop (and count) zero-area boxes and empty polygons; else refuse.")
+@click.option("--voc-drop-difficult", is_flag=True, help="voc: drop objects marked difficult (default: keep, flagged).")
+@click.option("--palette", help="masks: colour per class, 'road=128,64,128;car=0,0,142' (0,0,0 is background).")
+@click.option("--classes", help="masks: index classes 'road,car' (pixel = id + 1); voc/cvat/labelstudio: class order.")
+@click.option("--min-area", type=int, help="masks: smallest region kept, in pixels (default 10).")
+@click.option("--link", type=click.Choice(["copy", "hardlink"]), default="copy", show_default=True,
+              help="Copy the images, or hard-link them where possible (faster; edits then show in both).")  # fmt: skip
+def data_import(fmt: str, source: Path, dest: Path, images: Path | None, task: str | None, out_of_bounds: str,
+                drop_invalid: bool, voc_drop_difficult: bool, palette: str | None, classes: str | None,
+                min_area: int | None, link: str) -> None:  # fmt: skip
+    """Convert a labelling tool's export (FORMAT: coco, voc, cvat, labelstudio, masks, folders) at SOURCE into
+    a new YOLO-layout tree DEST that `data snapshot` takes, with its provenance in DEST/.mlflow-cv-import/.
+    Every problem is listed at once and nothing is written to DEST unless the whole export converts.
+
+    \b
+    Examples:
+      mlflow-cv data import coco exports/coco data/shapes              # annotations/*.json + images/
+      mlflow-cv data import labelstudio export.json data/shapes --images uploads
+      mlflow-cv data import masks exports/roads data/roads --palette 'road=128,64,128;car=0,0,142'
+      mlflow-cv data snapshot data/shapes --id DS-1.0.0
+    """
+    show(cv.import_dataset(
+        fmt, source, dest, images=images, task=task, out_of_bounds=out_of_bounds, drop_invalid=drop_invalid,
+        voc_drop_difficult=voc_drop_difficult, palette=palette, classes=classes, min_area=min_area, link=link,
+    ))  # fmt: skip
 
 
 @data.command("list")

@@ -8,7 +8,8 @@ one class; the CLI turns these (and only these) into a clean message and a non-z
     │   └── BumpError               a declared bump smaller than the change requires, or no change at all
     ├── DatasetError                the working files of a dataset cannot be snapshotted as they are
     │   ├── UnsafePathError         a path escapes the source (``..``, absolute, symlink out, non-UTF-8)
-    │   └── LabelError              malformed label lines or class ids outside the class map
+    │   ├── LabelError              malformed label lines or class ids outside the class map
+    │   └── AnnotationError         a labelling tool's export that cannot be imported (``data import``)
     ├── ManifestError               a manifest that is malformed, of an unknown schema, or edited by hand
     ├── SnapshotError               a snapshot id that is unknown, already taken, or cannot be used
     │   └── SnapshotNotFoundError   no manifest with that id
@@ -33,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AnnotationError",
     "BumpError",
     "ConfigError",
     "DatasetError",
@@ -97,6 +99,12 @@ class UnsafePathError(DatasetError):
 
 class LabelError(DatasetError):
     """Label files hold malformed lines or class ids outside the class map (``path:line: problem``)."""
+
+
+class AnnotationError(DatasetError):
+    """A labelling tool's export cannot be imported: a malformed file, an annotation whose image or category
+    is missing, invalid geometry. ``problems`` names each one (file and line, element or annotation id)
+    with how to fix it; nothing is written to the destination."""
 
 
 class ManifestError(MlflowCvError):

@@ -5,7 +5,7 @@
 | class removed, renamed or re-indexed; task or label format changed | MAJOR         |
 | images added, removed or changed; classes appended; split changed  | MINOR         |
 | an image attribute added or removed (DESIGN §2a)                   | MINOR         |
-| only label contents or attribute values changed                    | PATCH         |
+| only label contents, attribute values or import provenance changed | PATCH         |
 | nothing changed                                                    | refused       |
 """
 
@@ -173,6 +173,9 @@ def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
         reasons.append(
             (Bump.PATCH, "attribute values changed: " + ", ".join(f"{k} ({n} image(s))" for k, n in changed.items()))
         )
+    if old.provenance != new.provenance:
+        what = "recorded" if new.provenance and not old.provenance else "dropped" if old.provenance else "changed"
+        reasons.append((Bump.PATCH, f"import provenance {what} (format, converter, sources or category mapping)"))
     slices = _slice_sizes(old), _slice_sizes(new)
     slice_deltas = {k: slices[1].get(k, 0) - slices[0].get(k, 0) for k in sorted(slices[0].keys() | slices[1].keys())}
     if lbl_added or lbl_removed or lbl_modified:

@@ -46,7 +46,7 @@ _FIELDS = frozenset(
     }
 )  # fmt: skip
 # Present only when set, so a manifest without them hashes as before they existed.
-_OPTIONAL = frozenset({"attributes"})
+_OPTIONAL = frozenset({"attributes", "provenance"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,7 @@ class Manifest:
     notes: str = ""
     kpt_shape: tuple[int, int] | None = None
     attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # attribute → item id → value
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # an imported export's record (data.provenance)
     schema_version: int = SCHEMA_VERSION
 
     # -- serialization -------------------------------------------------------------------------
@@ -134,6 +135,7 @@ class Manifest:
             "notes": self.notes,
             "tool_version": self.tool_version,
             **({"attributes": {k: dict(v) for k, v in self.attributes.items()}} if self.attributes else {}),
+            **({"provenance": dict(self.provenance)} if self.provenance else {}),
         }
 
     @classmethod
@@ -203,6 +205,7 @@ class Manifest:
             notes=str(doc["notes"]),
             tool_version=str(doc["tool_version"]),
             attributes=_attributes(doc.get("attributes", {})),
+            provenance=_provenance(doc.get("provenance", {})),
         )
         if set(all_items) != set(manifest.image_of):
             raise ManifestError("the split lists do not name exactly the images of the manifest")
@@ -243,6 +246,7 @@ class Manifest:
         """Lineage, class map and split, counts per split and class; with ``files``, every file."""
         from rich.console import Group
 
+        from mlflow_cv.data.provenance import describe
         from mlflow_cv.data.splits import describe_gaps
         from mlflow_cv.render import add_row, lines, table
 
@@ -254,6 +258,7 @@ class Manifest:
             "classes: " + ", ".join(f"{k}={v}" for k, v in self.class_map.items()),
             [f"notes: {self.notes}"] if self.notes else [],
             [describe_gaps(self.split_gaps)] if self.split_gaps else [],
+            describe(self.provenance) if self.provenance else [],
         )
         names = list(self.class_map.values())
         counts = table("", "images", "labels", "backgr.", *names, right=("images", "labels", "backgr.", *names))
@@ -274,6 +279,17 @@ class Manifest:
 
     def __rich__(self) -> RenderableType:
         return self.render()
+
+
+def _provenance(doc: Any) -> dict[str, Any]:
+    if doc and not (
+        isinstance(doc, Mapping)
+        and isinstance(doc.get("record"), Mapping)
+        and isinstance(doc.get("files"), list)
+        and all(isinstance(f, Mapping) and _SHA_RE.fullmatch(str(f.get("sha256"))) for f in doc["files"])
+    ):
+        raise ManifestError("provenance must be {record: {...}, files: [{path, sha256, size}]}")  # fmt: skip
+    return dict(doc) if doc else {}
 
 
 def _attributes(doc: Mapping[str, Any]) -> dict[str, dict[str, str]]:

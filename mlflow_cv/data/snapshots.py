@@ -233,8 +233,10 @@ def create_snapshot(
     from mlflow_cv.data.attributes import AttrRule, collect_attributes
     from mlflow_cv.data.build import build_manifest
     from mlflow_cv.data.diff import diff_manifests
+    from mlflow_cv.data.importers.writer import PROVENANCE_DIR, Provenance
     from mlflow_cv.data.labels import parse_class_list
     from mlflow_cv.data.manifest import write_manifest
+    from mlflow_cv.data.provenance import collect
     from mlflow_cv.data.splits import SplitSpec
 
     if isinstance(class_map, str):
@@ -268,8 +270,10 @@ def create_snapshot(
         )
     if split is None:
         split = parent_manifest.split if parent_manifest is not None else SplitSpec()
+    imported = (source / PROVENANCE_DIR).is_dir()
     if task is None:
-        task = parent_manifest.task if parent_manifest is not None else "detect"
+        task = parent_manifest.task if parent_manifest is not None else None
+        task = task or (Provenance.from_dir(source).task if imported else "detect")
 
     cache = project.cache_for(source)
     with project.store.staging() as staging:
@@ -287,6 +291,9 @@ def create_snapshot(
             keep=parent_manifest.split_of if parent_manifest is not None and parent_manifest.split == split else None,
         )
         cache.save()  # an accelerator only: worth keeping even if the rules below refuse
+        if imported:
+            found = collect(source, staging=staging)
+            built = dataclasses.replace(built, manifest=dataclasses.replace(built.manifest, provenance=found or {}))
         if attributes or rules:
             images = {path: item for item, path in built.manifest.image_of.items()}
             found = collect_attributes(images, files=attributes, rules=rules)
