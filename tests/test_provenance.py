@@ -66,6 +66,17 @@ def test_the_snapshot_records_and_stores_the_export(export: Path, tmp_path: Path
     other = create_snapshot(again, _imported(export, tmp_path / "again"), snapshot_id="ROADS-1.0.0").manifest
     assert other.sha256 == manifest.sha256
 
+    import dataclasses
+
+    from mlflow_cv.data.diff import diff_manifests
+
+    record = {**manifest.provenance, "record": {**manifest.provenance["record"], "converter_version": "9.9"}}
+    for changed, what in ((dataclasses.replace(manifest, provenance=record), "changed"),
+                          (dataclasses.replace(manifest, provenance={}), "dropped")):  # fmt: skip
+        assert diff_manifests(manifest, changed).reasons == (
+            f"PATCH: import provenance {what} (format, converter, sources or category mapping)",)  # fmt: skip
+    assert diff_manifests(manifest, other).reasons == ()
+
 
 def test_an_edited_source_copy_is_refused(export: Path, tmp_path: Path) -> None:
     tree = _imported(export, tmp_path / "imported")

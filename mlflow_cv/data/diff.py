@@ -174,7 +174,7 @@ def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
             (Bump.PATCH, "attribute values changed: " + ", ".join(f"{k} ({n} image(s))" for k, n in changed.items()))
         )
     if old.provenance != new.provenance:
-        what = "recorded" if new.provenance and not old.provenance else "dropped" if old.provenance else "changed"
+        what = "recorded" if not old.provenance else "dropped" if not new.provenance else "changed"
         reasons.append((Bump.PATCH, f"import provenance {what} (format, converter, sources or category mapping)"))
     slices = _slice_sizes(old), _slice_sizes(new)
     slice_deltas = {k: slices[1].get(k, 0) - slices[0].get(k, 0) for k in sorted(slices[0].keys() | slices[1].keys())}
