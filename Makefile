@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean-demo pg-server
+.PHONY: install demo roads test test-fast lint bench clean-demo clean-roads pg-server
 
 # Torch first, pinned to the wheels this machine ships (other versions download gigabytes).
 $(STAMP): pyproject.toml
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/shapes/demo.sh
+
+# The guide's exercise: road / lane / car segmentation from a semantic-mask export (examples/roads/README.md).
+roads: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/roads/run.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -48,6 +52,10 @@ pg-server: install
 	  --registry-store-uri "cv-guard-$$db" --artifacts-destination $(CURDIR)/.mlflow-cv/server-artifacts
 
 # Forget the demo's snapshots (ids are never reused, so a fresh demo needs a fresh project state).
+clean-roads:
+	chmod -R u+w examples/roads/data examples/roads/.mlflow-cv 2>/dev/null || true
+	cd examples/roads && rm -rf export imported-* data conf/data .mlflow-cv mlflow.db mlflow.db.cv-guard.lock mlruns outputs
+
 clean-demo:
 	chmod -R u+w examples/shapes/data examples/shapes/.mlflow-cv 2>/dev/null || true
 	cd examples/shapes && rm -rf export data conf/data .mlflow-cv mlflow.db mlflow.db.cv-guard.lock mlruns outputs

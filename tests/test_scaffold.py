@@ -19,7 +19,7 @@ from tests.helpers.projects import commit_all
 
 def test_the_repository_root_is_the_template() -> None:
     """One home: the root's and the demo's train.py and conf groups are links into the package's template."""
-    for project in (REPO, REPO / "examples" / "shapes"):  # the root, and the demo's own project
+    for project in (REPO, REPO / "examples" / "shapes", REPO / "examples" / "roads"):  # root and examples
         for rel in ("train.py", "conf/config.yaml", "conf/model", "conf/train"):
             assert (project / rel).is_symlink() and (project / rel).resolve() == (TEMPLATE / rel).resolve(), rel
 

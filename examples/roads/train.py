@@ -1,0 +1,1 @@
+../../mlflow_cv/template/train.py
