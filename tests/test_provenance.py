@@ -4,8 +4,6 @@ the same export always the same manifest hash."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,25 +13,15 @@ from mlflow_cv.data.provenance import export_sources
 from mlflow_cv.data.snapshots import Project, create_snapshot
 from mlflow_cv.errors import DatasetError
 from mlflow_cv.render import to_text
-from tests.helpers import REPO
-from tests.helpers.data import age_files
+from tests.helpers.data import age_files, load_generator
 
 PALETTE = "road=128,64,128;lane=255,255,255;car=0,0,142"
-
-
-def _roads() -> object:
-    spec = importlib.util.spec_from_file_location("roads_generate", REPO / "examples" / "roads" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["roads_generate"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("roads") / "export"
-    _roads().generate(root, stage="1.0.0")  # type: ignore[attr-defined]
+    load_generator("roads").generate(root, stage="1.0.0")
     return root
 
 

@@ -13,16 +13,16 @@ from types import ModuleType
 from tests.helpers import REPO
 
 
-def _load_generator() -> ModuleType:  # the example generator is a script, not part of the package
-    spec = importlib.util.spec_from_file_location("shapes_generate", REPO / "examples" / "shapes" / "generate.py")
+def load_generator(example: str) -> ModuleType:  # an example's generator is a script, not part of the package
+    spec = importlib.util.spec_from_file_location(f"{example}_generate", REPO / "examples" / example / "generate.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    sys.modules["shapes_generate"] = module
+    sys.modules[f"{example}_generate"] = module
     spec.loader.exec_module(module)
     return module
 
 
-shapes = _load_generator()
+shapes = load_generator("shapes")
 
 
 class ShapeStages:
