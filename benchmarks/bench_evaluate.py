@@ -34,16 +34,20 @@ def main() -> None:
     from ultralytics import YOLO
 
     from mlflow_cv.data.checkout import checkout
-    from mlflow_cv.data.snapshots import Project, create_snapshot
+    from mlflow_cv.data.snapshots import create_snapshot
     from mlflow_cv.evaluation.scoring import EvalSettings, score
+    from mlflow_cv.project import Project
     from mlflow_cv.serving import flavor
     from mlflow_cv.yolo import quiet
 
     root = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
     generate(root / "shapes", stage="1.0.0")
     project = Project(root=root / "project")
-    rules = ["time_of_day=night:images/shape_00*.jpg", "time_of_day=night:images/shape_01*.jpg",
-             "time_of_day=day:images/shape_02*.jpg"]  # fmt: skip
+    rules = [
+        "time_of_day=night:images/shape_00*.jpg",
+        "time_of_day=night:images/shape_01*.jpg",
+        "time_of_day=day:images/shape_02*.jpg",
+    ]
     manifest = create_snapshot(project, root / "shapes", snapshot_id="DS-1.0.0", attr_rules=rules).manifest
     dest = project.checkout_path(manifest)
     checkout(project, "DS-1.0.0", dest)
@@ -54,14 +58,26 @@ def main() -> None:
     listing = root / "all.txt"
     listing.write_text("".join(f"{(dest / manifest.image_of[i]).resolve()}\n" for i in sorted(manifest.split_of)))
     data_yaml = root / "data.yaml"
-    data_yaml.write_text(yaml.safe_dump({"path": str(dest), "train": str(listing), "val": str(listing),
-                                         "names": dict(manifest.class_map)}))  # fmt: skip
+    data_yaml.write_text(
+        yaml.safe_dump(
+            {"path": str(dest), "train": str(listing), "val": str(listing), "names": dict(manifest.class_map)}
+        )
+    )
     settings = EvalSettings(imgsz=args.imgsz)
 
     def baseline() -> None:
         with quiet():
-            YOLO(str(weights)).val(data=str(data_yaml), imgsz=args.imgsz, conf=settings.conf, iou=settings.iou,
-                                   batch=settings.batch, rect=False, plots=False, verbose=False, workers=0)  # fmt: skip
+            YOLO(str(weights)).val(
+                data=str(data_yaml),
+                imgsz=args.imgsz,
+                conf=settings.conf,
+                iou=settings.iou,
+                batch=settings.batch,
+                rect=False,
+                plots=False,
+                verbose=False,
+                workers=0,
+            )
 
     def ours() -> None:
         score(loaded.yolo, manifest, dest, split="all", attributes=("time_of_day",), settings=settings)

@@ -20,13 +20,18 @@ from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
 
-from mlflow_cv.registry.guard import build_store
 from mlflow_cv.registry.history import PolicyRequest
 from mlflow_cv.registry.policy import Policy
+from mlflow_cv.server.registry_store import build_store
 from mlflow_cv.tags import TAG_POLICY, TAG_POLICY_REQUEST
 
-LINEAGE = {"cv.data.snapshot": "DS-1.0.0", "cv.data.manifest_sha256": "a" * 64, "cv.code.commit": "c" * 40,
-           "cv.preflight": "passed", "cv.weights.digest": "d" * 64}  # fmt: skip
+LINEAGE = {
+    "cv.data.snapshot": "DS-1.0.0",
+    "cv.data.manifest_sha256": "a" * 64,
+    "cv.code.commit": "c" * 40,
+    "cv.preflight": "passed",
+    "cv.weights.digest": "d" * 64,
+}
 
 
 def median_ms(calls: int, fn: Callable[[int], object]) -> float:
@@ -75,11 +80,19 @@ def main() -> None:
             for i in range(2):
                 create(i)
             if op == "tag":
-                figures.append(median_ms(args.calls, lambda i, s=store, m=model: s.set_model_version_tag(
-                    m, "1", ModelVersionTag(f"note{i}", "x"))))  # fmt: skip
+                figures.append(
+                    median_ms(
+                        args.calls,
+                        lambda i, s=store, m=model: s.set_model_version_tag(m, "1", ModelVersionTag(f"note{i}", "x")),
+                    )
+                )
             else:
-                figures.append(median_ms(args.calls, lambda i, s=store, m=model: s.set_registered_model_alias(
-                    m, "candidate", str(1 + i % 2))))  # fmt: skip
+                figures.append(
+                    median_ms(
+                        args.calls,
+                        lambda i, s=store, m=model: s.set_registered_model_alias(m, "candidate", str(1 + i % 2)),
+                    )
+                )
         rows.append((label, *figures))
     print(f"{'per call (median of ' + str(args.calls) + ')':<36} {'plain':>9} {'guard':>9} {'ratio':>7}")
     for label, base, guard in rows:
@@ -112,8 +125,10 @@ def growth(what: str, n: int, call: Callable[[int], object]) -> None:
         call(i)
         times.append(time.perf_counter() - start)
     first, last = statistics.median(times[:window]), statistics.median(times[-window:])
-    print(f"{what} with a history of 0 vs {n - window}+ events: {first * 1000:.2f}ms vs {last * 1000:.2f}ms = "
-          f"{last / first:.2f}x (target <= 1.2)")  # fmt: skip
+    print(
+        f"{what} with a history of 0 vs {n - window}+ events: {first * 1000:.2f}ms vs {last * 1000:.2f}ms = "
+        f"{last / first:.2f}x (target <= 1.2)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,17 @@ def make_export(root: Path, n_images: int, n_objects: int) -> Path:
     for k in range(1, n_objects + 1):
         w, h = rng.uniform(4, 200), rng.uniform(4, 200)
         x, y = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h)
-        annotations.append({"id": k, "image_id": rng.randint(1, n_images), "category_id": rng.randint(1, 10),
-                            "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)], "area": round(w * h, 2),
-                            "iscrowd": 0, "segmentation": []})  # fmt: skip
+        annotations.append(
+            {
+                "id": k,
+                "image_id": rng.randint(1, n_images),
+                "category_id": rng.randint(1, 10),
+                "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+                "area": round(w * h, 2),
+                "iscrowd": 0,
+                "segmentation": [],
+            }
+        )
     categories = [{"id": c, "name": f"class{c}", "supercategory": "none"} for c in range(1, 11)]
     path = root / "annotations" / "instances_bench.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
@@ -66,8 +74,10 @@ def main() -> None:
     try:
         t = time.perf_counter()
         export = make_export(base / "export", args.images, args.objects)
-        print(f"generated {args.images} images, {args.objects} objects ({export.stat().st_size / 1e6:.1f} MB JSON) "
-              f"in {time.perf_counter() - t:.1f}s under {base}")  # fmt: skip
+        print(
+            f"generated {args.images} images, {args.objects} objects ({export.stat().st_size / 1e6:.1f} MB JSON) "
+            f"in {time.perf_counter() - t:.1f}s under {base}"
+        )
         times: dict[str, list[float]] = {"copy": [], "hardlink": [], "theirs": []}
         for i in range(args.repeat):  # alternated, so that all three see the same machine state
             for link in ("copy", "hardlink"):

@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO / "examples" / "shapes"))
 
 from generate import generate  # noqa: E402
 
-from mlflow_cv.data.snapshots import Project, create_snapshot  # noqa: E402
+from mlflow_cv.data.snapshots import create_snapshot  # noqa: E402
+from mlflow_cv.project import Project  # noqa: E402
 
 PLAIN = """
 import sys
@@ -81,8 +82,13 @@ def main() -> None:
         data = next((root / ".mlflow-cv" / "checkouts").iterdir()) / "data.yaml"
         ours, plain = [], []
         for i in range(args.rounds):
-            plain.append(timed([sys.executable, "-c", PLAIN, str(data), str(args.epochs), str(args.imgsz),
-                                str(root / "plain")], root, plain_env))  # fmt: skip
+            plain.append(
+                timed(
+                    [sys.executable, "-c", PLAIN, str(data), str(args.epochs), str(args.imgsz), str(root / "plain")],
+                    root,
+                    plain_env,
+                )
+            )
             ours.append(timed([sys.executable, "train.py", *overrides], root, env))
             print(f"round {i + 1}: train.py {ours[-1]:.1f} s, plain Ultralytics {plain[-1]:.1f} s", flush=True)
         checks = [timed(preflight, root, env) for _ in range(3)]

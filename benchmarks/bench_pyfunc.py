@@ -88,12 +88,24 @@ def main() -> None:
 
         port = free_port()
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", str(root / "model"),
-               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+        cmd = [
+            str(Path(sys.executable).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(root / "model"),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ]
         with serving(cmd, f"http://127.0.0.1:{port}/ping", env):
             body = json.dumps({"inputs": {"image": [base64.b64encode(x).decode() for x in blobs[:16]]}}).encode()
-            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                             headers={"Content-Type": "application/json"})  # fmt: skip
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+            )
             urllib.request.urlopen(request).read()  # warm
             batches = args.n // 16
             rest = best_of(args.repeat, lambda: [urllib.request.urlopen(request).read() for _ in range(batches)])

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from mlflow_cv.data.build import build_manifest
 from mlflow_cv.data.checkout import verify
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.snapshots import create_snapshot
+from mlflow_cv.project import Project
 
 
 def make_tree(root: Path, n: int, size: int) -> None:

@@ -24,8 +24,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from _server import free_port, serving  # noqa: E402
 from bench_snapshot import make_tree  # noqa: E402
 
+from mlflow_cv.data.manifest import load_manifest  # noqa: E402
 from mlflow_cv.data.remote import pull, push  # noqa: E402
-from mlflow_cv.data.snapshots import Project, create_snapshot  # noqa: E402
+from mlflow_cv.data.snapshots import create_snapshot  # noqa: E402
+from mlflow_cv.project import Project  # noqa: E402
 
 
 def main() -> None:
@@ -43,20 +45,31 @@ def main() -> None:
         tar = time.perf_counter() - start
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-               "--artifacts-destination", str(root / "remote")]  # fmt: skip
+        cmd = [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "remote"),
+        ]
         with serving(cmd, f"http://127.0.0.1:{port}/health", env):
             remote = f"mlflow-artifacts://127.0.0.1:{port}/snapshots"
-            n = len(project.load("DS-1.0.0").files)
+            n = len(load_manifest(project, "DS-1.0.0").files)
             first = push(project, ["DS-1.0.0"], remote=remote)
             again = push(project, ["DS-1.0.0"], remote=remote)
             clone = Project(root=root / "clone")
             got = pull(clone, ["DS-1.0.0"], remote=remote)
     print(f"{n} files; tar | tar: {tar:.2f} s ({n / tar:,.0f} files/s)")
     for label, r in (("push (cold)", first), ("pull (cold)", got), ("push again", again)):
-        print(f"{label:<12} {r.seconds:7.2f} s  {n / r.seconds:9,.0f} files/s  moved {r.moved:>6}  "
-              f"ratio to tar {r.seconds / tar:6.1f}")  # fmt: skip
+        print(
+            f"{label:<12} {r.seconds:7.2f} s  {n / r.seconds:9,.0f} files/s  moved {r.moved:>6}  "
+            f"ratio to tar {r.seconds / tar:6.1f}"
+        )
 
 
 if __name__ == "__main__":

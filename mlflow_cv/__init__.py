@@ -47,7 +47,7 @@ _LAZY = {
     "Manifest": "mlflow_cv.data.manifest",
     "Policy": "mlflow_cv.registry.policy",
     "PreflightReport": "mlflow_cv.tracking.preflight",
-    "Project": "mlflow_cv.data.snapshots",
+    "Project": "mlflow_cv.project",
     "Promotion": "mlflow_cv.registry.aliases",
     "Registration": "mlflow_cv.registry.register",
     "SnapshotDiff": "mlflow_cv.data.diff",
@@ -95,9 +95,10 @@ if _TYPE_CHECKING:  # what type checkers see: the same names, typed
     from mlflow_cv.data.diff import SnapshotDiff, diff_manifests, diff_snapshots
     from mlflow_cv.data.importers import ImportResult, import_dataset
     from mlflow_cv.data.manifest import FileEntry, Manifest, SplitStats, read_manifest
-    from mlflow_cv.data.snapshots import Project, SnapshotList, SnapshotResult, create_snapshot, list_snapshots
+    from mlflow_cv.data.snapshots import SnapshotList, SnapshotResult, create_snapshot, list_snapshots
     from mlflow_cv.data.splits import SplitSpec, assign_splits
     from mlflow_cv.evaluation.evaluate import Evaluation, evaluate
+    from mlflow_cv.project import Project
     from mlflow_cv.registry.aliases import Promotion, history, promote, rollback
     from mlflow_cv.registry.client import registry_client
     from mlflow_cv.registry.comparison import Comparison

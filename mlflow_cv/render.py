@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
     from rich.table import Table
 
-    from mlflow_cv.checks import Check
 
 __all__ = [
     "MIN_ITEMS",
@@ -29,7 +28,6 @@ __all__ = [
     "Progress",
     "StderrProgress",
     "add_row",
-    "checks_table",
     "console",
     "lines",
     "progress_on_stderr",
@@ -79,8 +77,9 @@ def to_text(renderable: RenderableType) -> str:
     from rich.console import Console
 
     buffer = io.StringIO()
-    Console(file=buffer, width=_PIPE_WIDTH, soft_wrap=True, highlight=False, markup=False, emoji=False,
-            color_system=None).print(renderable)  # fmt: skip
+    Console(
+        file=buffer, width=_PIPE_WIDTH, soft_wrap=True, highlight=False, markup=False, emoji=False, color_system=None
+    ).print(renderable)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
@@ -110,8 +109,16 @@ def table(*columns: str, right: Iterable[str] = (), header: bool = True, title: 
     from rich.table import Table
 
     right = set(right)
-    out = Table(box=None, show_header=header, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0),
-                title=title or None, title_justify="left", title_style="")  # fmt: skip
+    out = Table(
+        box=None,
+        show_header=header,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        title=title or None,
+        title_justify="left",
+        title_style="",
+    )
     for name in columns:
         out.add_column(name, justify="right" if name in right else "left")
     return out
@@ -122,17 +129,6 @@ def add_row(grid: Table, *cells: object) -> None:
     from rich.text import Text
 
     grid.add_row(*(c if hasattr(c, "__rich_console__") else Text("-" if c is None else str(c)) for c in cells))
-
-
-def checks_table(checks: Iterable[Check], *, title: str = "") -> Table:
-    """Checks (preflight, gates, reproduction) one per row; a failure's fix on the row below it."""
-    grid = table("mark", "check", "detail", header=False, title=title)
-    grid.columns[0].min_width, grid.columns[1].min_width = 8, 18
-    for check in checks:
-        add_row(grid, check.mark, check.name, check.detail)
-        if check.fix and check.failed:
-            add_row(grid, "", "", f"fix: {check.fix}")
-    return grid
 
 
 class StderrProgress:

@@ -60,8 +60,10 @@ def init_project(root: Path, *, name: str | None = None) -> Scaffold:
     files = _files()
     taken = sorted(rel for _, rel in files if (root / rel).exists() or (root / rel).is_symlink())
     if taken:
-        raise ConfigError(f"{root} has files the project template would overwrite; remove them or choose "
-                          "another folder", problems=taken)  # fmt: skip
+        raise ConfigError(
+            f"{root} has files the project template would overwrite; remove them or choose another folder",
+            problems=taken,
+        )
     title = name or root.name
     for path, rel in files:
         target = root / rel

@@ -97,10 +97,22 @@ TAG_REPRODUCE_VERDICT = "cv.reproduce.verdict"  # VERDICT_PASSED | VERDICT_FAILE
 
 # Every lineage tag a run must carry to be registered (DESIGN §3 plus what training adds at the end).
 REQUIRED_TAGS = (
-    TAG_SNAPSHOT, TAG_MANIFEST_SHA256, TAG_SPLIT_SEED, TAG_COMMIT, TAG_DIRTY, TAG_CONFIG_ID, TAG_CONFIG_SHA256,
-    TAG_TRAIN_SEED, TAG_PREFLIGHT, TAG_WEIGHTS_SHA256, TAG_WEIGHTS_DIGEST, TAG_ARCH_SHA256, TAG_LABELMAP_SHA256,
-    TAG_TASK, TAG_ARTIFACTS_SHA256,
-)  # fmt: skip
+    TAG_SNAPSHOT,
+    TAG_MANIFEST_SHA256,
+    TAG_SPLIT_SEED,
+    TAG_COMMIT,
+    TAG_DIRTY,
+    TAG_CONFIG_ID,
+    TAG_CONFIG_SHA256,
+    TAG_TRAIN_SEED,
+    TAG_PREFLIGHT,
+    TAG_WEIGHTS_SHA256,
+    TAG_WEIGHTS_DIGEST,
+    TAG_ARCH_SHA256,
+    TAG_LABELMAP_SHA256,
+    TAG_TASK,
+    TAG_ARTIFACTS_SHA256,
+)
 
 # Set on an evaluation run by `mlflow-cv evaluate` (DESIGN §4a), when it is created.
 TAG_EVAL_OF = "cv.eval.of"  # the evaluated (training) run id

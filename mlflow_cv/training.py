@@ -24,8 +24,8 @@ from mlflow_cv.canonical import canonical_json
 from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_digest, job_dict, register_configs
 from mlflow_cv.data.checkout import DERIVED_PATTERN, verify
 from mlflow_cv.data.hashing import sha256_file
-from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
+from mlflow_cv.project import Project
 from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking import run_log
 from mlflow_cv.tracking.git import loaded_code
@@ -35,7 +35,7 @@ from mlflow_cv.tracking.preflight import PinnedRun, PreflightReport, run_preflig
 if TYPE_CHECKING:
     from mlflow_cv.registry.register import Registration
 from mlflow_cv.serving.processing import labelmap_json
-from mlflow_cv.tracking.server import ARTIFACTS_DIR, resolve_tracking_uri, using_tracking_uri
+from mlflow_cv.tracking.store import ARTIFACTS_DIR, resolve_tracking_uri, using_tracking_uri
 from mlflow_cv.tracking.writer import RunWriter
 from mlflow_cv.yolo import FitResult, WeightsInfo, configure_ultralytics, example_image, fit, weights_info
 
@@ -327,8 +327,10 @@ def _fit(job: JobConfig, pinned: PinnedRun, writer: RunWriter, output_dir: Path)
 def _slice_of(pinned: PinnedRun) -> dict[str, dict[str, str]]:
     """The snapshot's attributes by image path in the checkout: attribute → {path: value}."""
     manifest = pinned.manifest
-    return {attr: {str((pinned.checkout / manifest.image_of[item]).resolve()): value for item, value in values.items()}
-            for attr, values in manifest.attributes.items()}  # fmt: skip
+    return {
+        attr: {str((pinned.checkout / manifest.image_of[item]).resolve()): value for item, value in values.items()}
+        for attr, values in manifest.attributes.items()
+    }
 
 
 def _check_still_pinned(pinned: PinnedRun, output_dir: Path) -> None:

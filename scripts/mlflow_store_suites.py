@@ -162,8 +162,13 @@ def read_expected(path: Path | None) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path, nargs="?", default=PLUGIN_DIR / "upstream",
-                        help="folder holding MLflow's tests/ tree (default: tests/mlflow_suites/upstream)")  # fmt: skip
+    parser.add_argument(
+        "folder",
+        type=Path,
+        nargs="?",
+        default=PLUGIN_DIR / "upstream",
+        help="folder holding MLflow's tests/ tree (default: tests/mlflow_suites/upstream)",
+    )
     parser.add_argument("--suite", action="append", choices=("registry", "tracking"), help="default: both")
     parser.add_argument("-k", help="extra pytest -k expression (e.g. a representative subset)")
     parser.add_argument("--workspaces", action="store_true", help="also run the workspace-enabled half")

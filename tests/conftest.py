@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.project import Project
 from tests.helpers import REPO
 from tests.helpers.data import ShapeStages, age_files
 from tests.helpers.projects import EXPERIMENT, TINY, make_train_project, run_id_of, run_train
@@ -45,8 +45,9 @@ _LEFTOVERS = pytest.StashKey[frozenset[str]]()
 def _untracked() -> frozenset[str] | None:
     """Untracked and ignored paths of the repository, tool caches aside; None outside a git checkout."""
     try:
-        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "-z"], cwd=REPO,
-                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "-z"], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:

@@ -13,8 +13,10 @@ from click.testing import CliRunner
 from mlflow_cv.cli import cli
 from mlflow_cv.data.attributes import AttrRule, Slice, collect_attributes, slice_counts
 from mlflow_cv.data.diff import diff_manifests
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.errors import BumpError, DatasetError
+from mlflow_cv.project import Project
 from mlflow_cv.semver import Bump
 from tests.helpers.data import ShapeStages, age_files
 
@@ -99,22 +101,25 @@ def night_rule(src: Path) -> list[str]:
 
 def test_attributes_are_part_of_the_manifest_and_its_hash(snap: tuple[Project, Path], tmp_path: Path) -> None:
     project, src = snap
-    before = project.load("DS-1.0.0")
+    before = load_manifest(project, "DS-1.0.0")
     assert before.attributes == {} and "attributes" not in before.to_dict()  # old manifests hash as before
     images = night_rule(src)
-    made = create_snapshot(project, src, snapshot_id="DS-1.1.0", parent="DS-1.0.0",
-                           attributes=[src.parent / "attrs.csv"])  # fmt: skip
+    made = create_snapshot(
+        project, src, snapshot_id="DS-1.1.0", parent="DS-1.0.0", attributes=[src.parent / "attrs.csv"]
+    )
     manifest = made.manifest
     assert len(manifest.attributes["time_of_day"]) == len(images)
-    assert manifest.sha256 != before.sha256 and project.load("DS-1.1.0").sha256 == manifest.sha256
+    assert manifest.sha256 != before.sha256 and load_manifest(project, "DS-1.1.0").sha256 == manifest.sha256
     change = diff_manifests(before, manifest)
     assert change.required is Bump.MINOR and "MINOR: attribute added: time_of_day" in change.reasons
     # the same files, a value changed: PATCH
     (src.parent / "attrs.csv").write_text((src.parent / "attrs.csv").read_text().replace(",day\n", ",dusk\n", 1))
-    again = create_snapshot(project, src, snapshot_id="DS-1.1.1", parent="DS-1.1.0",
-                            attributes=[src.parent / "attrs.csv"])  # fmt: skip
-    assert again.declared is Bump.PATCH and any("attribute values changed: time_of_day (1 image" in r
-                                                for r in again.reasons)  # fmt: skip
+    again = create_snapshot(
+        project, src, snapshot_id="DS-1.1.1", parent="DS-1.1.0", attributes=[src.parent / "attrs.csv"]
+    )
+    assert again.declared is Bump.PATCH and any(
+        "attribute values changed: time_of_day (1 image" in r for r in again.reasons
+    )
     # dropping an attribute is MINOR: a PATCH id is refused
     with pytest.raises(BumpError, match="requires MINOR") as info:
         create_snapshot(project, src, snapshot_id="DS-1.1.2", parent="DS-1.1.1")
@@ -134,17 +139,44 @@ def test_show_and_diff_list_slices(snap: tuple[Project, Path], monkeypatch: pyte
     assert doc["attributes"]["added"] == ["time_of_day"] and doc["required_bump"] == "MINOR"
 
 
-def test_the_cli_takes_files_and_rules(project: Project, shapes_dir: Callable[[str], Path],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_cli_takes_files_and_rules(
+    project: Project, shapes_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = shapes_dir("1.0.0")
     age_files(src)
     monkeypatch.chdir(tmp := src.parent)
-    out = CliRunner().invoke(cli, ["data", "snapshot", str(src), "--id", "DS-1.0.0", "--project", str(project.root),
-                                   "--attr", "camera=cam_a:images/*"])  # fmt: skip
+    out = CliRunner().invoke(
+        cli,
+        [
+            "data",
+            "snapshot",
+            str(src),
+            "--id",
+            "DS-1.0.0",
+            "--project",
+            str(project.root),
+            "--attr",
+            "camera=cam_a:images/*",
+        ],
+    )
     assert out.exit_code == 0, out.output
-    assert set(project.load("DS-1.0.0").attributes["camera"].values()) == {"cam_a"}
-    bad = CliRunner().invoke(cli, ["data", "snapshot", str(src), "--id", "DS-1.0.1", "--parent", "DS-1.0.0",
-                                   "--project", str(project.root), "--attr", "camera=cam_b:nowhere/*"])  # fmt: skip
+    assert set(load_manifest(project, "DS-1.0.0").attributes["camera"].values()) == {"cam_a"}
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "data",
+            "snapshot",
+            str(src),
+            "--id",
+            "DS-1.0.1",
+            "--parent",
+            "DS-1.0.0",
+            "--project",
+            str(project.root),
+            "--attr",
+            "camera=cam_b:nowhere/*",
+        ],
+    )
     assert bad.exit_code != 0 and "matches no image" in bad.output
     assert project.snapshot_ids() == ["DS-1.0.0"] and tmp.exists()  # nothing written on a refusal
 
@@ -159,7 +191,7 @@ def test_added_images_bring_their_values_without_a_values_change(tmp_path: Path,
         age_files(src)
         create_snapshot(project, src, snapshot_id=f"DS-{stage}", parent=parent, attributes=[src / "attributes.csv"])
         parent = f"DS-{stage}"
-    d = diff_manifests(project.load("DS-1.0.0"), project.load("DS-1.1.0"))
+    d = diff_manifests(load_manifest(project, "DS-1.0.0"), load_manifest(project, "DS-1.1.0"))
     assert d.required is Bump.MINOR and not d.attribute_changes
     assert not any("attribute values" in r for r in d.reasons), d.reasons
     assert d.slice_deltas == {"time_of_day:day": 48, "time_of_day:night": 12}

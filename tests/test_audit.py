@@ -14,8 +14,10 @@ from mlflow_cv import history, promote, register, registry_client, triage
 from mlflow_cv.audit.diff import diff_runs
 from mlflow_cv.audit.reproduce import reproduce
 from mlflow_cv.cli import cli
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import GateError, RegistryError, ReproductionError
+from mlflow_cv.project import Project
 from mlflow_cv.registry.client import set_policy
 from mlflow_cv.render import to_text
 from tests.helpers.data import ShapeStages
@@ -35,16 +37,29 @@ def repo(tmp_path_factory: pytest.TempPathFactory, shape_stages: ShapeStages) ->
     return project, first, git(project.root, "rev-parse", "HEAD")
 
 
-def fake_run(client: Any, project: Project, *, commit: str, snapshot: str = "DS-1.0.0", lr: str = "0.01",
-             metrics: dict[str, float] | None = None) -> str:  # fmt: skip
+def fake_run(
+    client: Any,
+    project: Project,
+    *,
+    commit: str,
+    snapshot: str = "DS-1.0.0",
+    lr: str = "0.01",
+    metrics: dict[str, float] | None = None,
+) -> str:
     """A run with the lineage a training records (tags, params, metrics); what diff reads."""
     experiment = client.get_experiment_by_name("audit") or client.get_experiment(client.create_experiment("audit"))
     run = client.create_run(experiment.experiment_id)
-    manifest = project.load(snapshot)
+    manifest = load_manifest(project, snapshot)
     config = f"{snapshot}-{lr}".encode().hex().ljust(64, "0")[:64]
-    tags = {"cv.data.snapshot": snapshot, "cv.data.manifest_sha256": manifest.sha256, "cv.code.commit": commit,
-            "cv.code.dirty": "false", "cv.config.id": config[:12], "cv.config.sha256": config,
-            "cv.weights.digest": f"{commit}{snapshot}{lr}"}  # fmt: skip
+    tags = {
+        "cv.data.snapshot": snapshot,
+        "cv.data.manifest_sha256": manifest.sha256,
+        "cv.code.commit": commit,
+        "cv.code.dirty": "false",
+        "cv.config.id": config[:12],
+        "cv.config.sha256": config,
+        "cv.weights.digest": f"{commit}{snapshot}{lr}",
+    }
     for key, value in tags.items():
         client.set_tag(run.info.run_id, key, value)
     for key, value in {"data.snapshot_id": snapshot, "train.lr0": lr, "train.epochs": "5"}.items():
@@ -84,8 +99,12 @@ def test_only_data_changed(client: Any, repo: tuple[Project, str, str]) -> None:
 
 def test_only_config_changed(client: Any, repo: tuple[Project, str, str]) -> None:
     project, first, _ = repo
-    d = diff_runs(client, fake_run(client, project, commit=first), fake_run(client, project, commit=first, lr="0.02"),
-                  project=project)  # fmt: skip
+    d = diff_runs(
+        client,
+        fake_run(client, project, commit=first),
+        fake_run(client, project, commit=first, lr="0.02"),
+        project=project,
+    )
     assert d.changed == ("config",)
     assert d.params == (("train.lr0", "0.01", "0.02"),)
     assert "train.lr0: 0.01 → 0.02" in d.report()
@@ -93,13 +112,25 @@ def test_only_config_changed(client: Any, repo: tuple[Project, str, str]) -> Non
 
 def test_only_code_changed(client: Any, repo: tuple[Project, str, str]) -> None:
     project, first, second = repo
-    d = diff_runs(client, fake_run(client, project, commit=first), fake_run(client, project, commit=second),
-                  project=project)  # fmt: skip
+    d = diff_runs(
+        client, fake_run(client, project, commit=first), fake_run(client, project, commit=second), project=project
+    )
     assert d.changed == ("code",)
     assert [c.split(" ", 1)[1] for c in d.code.commits] == ["hotfix: night images"]
     assert d.code.files == ("train.py",)
-    out = CliRunner().invoke(cli, ["diff", "--project", str(project.root), "--tracking-uri", client.tracking_uri,
-                                   "--json", d.a.run_id, d.b.run_id])  # fmt: skip
+    out = CliRunner().invoke(
+        cli,
+        [
+            "diff",
+            "--project",
+            str(project.root),
+            "--tracking-uri",
+            client.tracking_uri,
+            "--json",
+            d.a.run_id,
+            d.b.run_id,
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["changed"] == ["code"]
 
@@ -141,8 +172,14 @@ def test_diff_promote_and_triage_reach_one_verdict(client: Any, repo: tuple[Proj
         f"{night}AP50-95/circle": 0.40,
         "eval/slice/time_of_day:day/mAP50-95": 0.52,
     }
-    new = {**overall, "eval/mAP50-95": 0.495, f"{night}mAP50-95": 0.20, f"{night}AP50-95/circle": 0.30,
-           "eval/slice/time_of_day:day/mAP50-95": 0.56, "eval/precision": 0.1}  # fmt: skip
+    new = {
+        **overall,
+        "eval/mAP50-95": 0.495,
+        f"{night}mAP50-95": 0.20,
+        f"{night}AP50-95/circle": 0.30,
+        "eval/slice/time_of_day:day/mAP50-95": 0.56,
+        "eval/precision": 0.1,
+    }
     register(client, make_run(client), name=name)
     register(client, make_run(client, **{"cv.code.commit": "9" * 40}), name=name)  # a code-only hotfix: PATCH
     for version, metrics in (("1", old), ("2", new)):
@@ -162,12 +199,20 @@ def test_diff_promote_and_triage_reach_one_verdict(client: Any, repo: tuple[Proj
     assert t.diff.changed == ("code",) and "cannot read the packaged settings" in t.processing_note
     assert t.rollback_command.startswith(f"mlflow-cv model rollback {name} --alias production")
     text = render_text(t)
-    for step in ("1. what changed", "2. same data: both evaluated on DS-1.0.0/val", "3. deltas (B - A)",
-                 "regressed slice: time_of_day:night", "4. a legal PATCH", "5. roll back"):  # fmt: skip
+    for step in (
+        "1. what changed",
+        "2. same data: both evaluated on DS-1.0.0/val",
+        "3. deltas (B - A)",
+        "regressed slice: time_of_day:night",
+        "4. a legal PATCH",
+        "5. roll back",
+    ):
         assert step in text, text
 
-    out = CliRunner().invoke(cli, ["triage", name, "--json", "--rollback", "--project", str(repo[0].root),
-                                   "--tracking-uri", client.tracking_uri])  # fmt: skip
+    out = CliRunner().invoke(
+        cli,
+        ["triage", name, "--json", "--rollback", "--project", str(repo[0].root), "--tracking-uri", client.tracking_uri],
+    )
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
     assert doc["regressed_slice"] == "time_of_day:night" and doc["rollback"]["done"] is True
@@ -208,8 +253,8 @@ def test_reproduce_detects_tampering(tmp_path: Path, shape_stages: ShapeStages) 
     assert not result.passed
     assert [c.name for c in result.checks if not c.passed] == ["artifacts"]
     assert "labelmap.json: content changed" in result.table()
-    manifest = project.load("DS-1.0.0")
-    obj = project.store.object_path(manifest.files[0].sha256)
+    manifest = load_manifest(project, "DS-1.0.0")
+    obj = ObjectStore(project.store_dir).object_path(manifest.files[0].sha256)
     os.chmod(obj, 0o644)
     obj.write_bytes(b"changed")
     with pytest.raises(ReproductionError, match="the store's objects of DS-1.0.0 changed") as info:
@@ -242,6 +287,7 @@ def test_reproduce_refusals(client: Any, repo: tuple[Project, str, str], tmp_pat
 
 def test_diff_with_an_unknown_commit_still_reports(client: Any, repo: tuple[Project, str, str]) -> None:
     project, first, _ = repo
-    d = diff_runs(client, fake_run(client, project, commit=first), fake_run(client, project, commit="0" * 40),
-                  project=project)  # fmt: skip
+    d = diff_runs(
+        client, fake_run(client, project, commit=first), fake_run(client, project, commit="0" * 40), project=project
+    )
     assert d.changed == ("code",) and d.code.note == "a commit is not in this repository: fetch it for details"

@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlflow_cv.cli import cli
+from mlflow_cv.data.manifest import load_manifest
 
 
 def _commands(group: click.Group, prefix=()):
@@ -50,11 +51,22 @@ def test_cli_session(project, shapes_dir):
 def test_split_options(project, shapes_dir):
     r = CliRunner().invoke(
         cli,
-        ["data", "snapshot", str(shapes_dir()), "--id", "DS-1.0.0", "--seed", "5", "--split", "train=0.8,val=0.2",
-         "--project", str(project.root)],
-    )  # fmt: skip
+        [
+            "data",
+            "snapshot",
+            str(shapes_dir()),
+            "--id",
+            "DS-1.0.0",
+            "--seed",
+            "5",
+            "--split",
+            "train=0.8,val=0.2",
+            "--project",
+            str(project.root),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    assert project.load("DS-1.0.0").split.to_dict() == {
+    assert load_manifest(project, "DS-1.0.0").split.to_dict() == {
         "method": "hash",
         "seed": 5,
         "ratios": {"train": 0.8, "val": 0.2},

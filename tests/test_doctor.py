@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from mlflow_cv.cli import cli
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.project import Project
 from mlflow_cv.tracking.doctor import Process, end_orphaned_runs, end_runs_owned_by, runs_dir, write_record
 
 

@@ -12,8 +12,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from mlflow_cv import evaluate, register, registry_client
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.errors import DatasetError, SnapshotNotFoundError
+from mlflow_cv.project import Project
 from mlflow_cv.tags import eval_record_key as record_key
 from tests.helpers.data import ShapeStages, age_files
 from tests.helpers.projects import EXPERIMENT, run_id_of, run_train
@@ -25,9 +27,18 @@ NIGHT = "time_of_day:night"
 def scored_run(train_project: Project) -> str:
     """A training long enough that its detector finds some shapes (mAP above 0), so that equal numbers
     mean something: 8 epochs at 96 px."""
-    overrides = ["data=DS-1.0.0", "model=yolo", "train.epochs=8", "train.imgsz=96", "train.batch=16",
-                 "train.plots=false", "train.workers=0", "train.optimizer=AdamW", "train.lr0=0.002",
-                 f"tracking.experiment={EXPERIMENT}"]  # fmt: skip
+    overrides = [
+        "data=DS-1.0.0",
+        "model=yolo",
+        "train.epochs=8",
+        "train.imgsz=96",
+        "train.batch=16",
+        "train.plots=false",
+        "train.workers=0",
+        "train.optimizer=AdamW",
+        "train.lr0=0.002",
+        f"tracking.experiment={EXPERIMENT}",
+    ]
     return run_id_of(run_train(train_project, *overrides))
 
 
@@ -41,8 +52,9 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory, shape_stages: ShapeStage
     shape_stages.bring(src, "1.0.0")
     images = sorted(p.relative_to(src).as_posix() for p in (src / "images").rglob("*.jpg"))
     dark = {path for n, path in enumerate(images) if n % 3 == 0}
-    (root / "attrs.csv").write_text("path,time_of_day\n" + "".join(f"{p},{'night' if p in dark else 'day'}\n"
-                                                                  for p in images))  # fmt: skip
+    (root / "attrs.csv").write_text(
+        "path,time_of_day\n" + "".join(f"{p},{'night' if p in dark else 'day'}\n" for p in images)
+    )
     age_files(src)
     create_snapshot(full, src, snapshot_id="DS-1.0.0", attributes=[root / "attrs.csv"])
     only = root / "night-shapes"
@@ -52,7 +64,7 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory, shape_stages: ShapeStage
         (only / image.replace("images/", "labels/", 1)).with_suffix(".txt").unlink(missing_ok=True)
     age_files(only)
     create_snapshot(night, only, snapshot_id="DS-1.0.0")
-    assert night.load("DS-1.0.0").stats.images == len(dark) > 0
+    assert load_manifest(night, "DS-1.0.0").stats.images == len(dark) > 0
     return full, night
 
 
@@ -77,7 +89,7 @@ def test_a_slice_scores_as_a_snapshot_of_only_its_images(
     assert again.reused and again.run_id == first.run_id and again.metrics == first.metrics
     run = client.get_run(first.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["cv.eval.of"] == run_id
-    assert run.data.tags["cv.eval.manifest_sha256"] == full.load("DS-1.0.0").sha256
+    assert run.data.tags["cv.eval.manifest_sha256"] == load_manifest(full, "DS-1.0.0").sha256
     assert run.data.tags["cv.eval.split"] == "all" and run.data.tags["cv.eval.device"].startswith("cpu")
     logged = client.get_logged_model(client.get_run(run_id).data.tags["cv.model.id"])
     assert any(m.key == "eval/mAP50" and m.dataset_name == "DS-1.0.0/all" for m in logged.metrics or [])
@@ -95,7 +107,7 @@ def test_a_registered_version_gets_an_evaluation_record_the_guard_checks(
     name = f"eval-{uuid.uuid4().hex[:6]}"
     register(client, trained[0], name=name)
     done = evaluate(client, f"models:/{name}/1", project=full, data="DS-1.0.0", split="val")
-    sha = full.load("DS-1.0.0").sha256
+    sha = load_manifest(full, "DS-1.0.0").sha256
     assert client.get_model_version(name, "1").tags[record_key(sha, "val")] == done.run_id
     for forged, why in ((trained[0], "it evaluated no run"), ("0" * 32, "no evaluation run")):
         with pytest.raises(MlflowException, match=f"mlflow-cv guard: .*{why}"):
@@ -106,9 +118,12 @@ def test_a_registered_version_gets_an_evaluation_record_the_guard_checks(
 
 @pytest.mark.slow
 def test_bad_references_data_and_slices_are_named(
-    train_project: Project, trained: tuple[str, list[str]], eval_data: tuple[Project, Project], tmp_path: Path,
+    train_project: Project,
+    trained: tuple[str, list[str]],
+    eval_data: tuple[Project, Project],
+    tmp_path: Path,
     shape_stages: ShapeStages,
-) -> None:  # fmt: skip
+) -> None:
     full, _ = eval_data
     client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
     with pytest.raises(SnapshotNotFoundError):
@@ -143,8 +158,12 @@ def test_mlflow_evaluate_is_the_same_evaluation(
     model_id = client.get_run(scored_run).data.tags["cv.model.id"]
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(experiment_id=client.get_run(scored_run).info.experiment_id) as run:
-        result = mlflow.models.evaluate(f"models:/{model_id}", data=snapshot_dataset(full, "DS-1.0.0", "val"),
-                                        model_type="detect", evaluators="mlflow_cv")  # fmt: skip
+        result = mlflow.models.evaluate(
+            f"models:/{model_id}",
+            data=snapshot_dataset(full, "DS-1.0.0", "val"),
+            model_type="detect",
+            evaluators="mlflow_cv",
+        )
     same = [k for k in ours.metrics if "latency" not in k]
     assert same and all(result.metrics[k] == pytest.approx(ours.metrics[k]) for k in same)
     tags = client.get_run(run.info.run_id).data.tags
@@ -153,13 +172,15 @@ def test_mlflow_evaluate_is_the_same_evaluation(
     with pytest.raises(Exception, match="evaluators='mlflow_cv' scores a snapshot split"):
         import pandas as pd
 
-        mlflow.models.evaluate(f"models:/{model_id}", data=pd.DataFrame({"image": ["x"]}), model_type="detect",
-                               evaluators="mlflow_cv")  # fmt: skip
+        mlflow.models.evaluate(
+            f"models:/{model_id}", data=pd.DataFrame({"image": ["x"]}), model_type="detect", evaluators="mlflow_cv"
+        )
 
 
 @pytest.mark.slow
-def test_promote_compares_both_versions_on_the_gate_data(train_project: Project, trained: tuple[str, list[str]],
-                                                          scored_run: str) -> None:  # fmt: skip
+def test_promote_compares_both_versions_on_the_gate_data(
+    train_project: Project, trained: tuple[str, list[str]], scored_run: str
+) -> None:
     """The holder and the candidate are evaluated on the same data (the newer training snapshot's test
     split), and those numbers decide; the evaluations stay as the versions' records."""
     from mlflow_cv import promote
@@ -173,7 +194,7 @@ def test_promote_compares_both_versions_on_the_gate_data(train_project: Project,
     with pytest.raises(GateError) as info:
         promote(client, name, "1.1.0", alias="production", project=train_project)
     assert info.value.problems[0].startswith("metrics: on DS-1.0.0/test (manifest "), info.value.problems
-    sha = train_project.load("DS-1.0.0").sha256
+    sha = load_manifest(train_project, "DS-1.0.0").sha256
     for number in ("1", "2"):
         assert record_key(sha, "test") in client.get_model_version(name, number).tags
 
@@ -194,8 +215,11 @@ def test_a_classifier_is_scored_per_class_and_per_slice(tmp_path: Path, shape_st
         project, src, snapshot_id="DS-1.0.0", task="classify", attributes=[tmp_path / "crops-attributes.csv"]
     )
     commit_all(project.root, "classifier")
-    run_id = run_id_of(run_train(project, "data=DS-1.0.0", "model=yolo-cls", *TINY, "train.imgsz=32",
-                                 f"tracking.experiment={EXPERIMENT}"))  # fmt: skip
+    run_id = run_id_of(
+        run_train(
+            project, "data=DS-1.0.0", "model=yolo-cls", *TINY, "train.imgsz=32", f"tracking.experiment={EXPERIMENT}"
+        )
+    )
     client = registry_client(f"sqlite:///{project.root / 'mlflow.db'}")
     done = evaluate(client, run_id, project=project, data="DS-1.0.0", split="val")
     m = done.metrics
@@ -208,5 +232,7 @@ def test_a_classifier_is_scored_per_class_and_per_slice(tmp_path: Path, shape_st
     tree = checkout(project, "DS-1.0.0", tmp_path / "tree")
     own = YOLO(weights).val(data=str(tree), split="val", imgsz=32, batch=16, plots=False, verbose=False, workers=0)
     assert m["eval/accuracy_top1"] == pytest.approx(own.top1) and m["eval/accuracy_top5"] == pytest.approx(own.top5)
-    assert [a.path for a in client.list_artifacts(done.run_id, "charts")] == ["charts/per_class.png",
-                                                                              "charts/per_slice.png"]  # fmt: skip
+    assert [a.path for a in client.list_artifacts(done.run_id, "charts")] == [
+        "charts/per_class.png",
+        "charts/per_slice.png",
+    ]

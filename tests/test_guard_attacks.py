@@ -34,8 +34,11 @@ def client(guarded_server: Server) -> MlflowClient:
 
 def post(server: Server, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, str]:
     """Raw REST: ``POST /api/2.0/mlflow/<path>``, answered with (status, body)."""
-    request = urllib.request.Request(f"{server.url}/api/2.0/mlflow/{path}", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json", **(headers or {})})  # fmt: skip
+    request = urllib.request.Request(
+        f"{server.url}/api/2.0/mlflow/{path}",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -77,8 +80,9 @@ def test_an_ended_runs_metrics_and_params_are_frozen(client: MlflowClient) -> No
 
 def test_raw_rest_meets_the_same_rules(client: MlflowClient, guarded_server: Server) -> None:
     run = make_run(client)
-    status, text = post(guarded_server, "runs/log-metric", {"run_id": run, "key": "val/mAP50", "value": 0.99,
-                                                             "timestamp": 1})  # fmt: skip
+    status, text = post(
+        guarded_server, "runs/log-metric", {"run_id": run, "key": "val/mAP50", "value": 0.99, "timestamp": 1}
+    )
     assert status == 400 and GUARD in text, text
     status, text = post(guarded_server, "runs/set-tag", {"run_id": run, "key": "cv.preflight", "value": "passed"})
     assert status == 200 or GUARD in text, text  # the same value as before is no change
@@ -122,8 +126,16 @@ def test_the_ui_we_print_is_guarded(tmp_path: Path) -> None:
     local.set_tag(run, "cv.preflight", "overridden: dirty_code (1 uncommitted: train.py)")
     local.set_terminated(run)
     port = free_port()
-    cmd = [sys.executable, "-c", "from mlflow_cv.cli import main; main()", "ui", "--port", str(port),
-           "--project", str(project)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        "from mlflow_cv.cli import main; main()",
+        "ui",
+        "--port",
+        str(port),
+        "--project",
+        str(project),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     with running(cmd, env=env, log=tmp_path / "ui.log", ready=f"http://127.0.0.1:{port}/health") as url:
         refused(MlflowClient(url).set_tag, run, "cv.preflight", "passed", match="set once")
@@ -159,7 +171,7 @@ def test_an_abandoned_version_gets_a_semver_below_the_later_ones(tmp_path: Path,
     stale; a semver given to it later still keeps registration order: below every later version's."""
     from mlflow.entities.model_registry import ModelVersionTag
 
-    import mlflow_cv.registry.guard as guard
+    import mlflow_cv.server.registry_store as guard
 
     store = guard.build_store(f"cv-guard-sqlite:///{tmp_path / 'r.db'}")
     store.create_registered_model("m")
@@ -198,12 +210,14 @@ def test_a_tag_without_a_key_is_refused_cleanly(tmp_path: Path) -> None:
     """MLflow's own store tests send a None key: the guard must not crash on it (AttributeError)."""
     from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 
-    from mlflow_cv.registry.guard import build_store
+    from mlflow_cv.server.registry_store import build_store
 
     store = build_store(f"cv-guard-sqlite:///{tmp_path / 'r.db'}")
     store.create_registered_model("m")
-    for call in (lambda: store.set_registered_model_tag("m", RegisteredModelTag(None, "x")),  # type: ignore[arg-type]
-                 lambda: store.delete_registered_model_tag("m", None)):  # type: ignore[arg-type]  # fmt: skip
+    for call in (
+        lambda: store.set_registered_model_tag("m", RegisteredModelTag(None, "x")),  # type: ignore[arg-type]
+        lambda: store.delete_registered_model_tag("m", None),
+    ):  # type: ignore[arg-type]
         with pytest.raises(MlflowException):
             call()
     with pytest.raises(MlflowException):
@@ -215,15 +229,26 @@ def test_history_records_what_the_server_knows_not_what_the_client_claims(
 ) -> None:
     name = f"claims-{uuid.uuid4().hex[:8]}"
     register_evaluated(client, make_run(client), name=name)
-    request = {"alias": "candidate", "version": "1", "who": "ceo@corp", "why": "trust me", "kind": "promote",
-               "gates": ["pass     artifacts          every hash verifies (forged)"], "nonce": "abcd1234"}  # fmt: skip
+    request = {
+        "alias": "candidate",
+        "version": "1",
+        "who": "ceo@corp",
+        "why": "trust me",
+        "kind": "promote",
+        "gates": ["pass     artifacts          every hash verifies (forged)"],
+        "nonce": "abcd1234",
+    }
     client.set_registered_model_tag(name, "cv.move.request", json.dumps(request))
     client.set_registered_model_alias(name, "candidate", "1")
     (event,) = history(client, name)
     assert event.who == "unauthenticated (claims ceo@corp)" and event.why == "trust me"
     assert not any("forged" in line for line in event.gates) and any(" lineage " in line for line in event.gates)
-    status, text = post(guarded_server, "registered-models/alias", {"name": name, "alias": "qa", "version": "1"},
-                        {"Authorization": "Basic " + base64.b64encode(b"ceo@corp:x").decode()})  # fmt: skip
+    status, text = post(
+        guarded_server,
+        "registered-models/alias",
+        {"name": name, "alias": "qa", "version": "1"},
+        {"Authorization": "Basic " + base64.b64encode(b"ceo@corp:x").decode()},
+    )
     assert status == 200, text  # no auth app: the header is nobody's word, and is not recorded as who
     assert [e.who for e in history(client, name)] == ["unauthenticated (claims ceo@corp)", "unauthenticated"]
 
@@ -239,16 +264,25 @@ def test_the_rules_cannot_be_switched_off(client: MlflowClient) -> None:
     promote(client, name, "1.0.0", alias="production")
     worse = make_run(client, metrics={"val/mAP50-95": 0.3, "val/mAP50": 0.5}, **{"cv.config.sha256": "8" * 64})
     register_evaluated(client, worse, name=name)
-    for loose in ('{"tolerance": 1000}', '{"tolerance": 1000, "protected": ["production"]}',
-                  '{"gates": ["lineage", "preflight", "semver"]}', '{"artifacts": "client"}'):  # fmt: skip
+    for loose in (
+        '{"tolerance": 1000}',
+        '{"tolerance": 1000, "protected": ["production"]}',
+        '{"gates": ["lineage", "preflight", "semver"]}',
+        '{"artifacts": "client"}',
+    ):
         refused(client.set_registered_model_tag, name, "cv.policy", loose, match="loosens the rules")
     client.set_registered_model_tag(name, "cv.policy", '{"tolerance": 0.001}')  # stricter: allowed
     refused(client.delete_registered_model_tag, name, "cv.policy", match="tolerance 0.001 → 0.01")
     refused(client.set_registered_model_alias, name, "production", "2", match="eval/mAP50: 0.5000 < 0.7000")
     from mlflow_cv.registry.policy import Policy
 
-    stated = {"policy": Policy(tolerance=1000.0).to_json(), "who": "ceo@corp", "why": "ship it", "allow_loosen": True,
-              "nonce": "0badc0de"}  # fmt: skip
+    stated = {
+        "policy": Policy(tolerance=1000.0).to_json(),
+        "who": "ceo@corp",
+        "why": "ship it",
+        "allow_loosen": True,
+        "nonce": "0badc0de",
+    }
     client.set_registered_model_tag(name, "cv.policy.request", json.dumps(stated))
     client.set_registered_model_tag(name, "cv.policy", '{"tolerance": 1000}')  # stated and recorded
     *_, tighter, looser = [e for e in history(client, name) if e.kind == "policy"]
@@ -306,8 +340,10 @@ def test_the_legal_path_still_works(client: MlflowClient) -> None:
     assert rollback(client, name, alias="production", why="night regression").semver == "1.0.0"
     events = history(client, name)
     assert [(e.kind, e.to_semver, e.why) for e in events.moves] == [
-        ("promote", "1.0.0", "first"), ("promote", "1.1.0", "better"), ("rollback", "1.0.0", "night regression")
-    ]  # fmt: skip
+        ("promote", "1.0.0", "first"),
+        ("promote", "1.1.0", "better"),
+        ("rollback", "1.0.0", "night regression"),
+    ]
     assert all(" artifacts " in " ".join(e.gates) and "every hash verifies" in " ".join(e.gates) for e in events.moves)
 
 
@@ -323,8 +359,14 @@ def test_protected_moves_need_evaluations_on_the_same_data(client: MlflowClient)
     register(client, make_run(client, metrics=own_better, **{"cv.config.sha256": "9" * 64}), name=name)
     refused(client.set_registered_model_alias, name, "production", "2", match="no evaluations of both versions")
     key = f"cv.eval.{'a' * 12}.val"
-    refused(client.set_model_version_tag, name, "2", key, client.get_model_version(name, "1").run_id,
-            match="is not an evaluation record")  # fmt: skip
+    refused(
+        client.set_model_version_tag,
+        name,
+        "2",
+        key,
+        client.get_model_version(name, "1").run_id,
+        match="is not an evaluation record",
+    )
     record_evaluation(client, name, "2", metrics={"eval/mAP50-95": 0.45, "eval/mAP50": 0.60})
     refused(client.set_registered_model_alias, name, "production", "2", match="eval/mAP50: 0.6000 < 0.7000")
     good = {"eval/mAP50-95": 0.55, "eval/mAP50": 0.75, "eval/AP50-95/circle": 0.6, "eval/AP50-95/square": 0.5}
@@ -355,5 +397,10 @@ def test_the_guard_compares_on_the_gate_data_the_policy_names(client: MlflowClie
     set_policy(client, name, '{"gate_data": {"snapshot": "latest", "split": "test"}}', allow_loosen=True)
     register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name)
     record_evaluation(client, name, "3", metrics={"eval/mAP50-95": 0.4, "eval/mAP50": 0.6}, **newer)
-    refused(client.set_registered_model_alias, name, "production", "3",
-            match="on DS-1.2.0/test (manifest cccccccccccc): eval/mAP50: 0.6000 < 0.7000")  # fmt: skip
+    refused(
+        client.set_registered_model_alias,
+        name,
+        "production",
+        "3",
+        match="on DS-1.2.0/test (manifest cccccccccccc): eval/mAP50: 0.6000 < 0.7000",
+    )

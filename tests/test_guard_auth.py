@@ -41,8 +41,9 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "auth_cache_ttl_seconds = 300\n"  # PBKDF2 once per user, not once per request
     )
     env = {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex}
-    with guarded_mlflow_server(f"sqlite:///{root / 'mlflow.db'}", root, args=("--app-name", "basic-auth"),
-                               env=env) as server:  # fmt: skip
+    with guarded_mlflow_server(
+        f"sqlite:///{root / 'mlflow.db'}", root, args=("--app-name", "basic-auth"), env=env
+    ) as server:
         for user, password in USERS.items():
             call(server, "2.0/mlflow/users/create", {"username": user, "password": password})
         yield server
@@ -51,8 +52,11 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def call(server: Server, path: str, body: dict[str, Any], user: tuple[str, str] = ADMIN) -> dict[str, Any]:
     """Raw REST as ``user``: ``POST /api/<path>``."""
     token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
-    request = urllib.request.Request(f"{server.url}/api/{path}", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json", "Authorization": f"Basic {token}"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{server.url}/api/{path}",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return dict(json.loads(response.read() or b"{}"))
 
@@ -95,8 +99,12 @@ def test_only_a_manager_moves_production_and_the_history_names_them(auth_server:
     set_policy(client, name, '{"tolerance": 0.005}', why="tighter")
     assert promote(client, name, "1.1.0", alias="production").moved
     events = history(client, name)
-    assert [(e.kind, e.who) for e in events] == [("direct", "carol"), ("promote", "alice"), ("policy", "alice"),
-                                                 ("promote", "alice")]  # fmt: skip
+    assert [(e.kind, e.who) for e in events] == [
+        ("direct", "carol"),
+        ("promote", "alice"),
+        ("policy", "alice"),
+        ("promote", "alice"),
+    ]
     assert events[1].why == "first release"
 
 
@@ -106,14 +114,23 @@ def test_a_claimed_identity_is_not_an_identity(auth_server: Server, as_user: Any
     name = f"claim-{uuid.uuid4().hex[:8]}"
     as_user("admin")
     register_evaluated(client, make_run(client), name=name)
-    request = urllib.request.Request(f"{auth_server.url}/api/2.0/mlflow/registered-models/alias",
-                                     json.dumps({"name": name, "alias": "production", "version": "1"}).encode(),
-                                     {"Content-Type": "application/json"}, method="POST")  # fmt: skip
+    request = urllib.request.Request(
+        f"{auth_server.url}/api/2.0/mlflow/registered-models/alias",
+        json.dumps({"name": name, "alias": "production", "version": "1"}).encode(),
+        {"Content-Type": "application/json"},
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(request, timeout=30)
     assert anonymous.value.code == 401
-    claim = {"alias": "production", "version": "1", "who": "ceo@corp", "why": "trust me", "kind": "promote",
-             "nonce": "abcd1234"}  # fmt: skip
+    claim = {
+        "alias": "production",
+        "version": "1",
+        "who": "ceo@corp",
+        "why": "trust me",
+        "kind": "promote",
+        "nonce": "abcd1234",
+    }
     client.set_registered_model_tag(name, "cv.move.request", json.dumps(claim))
     client.set_registered_model_alias(name, "production", "1")
     (event,) = history(client, name)

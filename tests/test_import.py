@@ -17,8 +17,8 @@ import mlflow_cv as cv
 from mlflow_cv.cli import cli
 from mlflow_cv.data.importers import Provenance
 from mlflow_cv.data.importers.geometry import clip_polygon, join_parts, polygon_area
-from mlflow_cv.data.snapshots import Project
 from mlflow_cv.errors import AnnotationError, DatasetError
+from mlflow_cv.project import Project
 from mlflow_cv.render import to_text
 
 SAMPLES = Path(__file__).parent / "data" / "import"
@@ -78,9 +78,11 @@ def coco(tmp_path: Path) -> Path:
     for name in BOXES:
         image(root / "images" / name)
     (root / "annotations").mkdir()
-    globox_set(BOXES).save_coco(root / "annotations" / "instances_default.json",
-                                label_to_id={"cat": 1, "dog": 3, "zebra": 7},
-                                imageid_to_id={"a.png": 10, "b.png": 20, "c.png": 30})  # fmt: skip
+    globox_set(BOXES).save_coco(
+        root / "annotations" / "instances_default.json",
+        label_to_id={"cat": 1, "dog": 3, "zebra": 7},
+        imageid_to_id={"a.png": 10, "b.png": 20, "c.png": 30},
+    )
     return root
 
 
@@ -130,9 +132,11 @@ def test_coco_labels_match_ultralytics_convert_coco(tmp_path: Path) -> None:
     for name in BOXES:
         image(root / "images" / name)
     (root / "annotations").mkdir()
-    globox_set(BOXES).save_coco(root / "annotations" / "instances_val.json",
-                                label_to_id={"cat": 1, "dog": 2, "zebra": 3},
-                                imageid_to_id={"a.png": 1, "b.png": 2, "c.png": 3})  # fmt: skip
+    globox_set(BOXES).save_coco(
+        root / "annotations" / "instances_val.json",
+        label_to_id={"cat": 1, "dog": 2, "zebra": 3},
+        imageid_to_id={"a.png": 1, "b.png": 2, "c.png": 3},
+    )
     cv.import_dataset("coco", root, tmp_path / "ours")
     convert_coco(str(root / "annotations"), str(tmp_path / "theirs"), cls91to80=False)
     for path in (tmp_path / "theirs" / "labels" / "val").glob("*.txt"):  # they write no file for c.png
@@ -225,8 +229,9 @@ def test_cvat_sample_polygons_make_a_segment_tree(tmp_path: Path) -> None:
     }
     assert "1 CVAT <polyline> shape(s) not imported (YOLO segment takes <box> and <polygon>)" in result.warnings
     assert "1 boxes written as 4-corner polygons (segment import)" in result.warnings
-    detect = cv.import_dataset("cvat", SAMPLES / "cvat" / "annotations.xml", tmp_path / "det", images=images,
-                               task="detect")  # fmt: skip
+    detect = cv.import_dataset(
+        "cvat", SAMPLES / "cvat" / "annotations.xml", tmp_path / "det", images=images, task="detect"
+    )
     assert labels(tmp_path / "det")["frame_000.txt"] == ["0 0.2 0.3 0.2 0.4", "1 0.5 0.75 1 0.5"]
     assert detect.task == "detect"
 
@@ -254,8 +259,12 @@ def test_voc_sample_keeps_difficult_and_truncated_beside_the_labels(tmp_path: Pa
     cv.import_dataset("voc", root, tmp_path / "keep")
     assert labels(tmp_path / "keep") == {"000001.txt": ["0 0.2 0.3 0.2 0.4", "1 0.75 0.5 0.5 1"]}
     flags = json.loads((tmp_path / "keep" / ".mlflow-cv-import" / "object_flags.json").read_text())
-    assert flags == {"000001": [{"line": 1, "difficult": False, "truncated": True},
-                                {"line": 2, "difficult": True, "truncated": False}]}  # fmt: skip
+    assert flags == {
+        "000001": [
+            {"line": 1, "difficult": False, "truncated": True},
+            {"line": 2, "difficult": True, "truncated": False},
+        ]
+    }
     assert Provenance.from_dir(tmp_path / "keep").sidecars == ("object_flags.json",)
     dropped = cv.import_dataset("voc", root, tmp_path / "drop", voc_drop_difficult=True)
     assert labels(tmp_path / "drop") == {"000001.txt": ["0 0.2 0.3 0.2 0.4"]}
@@ -323,8 +332,9 @@ def test_every_imported_tree_snapshots(coco: Path, tmp_path: Path) -> None:
         "classify": cv.import_dataset("folders", src, tmp_path / "classify"),
     }
     for task, result in made.items():
-        snap = cv.create_snapshot(Project(root=tmp_path / f"project-{task}"), result.dest, snapshot_id="DS-1.0.0",
-                                  task=task)  # fmt: skip
+        snap = cv.create_snapshot(
+            Project(root=tmp_path / f"project-{task}"), result.dest, snapshot_id="DS-1.0.0", task=task
+        )
         assert snap.manifest.stats.images == result.images
         assert tuple(snap.manifest.class_map.values()) == result.classes
 
@@ -396,8 +406,9 @@ def test_out_of_bounds_clip_and_drop_invalid(coco_file: Path, tmp_path: Path) ->
         {"id": 2, "image_id": 1, "category_id": 1, "bbox": [20, 10, 0, 40]},
     ]
     _write(coco_file, _coco_doc(annotations=anns))
-    result = cv.import_dataset("coco", coco_file, tmp_path / "out", images=tmp_path / "imgs", out_of_bounds="clip",
-                               drop_invalid=True)  # fmt: skip
+    result = cv.import_dataset(
+        "coco", coco_file, tmp_path / "out", images=tmp_path / "imgs", out_of_bounds="clip", drop_invalid=True
+    )
     assert labels(tmp_path / "out") == {"a.txt": ["0 0.875 0.75 0.25 0.5"]}  # (150,50)-(200,100)
     assert result.clipped == {"box": 1} and result.dropped == {"zero-area box": 1}
     assert "clipped to the image: 1 box" in to_text(result) and "dropped: 1 zero-area box" in to_text(result)
@@ -435,8 +446,10 @@ def test_two_images_with_the_same_item_id(coco_file: Path, tmp_path: Path) -> No
     ]
     _write(coco_file, _coco_doc(images=images))
     err = refused("coco", coco_file, tmp_path / "out", images=tmp_path / "imgs")
-    assert err.problems == ("instances.json: images[1] (id 2): a.png and a.jpg map to the same item id 'a'; "
-                            "each image needs its own name (without extension)",)  # fmt: skip
+    assert err.problems == (
+        "instances.json: images[1] (id 2): a.png and a.jpg map to the same item id 'a'; "
+        "each image needs its own name (without extension)",
+    )
 
 
 def test_labelstudio_same_file_name_from_two_folders(tmp_path: Path) -> None:
@@ -446,8 +459,10 @@ def test_labelstudio_same_file_name_from_two_folders(tmp_path: Path) -> None:
     other = {"data": {"image": "/data/upload/2/x.jpg"}, "annotations": [{"id": 2, "result": [box]}]}
     _write(tmp_path / "ls.json", [task, other])
     err = refused("labelstudio", tmp_path / "ls.json", tmp_path / "out", images=tmp_path / "imgs")
-    assert err.problems == ("ls.json: [1] (task id None): image '/data/upload/2/x.jpg' (looked up by its file name): "
-                            "x.jpg is listed twice; each image needs its own name (without extension)",)  # fmt: skip
+    assert err.problems == (
+        "ls.json: [1] (task id None): image '/data/upload/2/x.jpg' (looked up by its file name): "
+        "x.jpg is listed twice; each image needs its own name (without extension)",
+    )
 
 
 def test_mask_with_an_unknown_colour_names_it_and_a_pixel(tmp_path: Path) -> None:
@@ -456,8 +471,10 @@ def test_mask_with_an_unknown_colour_names_it_and_a_pixel(tmp_path: Path) -> Non
     pixels[2, 3] = (1, 2, 3)
     Image.fromarray(pixels).save(tmp_path / "m" / "masks" / "s.png")
     err = refused("masks", tmp_path / "m", tmp_path / "out", palette="road=128,64,128;car=0,0,142")
-    assert err.problems == ("masks/s.png: colour 1,2,3 at pixel x=3, y=2 (1 px) is no class; add it to --palette "
-                            "NAME=R,G,B or repaint those pixels",)  # fmt: skip
+    assert err.problems == (
+        "masks/s.png: colour 1,2,3 at pixel x=3, y=2 (1 px) is no class; add it to --palette "
+        "NAME=R,G,B or repaint those pixels",
+    )
 
 
 def test_class_folders_that_collide_after_normalising(tmp_path: Path) -> None:

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
 from mlflow_cv.cli import cli
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.snapshots import create_snapshot
+from mlflow_cv.project import Project
 from mlflow_cv.tracking.dataset import SnapshotSource, snapshot_datasets
 from mlflow_cv.tracking.lineage import Lineage, LineageRunContext, active_lineage
 from mlflow_cv.yolo import metric_name
@@ -65,7 +67,7 @@ def test_every_run_started_under_a_lineage_is_tagged(tracking: MlflowClient) -> 
 
 def test_dataset_source_round_trips_and_loads_the_manifest(project: Project, shapes_dir) -> None:
     create_snapshot(project, shapes_dir("1.0.0"), snapshot_id="DS-1.0.0")
-    manifest = project.load("DS-1.0.0")
+    manifest = load_manifest(project, "DS-1.0.0")
     datasets = snapshot_datasets(manifest, project.manifest_path("DS-1.0.0"))
     assert [d.split for d in datasets] == list(manifest.splits)
     source = datasets[0].source
@@ -78,10 +80,16 @@ def test_dataset_source_round_trips_and_loads_the_manifest(project: Project, sha
 
 @pytest.mark.parametrize(
     ("key", "name"),
-    [("metrics/mAP50(B)", "val/mAP50"), ("metrics/mAP50-95(M)", "val/mask_mAP50-95"),
-     ("metrics/accuracy_top1", "val/accuracy_top1"), ("train/box_loss", "train/box_loss"), ("lr/pg0", "lr/pg0"),
-     ("metrics/recall(P)", "val/pose_recall"), ("val/AP50/traffic-light (x)", "val/AP50/traffic-light _x_")],
-)  # fmt: skip
+    [
+        ("metrics/mAP50(B)", "val/mAP50"),
+        ("metrics/mAP50-95(M)", "val/mask_mAP50-95"),
+        ("metrics/accuracy_top1", "val/accuracy_top1"),
+        ("train/box_loss", "train/box_loss"),
+        ("lr/pg0", "lr/pg0"),
+        ("metrics/recall(P)", "val/pose_recall"),
+        ("val/AP50/traffic-light (x)", "val/AP50/traffic-light _x_"),
+    ],
+)
 def test_metric_names(key: str, name: str) -> None:
     assert metric_name(key) == name
 

@@ -23,8 +23,20 @@ def manifest(tmp_path) -> Manifest:
 
 def test_round_trip_and_contract_fields(manifest, tmp_path):
     doc = manifest.to_dict()
-    assert {"snapshot_id", "parent", "created_at", "task", "label_format", "class_map", "files", "splits", "split",
-            "stats", "notes", "tool_version"} <= set(doc)  # fmt: skip
+    assert {
+        "snapshot_id",
+        "parent",
+        "created_at",
+        "task",
+        "label_format",
+        "class_map",
+        "files",
+        "splits",
+        "split",
+        "stats",
+        "notes",
+        "tool_version",
+    } <= set(doc)
     assert doc["stats"]["background"] == 1 and doc["stats"]["instances"] == {"a": 1, "b": 1}
     assert Manifest.from_dict(json.loads(json.dumps(doc))) == manifest
     path = tmp_path / "m" / "DS-1.0.0.json"

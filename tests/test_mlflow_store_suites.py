@@ -14,7 +14,12 @@ from tests.helpers import REPO
 
 @pytest.mark.slow  # some 2 minutes: both suites, once on MLflow's stores and once on the guarded ones
 def test_mlflow_store_suites_differ_only_where_a_rule_says_so() -> None:
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "mlflow_store_suites.py")], cwd=REPO,
-                          capture_output=True, text=True, timeout=1200)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "mlflow_store_suites.py")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert "registry" in done.stdout and "tracking" in done.stdout, done.stdout

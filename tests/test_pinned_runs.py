@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mlflow_cv.data.checkout import verify
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.snapshots import create_snapshot
+from mlflow_cv.project import Project
 from mlflow_cv.training import compose_job, preflight_job
 from tests.helpers.data import ShapeStages
 from tests.helpers.projects import EXPERIMENT, TINY, client_for, git, make_train_project, run_id_of, run_train
@@ -45,8 +46,14 @@ def test_hidden_ignored_code_is_refused_before_training(proj: Project) -> None:
 @pytest.mark.slow
 def test_data_edited_mid_run_fails_the_run(proj: Project) -> None:
     """Label files edited in the checkout after the preflight verified it: the run must not finish."""
-    cmd = [sys.executable, str(proj.root / "train.py"), "data=DS-1.0.0", *TINY, "train.epochs=4",
-           f"tracking.experiment={EXPERIMENT}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(proj.root / "train.py"),
+        "data=DS-1.0.0",
+        *TINY,
+        "train.epochs=4",
+        f"tracking.experiment={EXPERIMENT}",
+    ]
     proc = subprocess.Popen(cmd, cwd=proj.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     edited: list[Path] = []
     deadline = time.monotonic() + 300
@@ -94,7 +101,7 @@ def test_images_in_subfolders_train_twice_on_one_checkout(tmp_path: Path, shape_
 def test_concurrent_checkouts_of_one_snapshot(proj: Project, tmp_path: Path) -> None:
     dest = tmp_path / "checkout"
     script = (
-        "import sys; from pathlib import Path; from mlflow_cv.data.snapshots import Project; "
+        "import sys; from pathlib import Path; from mlflow_cv.project import Project; "
         "from mlflow_cv.data.checkout import checkout; "
         "checkout(Project(root=Path(sys.argv[1])), 'DS-1.0.0', Path(sys.argv[2]))"
     )

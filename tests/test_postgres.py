@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mlflow_cv import promote, register, registry_client
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.project import Project
 from tests.helpers.projects import TINY, run_id_of, run_train
 from tests.helpers.registry import register_concurrently
 from tests.helpers.servers import Server
@@ -18,8 +18,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_train_register_promote_on_postgres(pg_mlflow_server: Server, train_project: Project) -> None:
-    out = run_train(train_project, "data=DS-1.0.0", *TINY, f"tracking.uri={pg_mlflow_server.url}",
-                    "tracking.experiment=on-postgres", "registry.name=pg-detector")  # fmt: skip
+    out = run_train(
+        train_project,
+        "data=DS-1.0.0",
+        *TINY,
+        f"tracking.uri={pg_mlflow_server.url}",
+        "tracking.experiment=on-postgres",
+        "registry.name=pg-detector",
+    )
     run_id = run_id_of(out)
     assert "registered pg-detector v1.0.0" in out.stdout
     client = registry_client(pg_mlflow_server.url)
@@ -73,7 +79,10 @@ def test_write_once_holds_when_writers_race_on_postgres_with_four_workers(pg_mlf
 
         with ThreadPoolExecutor(16) as pool:
             winners = [w for w in pool.map(attempt, range(16)) if w]
-        stored = (client.get_model_version(name, "1").tags["cv.semver"] if what == "semver"
-                  else client.get_run(run).data.tags["cv.data.snapshot"].removeprefix("DS-"))  # fmt: skip
+        stored = (
+            client.get_model_version(name, "1").tags["cv.semver"]
+            if what == "semver"
+            else client.get_run(run).data.tags["cv.data.snapshot"].removeprefix("DS-")
+        )
         assert winners == [stored], (what, winners, stored)
     client.set_terminated(run)

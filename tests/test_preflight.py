@@ -13,8 +13,10 @@ from click.testing import CliRunner
 
 from mlflow_cv.cli import cli
 from mlflow_cv.config import config_digest, flat_params
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import ConfigError, PreflightError
+from mlflow_cv.project import Project
 from mlflow_cv.tracking.preflight import PreflightReport
 from mlflow_cv.training import compose_job, preflight_job
 from tests.helpers.data import ShapeStages
@@ -40,8 +42,18 @@ def test_a_pinned_project_passes(proj: Project) -> None:
     assert report.passed and report.verdict == "passed"
     assert (report.pinned().checkout / "data.yaml").is_file()
     assert [c.name for c in report.checks] == [
-        "git_repo", "dirty_code", "dirty_conf", "seed", "task", "weights", "tracking", "artifacts", "registry", "snapshot", "snapshot_verified"
-    ]  # fmt: skip
+        "git_repo",
+        "dirty_code",
+        "dirty_conf",
+        "seed",
+        "task",
+        "weights",
+        "tracking",
+        "artifacts",
+        "registry",
+        "snapshot",
+        "snapshot_verified",
+    ]
 
 
 def test_dirty_code_is_refused_and_can_be_overridden(proj: Project) -> None:
@@ -94,8 +106,8 @@ def test_drifted_checkout_is_reported_by_path(proj: Project) -> None:
 
 
 def test_corrupt_store_object_is_refused(proj: Project) -> None:
-    manifest = proj.load("DS-1.0.0")
-    obj = proj.store.object_path(manifest.files[0].sha256)
+    manifest = load_manifest(proj, "DS-1.0.0")
+    obj = ObjectStore(proj.store_dir).object_path(manifest.files[0].sha256)
     os.chmod(obj, 0o644)
     obj.write_bytes(b"rotten")
     problems = failed(preflight(proj))
@@ -106,7 +118,7 @@ def test_corrupt_store_object_is_refused(proj: Project) -> None:
 def test_edited_pin_is_refused(proj: Project) -> None:
     pin = proj.conf_data_dir / "DS-1.0.0.yaml"
     text = pin.read_text()
-    sha = proj.load("DS-1.0.0").sha256
+    sha = load_manifest(proj, "DS-1.0.0").sha256
     pin.write_text(text.replace(sha, "0" * 64))
     problems = failed(preflight(proj))
     assert {"snapshot", "dirty_conf"} == set(problems)
@@ -121,10 +133,14 @@ def test_unknown_snapshot_lists_the_known_ones(proj: Project) -> None:
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("train.epoch=3", "Could not override 'train.epoch'"), ("train.epochs=many", "train.epochs"),
-     ("model.colour=red", "model.colour"), ("registry.bump=mayor", "registry.bump"),
-     ("model.task=detekt", "model.task")],
-)  # fmt: skip
+    [
+        ("train.epoch=3", "Could not override 'train.epoch'"),
+        ("train.epochs=many", "train.epochs"),
+        ("model.colour=red", "model.colour"),
+        ("registry.bump=mayor", "registry.bump"),
+        ("model.task=detekt", "model.task"),
+    ],
+)
 def test_unknown_keys_and_wrong_types_fail_at_composition(proj: Project, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         compose_job(proj.root, ["data=DS-1.0.0", override])
@@ -150,7 +166,7 @@ def test_file_store_uri_is_refused(proj: Project) -> None:
 
 
 def test_tracking_uri_is_absolute_and_env_overridable(proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlflow_cv.tracking.server import resolve_tracking_uri
+    from mlflow_cv.tracking.store import resolve_tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(None, project_root=proj.root) == f"sqlite:///{proj.root}/mlflow.db"

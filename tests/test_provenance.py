@@ -10,8 +10,9 @@ import pytest
 
 from mlflow_cv.data.importers import import_dataset
 from mlflow_cv.data.provenance import export_sources
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.errors import DatasetError
+from mlflow_cv.project import Project
 from mlflow_cv.render import to_text
 from tests.helpers.data import age_files, load_generator
 
@@ -59,10 +60,13 @@ def test_the_snapshot_records_and_stores_the_export(export: Path, tmp_path: Path
     from mlflow_cv.data.diff import diff_manifests
 
     record = {**manifest.provenance, "record": {**manifest.provenance["record"], "converter_version": "9.9"}}
-    for changed, what in ((dataclasses.replace(manifest, provenance=record), "changed"),
-                          (dataclasses.replace(manifest, provenance={}), "dropped")):  # fmt: skip
+    for changed, what in (
+        (dataclasses.replace(manifest, provenance=record), "changed"),
+        (dataclasses.replace(manifest, provenance={}), "dropped"),
+    ):
         assert diff_manifests(manifest, changed).reasons == (
-            f"PATCH: import provenance {what} (format, converter, sources or category mapping)",)  # fmt: skip
+            f"PATCH: import provenance {what} (format, converter, sources or category mapping)",
+        )
     assert diff_manifests(manifest, other).reasons == ()
 
 

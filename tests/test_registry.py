@@ -36,10 +36,15 @@ def facts(label: str = "old", metrics: dict[str, float] | None = None, **changes
 
 @pytest.mark.parametrize(
     ("change", "required"),
-    [({"cv.model.arch_sha256": "9" * 64}, Bump.MAJOR), ({"cv.model.labelmap_sha256": "9" * 64}, Bump.MAJOR),
-     ({"cv.model.task": "segment"}, Bump.MAJOR), ({"cv.data.manifest_sha256": "9" * 64}, Bump.MINOR),
-     ({"cv.config.sha256": "9" * 64}, Bump.MINOR), ({"cv.code.commit": "9" * 40}, Bump.PATCH)],
-)  # fmt: skip
+    [
+        ({"cv.model.arch_sha256": "9" * 64}, Bump.MAJOR),
+        ({"cv.model.labelmap_sha256": "9" * 64}, Bump.MAJOR),
+        ({"cv.model.task": "segment"}, Bump.MAJOR),
+        ({"cv.data.manifest_sha256": "9" * 64}, Bump.MINOR),
+        ({"cv.config.sha256": "9" * 64}, Bump.MINOR),
+        ({"cv.code.commit": "9" * 40}, Bump.PATCH),
+    ],
+)
 def test_required_bump_follows_the_table(change: dict[str, str], required: Bump) -> None:
     bump, reasons = required_bump(facts(), facts("new", **change), policy=Policy())
     assert bump is required
@@ -48,8 +53,10 @@ def test_required_bump_follows_the_table(change: dict[str, str], required: Bump)
 
 def test_a_data_change_is_not_called_a_config_change() -> None:
     old = facts(**{"cv.config.hparams_sha256": "1" * 64})
-    new = facts("new", **{"cv.config.hparams_sha256": "1" * 64, "cv.data.manifest_sha256": "9" * 64,
-                          "cv.config.sha256": "9" * 64})  # fmt: skip
+    new = facts(
+        "new",
+        **{"cv.config.hparams_sha256": "1" * 64, "cv.data.manifest_sha256": "9" * 64, "cv.config.sha256": "9" * 64},
+    )
     bump, reasons = required_bump(old, new, policy=Policy())
     assert bump is Bump.MINOR and len(reasons) == 1 and reasons[0].startswith("MINOR: dataset changed")
     changed = facts("new", **{"cv.config.hparams_sha256": "2" * 64, "cv.config.sha256": "9" * 64})
@@ -95,8 +102,9 @@ def test_the_patch_rule_compares_on_the_gate_data() -> None:
 def test_regressions_are_listed_worst_first_and_per_class() -> None:
     new = {**METRICS, "val/AP50-95/circle": 0.30, "val/mAP50-95": 0.48}
     assert metric_regressions(METRICS, new, 0.01) == [
-        "val/AP50-95/circle: 0.3000 < 0.5500 - 0.01", "val/mAP50-95: 0.4800 < 0.5000 - 0.01"
-    ]  # fmt: skip
+        "val/AP50-95/circle: 0.3000 < 0.5500 - 0.01",
+        "val/mAP50-95: 0.4800 < 0.5000 - 0.01",
+    ]
     assert metric_regressions(METRICS, {k: v - 0.005 for k, v in METRICS.items()}, 0.01) == []
     assert metric_regressions({"val/AP50/x": 0.5}, {}, 0.01) == ["val/AP50/x: missing (was 0.5000)"]
 
@@ -114,18 +122,28 @@ def on_gate_data(candidate: VersionFacts, holder: VersionFacts | None) -> GateSc
 def test_each_gate_fails_on_its_own() -> None:
     holder = facts("v1.0.0", **{"cv.semver": "1.0.0"})
     good = facts("v1.1.0", metrics={k: v + 0.01 for k, v in METRICS.items()}, **{"cv.semver": "1.1.0"})
-    assert all(g.passed for g in evaluate_gates(good, holder, policy=Policy(), artifacts=[],
-                                                scores=on_gate_data(good, holder)))  # fmt: skip
+    assert all(
+        g.passed for g in evaluate_gates(good, holder, policy=Policy(), artifacts=[], scores=on_gate_data(good, holder))
+    )
     cases: list[tuple[VersionFacts, list[str] | None, str]] = [
-        (VersionFacts(tags={k: v for k, v in good.tags.items() if k != "cv.config.id"}, metrics=good.metrics), [], "lineage"),
-        (facts("x", metrics=good.metrics, **{"cv.semver": "1.1.0", "cv.preflight": "overridden: dirty_code"}), [], "preflight"),
+        (
+            VersionFacts(tags={k: v for k, v in good.tags.items() if k != "cv.config.id"}, metrics=good.metrics),
+            [],
+            "lineage",
+        ),
+        (
+            facts("x", metrics=good.metrics, **{"cv.semver": "1.1.0", "cv.preflight": "overridden: dirty_code"}),
+            [],
+            "preflight",
+        ),
         (good, ["weights/best.pt: content changed since the run logged it"], "artifacts"),
         (facts("x", metrics={**good.metrics, "val/AP50-95/square": 0.2}, **{"cv.semver": "1.1.0"}), [], "metrics"),
         (facts("x", metrics=good.metrics, **{"cv.semver": "0.9.0"}), [], "semver"),
-    ]  # fmt: skip
+    ]
     for candidate, artifacts, gate in cases:
-        gates = evaluate_gates(candidate, holder, policy=Policy(), artifacts=artifacts,
-                               scores=on_gate_data(candidate, holder))  # fmt: skip
+        gates = evaluate_gates(
+            candidate, holder, policy=Policy(), artifacts=artifacts, scores=on_gate_data(candidate, holder)
+        )
         assert [g.name for g in gates if not g.passed] == [gate]
 
 
@@ -190,16 +208,18 @@ def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
     with pytest.raises(BumpError, match="1.2.0 is a MINOR bump of v1.1.0, but the change requires MAJOR"):
         register(client, arch_run, name=name, version="1.2.0")
     assert str(register(client, arch_run, name=name, version="2.0.0").semver) == "2.0.0"
-    code_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64,
-                                   "cv.code.commit": "7" * 40})  # fmt: skip
+    code_run = make_run(
+        client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64, "cv.code.commit": "7" * 40}
+    )
     patch = register(client, code_run, name=name)
     assert (str(patch.semver), patch.bump) == ("2.0.1", Bump.PATCH)
     with pytest.raises(BumpError, match=r"already registered as v2.0.1"):
         register(client, code_run, name=name)
     with pytest.raises(BumpError, match=r"already registered as v1.0.0"):  # not only the latest version counts
         register_evaluated(client, make_run(client), name=name)
-    minor_anyway = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64,
-                                       "cv.code.commit": "6" * 40})  # fmt: skip
+    minor_anyway = make_run(
+        client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64, "cv.code.commit": "6" * 40}
+    )
     assert str(register(client, minor_anyway, name=name, bump="minor").semver) == "2.1.0"  # more than required: fine
     semvers = sorted(v.tags["cv.semver"] for v in client.search_model_versions(f"name='{name}'"))
     assert semvers == ["1.0.0", "1.1.0", "2.0.0", "2.0.1", "2.1.0"]  # refused registrations left nothing
@@ -207,14 +227,29 @@ def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
 
 def test_release_notes(client: MlflowClient, name: str) -> None:
     register_evaluated(client, make_run(client), name=name)
-    run = make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64, "cv.config.id": "9" * 12,
-                                                "cv.preflight": "overridden: dirty_code (1 uncommitted: x.py)"})  # fmt: skip
+    run = make_run(
+        client,
+        metrics=better(),
+        **{
+            "cv.config.sha256": "9" * 64,
+            "cv.config.id": "9" * 12,
+            "cv.preflight": "overridden: dirty_code (1 uncommitted: x.py)",
+        },
+    )
     r = register(client, run, name=name)
     notes = client.get_model_version(name, r.version).description
     assert notes == r.notes
-    for expected in ("## " + name + " v1.1.0", "MINOR bump from v1.0.0", "training config changed", "DS-1.0.0",
-                     "c" * 40, "9" * 12, run, "| val/AP50-95/circle | 0.6000 | +0.0500 |",
-                     "preflight overridden: dirty_code"):  # fmt: skip
+    for expected in (
+        "## " + name + " v1.1.0",
+        "MINOR bump from v1.0.0",
+        "training config changed",
+        "DS-1.0.0",
+        "c" * 40,
+        "9" * 12,
+        run,
+        "| val/AP50-95/circle | 0.6000 | +0.0500 |",
+        "preflight overridden: dirty_code",
+    ):
         assert expected in notes
     version = client.get_model_version(name, r.version)
     assert version.tags["cv.semver"] == "1.1.0" and version.tags["cv.data.snapshot"] == "DS-1.0.0"
@@ -374,11 +409,16 @@ def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, n
     run = make_run(client, **{"cv.preflight": "overridden: dirty_code (x)"})
     with pytest.raises(MlflowException, match="cv.preflight='passed' is not the tag of run"):
         client.create_registered_model(name)
-        client.create_model_version(name, source=f"{client.get_run(run).info.artifact_uri}/weights", run_id=run,
-                                    tags={"cv.preflight": "passed"})  # fmt: skip
+        client.create_model_version(
+            name, source=f"{client.get_run(run).info.artifact_uri}/weights", run_id=run, tags={"cv.preflight": "passed"}
+        )
     with pytest.raises(MlflowException, match="cv.metrics does not match"):
-        client.create_model_version(name, source=f"{client.get_run(run).info.artifact_uri}/weights", run_id=run,
-                                    tags={"cv.metrics": json.dumps({"val/mAP50-95": 0.99})})  # fmt: skip
+        client.create_model_version(
+            name,
+            source=f"{client.get_run(run).info.artifact_uri}/weights",
+            run_id=run,
+            tags={"cv.metrics": json.dumps({"val/mAP50-95": 0.99})},
+        )
     first = register_evaluated(client, make_run(client), name=name)
     promote(client, name, "1.0.0", alias="production")
     with pytest.raises(MlflowException, match="holds production"):

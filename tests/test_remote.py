@@ -12,9 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 from mlflow_cv.data.checkout import checkout
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.data.remote import pull, push, set_remote
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.snapshots import create_snapshot
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import SnapshotError, StoreError
+from mlflow_cv.project import Project
 from tests.helpers.servers import Server, free_port
 
 
@@ -36,7 +39,7 @@ def on_server(server: Server, remote: str) -> Path:
 
 
 def objects_of(project: Project, *ids: str) -> set[str]:
-    return {f.sha256 for sid in ids for f in project.load(sid).files}
+    return {f.sha256 for sid in ids for f in load_manifest(project, sid).files}
 
 
 def test_round_trip_dedup_and_nothing_twice(source: Project, remote: str, tmp_path: Path) -> None:
@@ -48,7 +51,7 @@ def test_round_trip_dedup_and_nothing_twice(source: Project, remote: str, tmp_pa
     clone = Project(root=tmp_path / "clone")
     got = pull(clone, ["DS-1.1.0"], remote=remote)
     assert got.moved == got.objects
-    assert clone.load("DS-1.1.0").sha256 == source.load("DS-1.1.0").sha256
+    assert load_manifest(clone, "DS-1.1.0").sha256 == load_manifest(source, "DS-1.1.0").sha256
     assert (clone.conf_data_dir / "DS-1.1.0.yaml").read_text() == (source.conf_data_dir / "DS-1.1.0.yaml").read_text()
     a, b = checkout(source, "DS-1.1.0", tmp_path / "a"), checkout(clone, "DS-1.1.0", tmp_path / "b")
     files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
@@ -65,11 +68,13 @@ def test_checkout_pulls_from_the_configured_remote(source: Project, remote: str,
     set_remote(clone, remote)
     pull(clone, ["DS-1.0.0"])  # manifest first (a checkout needs to know the snapshot)
     for sha in objects_of(clone, "DS-1.0.0"):
-        path = clone.store.object_path(sha)
+        path = ObjectStore(clone.store_dir).object_path(sha)
         os.chmod(path, 0o644)
         path.unlink()
     out = checkout(clone, "DS-1.0.0", tmp_path / "co")
-    assert (out / "data.yaml").is_file() and all(clone.store.has(s) for s in objects_of(clone, "DS-1.0.0"))
+    assert (out / "data.yaml").is_file() and all(
+        ObjectStore(clone.store_dir).has(s) for s in objects_of(clone, "DS-1.0.0")
+    )
 
 
 def test_interrupted_push_resumes_without_uploading_twice(source: Project, remote: str, mlflow_server: Server) -> None:
@@ -94,8 +99,9 @@ def test_interrupted_push_resumes_without_uploading_twice(source: Project, remot
     assert (stored / "manifests" / "DS-1.0.0.json").is_file()
 
 
-def test_corrupt_remote_object_is_refused_and_named(source: Project, remote: str, mlflow_server: Server,
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_corrupt_remote_object_is_refused_and_named(
+    source: Project, remote: str, mlflow_server: Server, tmp_path: Path
+) -> None:
     push(source, ["DS-1.0.0"], remote=remote)
     victim = next(p for p in (on_server(mlflow_server, remote) / "objects").rglob("*") if p.is_file())
     data = bytearray(victim.read_bytes())
@@ -106,7 +112,7 @@ def test_corrupt_remote_object_is_refused_and_named(source: Project, remote: str
     with pytest.raises(StoreError, match="could not be pulled; nothing was added") as info:
         pull(clone, ["DS-1.0.0"], remote=remote)
     assert any(p.startswith(f"{sha}: corrupt on the remote") for p in info.value.problems)
-    assert not (clone.store.root / "objects").exists() and not clone.manifest_path("DS-1.0.0").exists()
+    assert not (ObjectStore(clone.store_dir).root / "objects").exists() and not clone.manifest_path("DS-1.0.0").exists()
 
 
 def test_unreachable_remote_changes_nothing(source: Project, tmp_path: Path) -> None:

@@ -62,8 +62,12 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def tags_of(checkpoint: Path) -> dict[str, str]:
     """The tags a training sets for these weights (and mlflow-cv copies to the registered version)."""
     info = weights_info(checkpoint)
-    return {TAG_WEIGHTS_SHA256: info.sha256, TAG_WEIGHTS_DIGEST: info.digest, TAG_ARCH_SHA256: info.arch_sha256,
-            TAG_LABELMAP_SHA256: hashlib.sha256(labelmap_json(NAMES).encode()).hexdigest()}  # fmt: skip
+    return {
+        TAG_WEIGHTS_SHA256: info.sha256,
+        TAG_WEIGHTS_DIGEST: info.digest,
+        TAG_ARCH_SHA256: info.arch_sha256,
+        TAG_LABELMAP_SHA256: hashlib.sha256(labelmap_json(NAMES).encode()).hexdigest(),
+    }
 
 
 @pytest.fixture
@@ -105,15 +109,18 @@ def swap_in(model_dir: Path, checkpoint: Path, scratch: Path) -> None:
 # --- the attacks ------------------------------------------------------------------------------------------
 
 
-def test_a_registered_model_loads_once_its_hashes_match_the_version(registered: Path,
-                                                                    checkpoints: tuple[Path, Path]) -> None:  # fmt: skip
+def test_a_registered_model_loads_once_its_hashes_match_the_version(
+    registered: Path, checkpoints: tuple[Path, Path]
+) -> None:
     model = flavor.load_model("models:/det@production")
     assert model.registry is not None and model.registry[:2] == ("det", "1")
     assert not list(registered.rglob("*.pt"))
     assert flavor.weights_problems(registered, tags_of(checkpoints[0])) == []
     problems = flavor.weights_problems(registered, tags_of(checkpoints[1]))
-    assert [p.split(" is ")[0] for p in problems] == ["the tensors' digest",
-                                                      "the SHA-256 of the checkpoint it was saved from"]  # fmt: skip
+    assert [p.split(" is ")[0] for p in problems] == [
+        "the tensors' digest",
+        "the SHA-256 of the checkpoint it was saved from",
+    ]
 
 
 def test_other_weights_with_rewritten_hashes_are_refused_from_the_registry(
@@ -140,7 +147,7 @@ def test_the_guard_finds_planted_weights_reading_them_itself(
     """The server side of the artifacts gate reads the served model from the artifact store itself."""
     from mlflow.tracking._tracking_service.utils import _get_store
 
-    from mlflow_cv.registry.server_artifacts import artifact_problems
+    from mlflow_cv.server.artifacts import artifact_problems
 
     client = mlflow.MlflowClient()
     version = client.get_model_version("det", "1")
@@ -211,10 +218,14 @@ def test_the_saved_hashes_are_the_ones_training_tags(checkpoints: tuple[Path, Pa
 
 def test_tensors_round_trip_with_dtype_and_shape(tmp_path: Path) -> None:
     tensors = {
-        "half": torch.randn(3, 4).half(), "float": torch.randn(2, 1, 5), "bf16": torch.randn(7).bfloat16(),
-        "count": torch.tensor(12), "mask": torch.tensor([True, False]), "empty": torch.zeros(0, 3),
+        "half": torch.randn(3, 4).half(),
+        "float": torch.randn(2, 1, 5),
+        "bf16": torch.randn(7).bfloat16(),
+        "count": torch.tensor(12),
+        "mask": torch.tensor([True, False]),
+        "empty": torch.zeros(0, 3),
         "bytes": torch.arange(256, dtype=torch.uint8),
-    }  # fmt: skip
+    }
     write_tensors(tensors, tmp_path / "t.safetensors")
     back = read_tensors(tmp_path / "t.safetensors")
     assert back.keys() == tensors.keys()

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from mlflow_cv.cli import cli
-from mlflow_cv.data.snapshots import Project, create_snapshot
+from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.errors import ConfigError
+from mlflow_cv.project import Project
 from mlflow_cv.scaffold import TEMPLATE, init_project
 from mlflow_cv.training import compose_job, preflight_job
 from tests.helpers import REPO

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.project import Project
 from mlflow_cv.serving import flavor
 from tests.helpers.projects import client_for
 from tests.helpers.servers import free_port, running
@@ -73,8 +73,11 @@ def direct_rows(weights: Path, images: list[bytes], **settings: Any) -> list[tup
 
     arrays = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in images]
     results = YOLO(str(weights)).predict(arrays, **{"iou": 0.7, "max_det": 300, "batch": 16, **settings}, verbose=False)
-    return [(i, int(c), xyxy) for i, r in enumerate(results)
-            for c, xyxy in zip(r.boxes.cls.numpy(), r.boxes.xyxy.numpy().tolist(), strict=True)]  # fmt: skip
+    return [
+        (i, int(c), xyxy)
+        for i, r in enumerate(results)
+        for c, xyxy in zip(r.boxes.cls.numpy(), r.boxes.xyxy.numpy().tolist(), strict=True)
+    ]
 
 
 def assert_same_rows(ours: pd.DataFrame, direct: list[tuple[int, int, list[float]]]) -> float:
@@ -88,8 +91,9 @@ def assert_same_rows(ours: pd.DataFrame, direct: list[tuple[int, int, list[float
     return worst
 
 
-def test_parity_with_ultralytics(train_project: Project, trained: tuple[str, list[str]], tracking: str,
-                                 val_images: list[bytes], tmp_path: Path) -> None:  # fmt: skip
+def test_parity_with_ultralytics(
+    train_project: Project, trained: tuple[str, list[str]], tracking: str, val_images: list[bytes], tmp_path: Path
+) -> None:
     """The logged model (tensors + architecture, no pickle) predicts what ``YOLO(best.pt)`` predicts."""
     local = Path(mlflow.artifacts.download_artifacts(tracking))
     assert not list(local.rglob("*.pt")) and (local / "weights" / "model.safetensors").is_file()
@@ -117,8 +121,9 @@ def test_segment_and_classify_outputs(tmp_path: Path, val_images: list[bytes]) -
         YOLO(arch, task=task).save(str(weights))  # untrained: outputs, not accuracy, are under test
         names = {i: f"c{i}" for i in range(1000 if task == "classify" else 80)}
         flavor.save_model(weights, tmp_path / task, labelmap=names, task=task, imgsz=64)
-        out = mlflow.pyfunc.load_model(str(tmp_path / task)).predict(pd.DataFrame({"image": val_images[:2]}),
-                                                                     params={"conf": 0.0, "max_det": 5})  # fmt: skip
+        out = mlflow.pyfunc.load_model(str(tmp_path / task)).predict(
+            pd.DataFrame({"image": val_images[:2]}), params={"conf": 0.0, "max_det": 5}
+        )
         if task == "classify":
             assert list(out.columns) == ["image_index", "rank", "class_id", "class_name", "confidence"]
             assert list(out["rank"]) == [0, 1, 2, 3, 4] * 2
@@ -149,15 +154,27 @@ def served(train_project: Project, trained: tuple[str, list[str]], logged: tuple
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "MLFLOW_TRACKING_URI": logged[0], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/served@production", "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    cmd = [
+        str(bin_dir / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        "models:/served@production",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     with running(cmd, env=env, log=train_project.root / "serve.log", ready=f"http://127.0.0.1:{port}/ping") as url:
         yield url
 
 
 def post_raw(url: str, body: Any) -> tuple[int, bytes]:
-    request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{url}/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
             return reply.status, reply.read()

@@ -8,8 +8,10 @@ import textwrap
 import pytest
 
 from mlflow_cv.data.checkout import verify
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.data.splits import SplitSpec
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import (
     BumpError,
     DatasetError,
@@ -40,14 +42,14 @@ def test_guide_example_1(project, shapes_dir):
     assert third.hashed == 300, "unchanged images came from the stat cache; labels are always parsed"
     assert project.snapshot_ids() == ["DS-1.0.0", "DS-1.1.0", "DS-1.1.1"]
     # splits are stable: the 240 original items keep their split in DS-1.1.0
-    old, new = project.load("DS-1.0.0").split_of, project.load("DS-1.1.0").split_of
+    old, new = load_manifest(project, "DS-1.0.0").split_of, load_manifest(project, "DS-1.1.0").split_of
     assert all(new[i] == s for i, s in old.items())
 
 
 def test_objects_are_read_only_and_content_addressed(project, shapes_dir):
     m = create_snapshot(project, shapes_dir(), snapshot_id="DS-1.0.0").manifest
     entry = m.files[0]
-    obj = project.store.object_path(entry.sha256)
+    obj = ObjectStore(project.store_dir).object_path(entry.sha256)
     assert obj.read_bytes() == (shapes_dir() / entry.path).read_bytes()
     assert not obj.stat().st_mode & 0o222
     assert obj.stat().st_ino != (shapes_dir() / entry.path).stat().st_ino, "never hard-linked to working files"
@@ -65,7 +67,7 @@ def test_refusals(project, shapes_dir):
     with pytest.raises(SnapshotNotFoundError, match=r"known: DS-1\.0\.0"):
         create_snapshot(project, src, snapshot_id="DS-2.0.0", parent="DS-9.9.9")
     assert project.snapshot_ids() == ["DS-1.0.0"]
-    assert not any(project.store.root.joinpath("tmp").iterdir()), "refusals leave nothing staged"
+    assert not any(ObjectStore(project.store_dir).root.joinpath("tmp").iterdir()), "refusals leave nothing staged"
 
 
 def test_named_lineages_are_independent(project, shapes_dir, tmp_path):
@@ -142,7 +144,7 @@ def test_bad_input_is_named_and_nothing_written(project, tmp_path, setup, error,
     with pytest.raises(error, match=match):
         create_snapshot(project, src, snapshot_id="DS-1.0.0")
     assert project.snapshot_ids() == [] and not project.conf_data_dir.exists()
-    assert not list((project.store.root / "objects").glob("*/*")), "no object published"
+    assert not list((ObjectStore(project.store_dir).root / "objects").glob("*/*")), "no object published"
 
 
 def test_non_utf8_file_name(project, tmp_path):
@@ -189,9 +191,11 @@ def test_kill_mid_snapshot_leaves_nothing_and_rerun_succeeds(project, shapes_dir
         import os, signal
         from pathlib import Path
         from mlflow_cv.data import snapshots
+        from mlflow_cv.data.store import ObjectStore
+        from mlflow_cv.project import Project
 
-        project = snapshots.Project(root=Path({str(project.root)!r}))
-        objects = os.path.join(project.store.root, "objects", "")
+        project = Project(root=Path({str(project.root)!r}))
+        objects = os.path.join(ObjectStore(project.store_dir).root, "objects", "")
         real_replace, count = os.replace, 0
 
         def replace(src, dst, **kwargs):
@@ -210,7 +214,7 @@ def test_kill_mid_snapshot_leaves_nothing_and_rerun_succeeds(project, shapes_dir
     assert proc.returncode == -signal.SIGKILL, f"never killed: objects not published by os.replace?\n{proc.stderr}"
     assert project.snapshot_ids() == [] and not project.manifests_dir.exists()
     assert not project.conf_data_dir.exists()
-    objects = [p for p in (project.store.root / "objects").rglob("*") if p.is_file()]
+    objects = [p for p in (ObjectStore(project.store_dir).root / "objects").rglob("*") if p.is_file()]
     assert len(objects) == published
     for obj in objects:  # whole objects only, each under its own hash, read-only
         assert hashlib.sha256(obj.read_bytes()).hexdigest() == obj.parent.name + obj.name

@@ -69,5 +69,7 @@ def test_kept_items_never_move_and_gaps_are_reported():
     child = _split_of(assign_splits(grown, spec, classes=classes, keep=parent))
     assert all(child[i] == s for i, s in parent.items()), "the parent's items stay where they were"
     assert split_gaps({"train": {"a": 3, "b": 1}, "val": {"a": 1, "b": 0}, "test": {"a": 0, "b": 0}}) == {
-        "val": ("b",), "test": ("a", "b")}  # fmt: skip
+        "val": ("b",),
+        "test": ("a", "b"),
+    }
     assert describe_gaps({"test": ("b",)}).startswith("warning: split test has no b")

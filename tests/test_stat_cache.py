@@ -25,11 +25,17 @@ class _Payload:
 def test_a_planted_pickle_is_never_loaded(snap, tmp_path):
     project, src = snap
     assert verify(project, "DS-1.0.0", src).ok  # the cache and its clean record exist
-    cache = project.cache_for(src)
+    cache = StatCache.for_root(project.cache_dir, src)
     marker = tmp_path / "pwned"
     for path in (cache.path, cache.path.with_suffix(".clean")):  # as version 2 wrote them
-        doc = {"version": 2, "root": str(src.resolve()), "entries": {}, "expected": {}, "clean": {},
-               "payload": _Payload(marker)}  # fmt: skip
+        doc = {
+            "version": 2,
+            "root": str(src.resolve()),
+            "entries": {},
+            "expected": {},
+            "clean": {},
+            "payload": _Payload(marker),
+        }
         path.write_bytes(pickle.dumps(doc))
 
     report = verify(project, "DS-1.0.0", src)
@@ -81,14 +87,29 @@ def _spoil(doc, how):
 
 @pytest.mark.parametrize(
     "how",
-    ["paths not strings", "ino not base64", "size short", "hash not hex", "hash upper case", "path twice",
-     "manifest stat as text", "manifest stat of bools", "mask not 0/1", "expected file not a hash", "missing key",
-     "extra key", "version as text", "version as float", "another root", "a list"],
-)  # fmt: skip
+    [
+        "paths not strings",
+        "ino not base64",
+        "size short",
+        "hash not hex",
+        "hash upper case",
+        "path twice",
+        "manifest stat as text",
+        "manifest stat of bools",
+        "mask not 0/1",
+        "expected file not a hash",
+        "missing key",
+        "extra key",
+        "version as text",
+        "version as float",
+        "another root",
+        "a list",
+    ],
+)
 def test_a_malformed_json_cache_counts_as_no_cache(snap, how):
     project, src = snap
     assert verify(project, "DS-1.0.0", src).ok  # the cache and its clean record exist
-    cache = project.cache_for(src)
+    cache = StatCache.for_root(project.cache_dir, src)
     doc = json.loads(cache.path.read_bytes())
     cache.path.write_text(json.dumps(_spoil(doc, how)))
 

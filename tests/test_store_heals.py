@@ -8,7 +8,7 @@ import pytest
 
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.snapshots import create_snapshot
-from mlflow_cv.data.store import CHECK_ALL_UP_TO, CHECK_FRACTION, ContentSample
+from mlflow_cv.data.store import CHECK_ALL_UP_TO, CHECK_FRACTION, ContentSample, ObjectStore
 from mlflow_cv.render import to_text
 
 
@@ -53,7 +53,7 @@ def _unique(manifest, kind):
 def test_a_snapshot_heals_a_corrupt_object_it_reuses(snap, kind, how):
     project, src, m = snap
     entry = _unique(m, kind)
-    obj = project.store.object_path(entry.sha256)
+    obj = ObjectStore(project.store_dir).object_path(entry.sha256)
     _corrupt(obj, how)
     assert verify(project, "DS-1.0.0").modified == (entry.path,)
     (src / "images" / "extra.jpg").write_bytes(b"\xff\xd8 one more image")  # images added: a MINOR bump
@@ -68,14 +68,14 @@ def test_a_snapshot_heals_a_corrupt_object_it_reuses(snap, kind, how):
     assert f"healed 1 corrupt store object(s): {entry.path} ({entry.sha256[:12]})" in to_text(result)
     assert obj.read_bytes() == (src / entry.path).read_bytes()
     assert not obj.stat().st_mode & 0o222, "the replacement is read-only like every object"
-    assert not any((project.store.root / "tmp").iterdir())
+    assert not any((ObjectStore(project.store_dir).root / "tmp").iterdir())
 
 
 def test_a_large_file_streamed_into_the_store_heals_too(snap, monkeypatch):
     project, src, m = snap
     monkeypatch.setattr("mlflow_cv.data.build.SMALL_FILE", 64)  # every image is "large": streamed, not put
     entry = _unique(m, "image")
-    _corrupt(project.store.object_path(entry.sha256), "flip")
+    _corrupt(ObjectStore(project.store_dir).object_path(entry.sha256), "flip")
     (src / "images" / "extra.jpg").write_bytes(b"\xff\xd8 one more image, longer than sixty-four bytes" * 2)
 
     result = create_snapshot(project, src, snapshot_id="DS-1.1.0", parent="DS-1.0.0")
@@ -87,7 +87,7 @@ def test_a_large_file_streamed_into_the_store_heals_too(snap, monkeypatch):
 def test_damage_to_objects_the_snapshot_does_not_reuse_is_left_alone(snap):
     project, src, m = snap
     gone = _unique(m, "image")
-    obj = project.store.object_path(gone.sha256)
+    obj = ObjectStore(project.store_dir).object_path(gone.sha256)
     _corrupt(obj, "flip")
     damaged, before = obj.read_bytes(), obj.stat()
     (src / gone.path).unlink()  # images removed: a MINOR bump; its label goes with it
@@ -103,11 +103,11 @@ def test_damage_to_objects_the_snapshot_does_not_reuse_is_left_alone(snap):
 
 def test_an_intact_store_is_reused_not_rewritten(snap):
     project, src, m = snap
-    inodes = {f.sha256: project.store.object_path(f.sha256).stat().st_ino for f in m.files}
+    inodes = {f.sha256: ObjectStore(project.store_dir).object_path(f.sha256).stat().st_ino for f in m.files}
     (src / "images" / "extra.jpg").write_bytes(b"\xff\xd8 one more image")
     result = create_snapshot(project, src, snapshot_id="DS-1.1.0", parent="DS-1.0.0")
     assert result.healed == () and result.new_objects == 1
-    assert all(project.store.object_path(sha).stat().st_ino == ino for sha, ino in inodes.items())
+    assert all(ObjectStore(project.store_dir).object_path(sha).stat().st_ino == ino for sha, ino in inodes.items())
 
 
 def test_the_content_sample_is_all_on_small_snapshots_and_a_bounded_share_on_large_ones():

@@ -87,8 +87,13 @@ def test_every_test_that_trains_or_serves_is_left_out_of_the_fast_run() -> None:
     must = slow_work_in_tests()
     assert "tests/test_training.py::test_ctrl_c_marks_the_run_killed" in must  # the analysis sees through
     assert "tests/test_registry.py::test_release_notes" in must  # client → mlflow_server → running
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow",
-                          "-p", "no:cacheprovider", "tests"], cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow", "-p", "no:cacheprovider", "tests"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     fast = {re.sub(r"\[.*\]$", "", line) for line in out.stdout.splitlines() if "::" in line}
     assert fast, out.stdout[-3000:]

@@ -28,16 +28,18 @@ TASKS = {  # task → (model group, the answer's own column, an overall metric, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", list(TASKS))
-def test_snapshot_train_register_promote_serve_and_evaluate(task: str, tmp_path: Path,
-                                                            shape_stages: ShapeStages) -> None:  # fmt: skip
+def test_snapshot_train_register_promote_serve_and_evaluate(
+    task: str, tmp_path: Path, shape_stages: ShapeStages
+) -> None:
     group, column, overall, per_class = TASKS[task]
     data = shapes_as_task(shape_stages.tree("1.1.1"), tmp_path / "data", task, limit=90)
     project = new_project(tmp_path / "project")
     create_snapshot(project, data, snapshot_id="DS-1.0.0", task=task, attributes=[tmp_path / "data-attributes.csv"])
     commit_all(project.root, f"a {task} project")
     size = "train.imgsz=32" if task == "classify" else "train.imgsz=64"
-    run_id = run_id_of(run_train(project, "data=DS-1.0.0", f"model={group}", *TINY, size,
-                                 f"tracking.experiment={EXPERIMENT}"))  # fmt: skip
+    run_id = run_id_of(
+        run_train(project, "data=DS-1.0.0", f"model={group}", *TINY, size, f"tracking.experiment={EXPERIMENT}")
+    )
     tracking = f"sqlite:///{project.root / 'mlflow.db'}"
     client = registry_client(tracking)
     run = client.get_run(run_id)
@@ -52,12 +54,24 @@ def test_snapshot_train_register_promote_serve_and_evaluate(task: str, tmp_path:
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{name}@production", "--env-manager", "local",
-           "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    cmd = [
+        str(bin_dir / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        f"models:/{name}@production",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     with running(cmd, env=env, log=tmp_path / "serve.log", ready=f"http://127.0.0.1:{port}/ping") as url:
         body = {"inputs": {"image": [base64.b64encode(image).decode()]}, "params": {"conf": 0.0001}}
-        request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            f"{url}/invocations", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=120) as reply:
             rows = json.loads(reply.read())["predictions"]
     assert rows and all(column in row for row in rows), rows[:2]

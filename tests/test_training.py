@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from mlflow_cv.config import config_digest, flat_params, hparams_digest
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.project import Project
 from mlflow_cv.training import compose_job, train
 from tests.helpers.data import ShapeStages
 from tests.helpers.projects import RUN_LINE, TINY, client_for, git, make_train_project, run_id_of, run_train
@@ -36,7 +37,11 @@ def test_every_lineage_tag_has_its_value(train_project: Project, trained: tuple[
     job = compose_job(train_project.root, overrides)
     assert run.info.status == "FINISHED"
     assert tags["cv.data.snapshot"] == "DS-1.0.0"
-    assert tags["cv.data.manifest_sha256"] == manifest["manifest_sha256"] == train_project.load("DS-1.0.0").sha256
+    assert (
+        tags["cv.data.manifest_sha256"]
+        == manifest["manifest_sha256"]
+        == load_manifest(train_project, "DS-1.0.0").sha256
+    )
     assert tags["cv.data.split_seed"] == str(manifest["split"]["seed"]) == "42"
     assert tags["cv.code.commit"] == git(train_project.root, "rev-parse", "HEAD")
     assert tags["mlflow.source.git.commit"] == tags["cv.code.commit"]
@@ -64,7 +69,7 @@ def test_the_experiment_opens_as_model_training(train_project: Project, trained:
 
 def test_dataset_inputs_one_per_split(train_project: Project, trained: tuple[str, list[str]]) -> None:
     run = client_for(train_project).get_run(trained[0])
-    manifest = train_project.load("DS-1.0.0")
+    manifest = load_manifest(train_project, "DS-1.0.0")
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
     assert set(inputs) == {f"DS-1.0.0/{s}" for s in manifest.splits}
     for name, inp in inputs.items():
@@ -98,8 +103,13 @@ def test_artifacts_are_logged_and_hashed(train_project: Project, trained: tuple[
     index_text = (root / "lineage" / "artifacts.json").read_text()
     index = json.loads(index_text)
     assert client.get_run(run_id).data.tags["cv.artifacts.sha256"] == hashlib.sha256(index_text.encode()).hexdigest()
-    assert {"weights/best.pt", "labelmap.json", "data/DS-1.0.0.json", "config/resolved.yaml",
-            "ultralytics/results.csv"} <= index.keys()  # fmt: skip
+    assert {
+        "weights/best.pt",
+        "labelmap.json",
+        "data/DS-1.0.0.json",
+        "config/resolved.yaml",
+        "ultralytics/results.csv",
+    } <= index.keys()
     assert any(p.endswith(".png") for p in index)  # Ultralytics' plots
     for rel, digest in index.items():
         assert sha256(root / rel) == digest, rel
@@ -113,8 +123,9 @@ def test_artifacts_are_logged_and_hashed(train_project: Project, trained: tuple[
 def test_deterministic_and_chdir_safe(train_project: Project, trained: tuple[str, list[str]], tmp_path: Path) -> None:
     """Same seed, same tensors; also when Hydra changes directory and train.py is given relatively."""
     run_id, overrides = trained
-    out = run_train(train_project, *overrides, "hydra.job.chdir=true", f"hydra.run.dir={tmp_path}/out",
-                    script="train.py")  # fmt: skip
+    out = run_train(
+        train_project, *overrides, "hydra.job.chdir=true", f"hydra.run.dir={tmp_path}/out", script="train.py"
+    )
     again = run_id_of(out)
     client = client_for(train_project)
     first, second = client.get_run(run_id).data.tags, client.get_run(again).data.tags
@@ -126,8 +137,15 @@ def test_deterministic_and_chdir_safe(train_project: Project, trained: tuple[str
 
 
 def test_multirun_gives_one_run_per_combination(train_project: Project) -> None:
-    out = run_train(train_project, "-m", "data=DS-1.0.0,DS-1.1.0", "model=yolo", *TINY, "tracking.experiment=multirun",
-                    "registry.name=multi")  # fmt: skip
+    out = run_train(
+        train_project,
+        "-m",
+        "data=DS-1.0.0,DS-1.1.0",
+        "model=yolo",
+        *TINY,
+        "tracking.experiment=multirun",
+        "registry.name=multi",
+    )
     ids = RUN_LINE.findall(out.stdout)
     assert "registered multi v1.0.0 (NONE)" in out.stdout and "registered multi v1.1.0 (MINOR)" in out.stdout
     assert len(ids) == 2
@@ -172,8 +190,9 @@ def test_ctrl_c_marks_the_run_killed(tmp_path: Path, shape_stages: ShapeStages) 
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(1)
         if (project.root / "mlflow.db").exists():
-            runs = client.search_runs(client.search_experiments()[0].experiment_id and
-                                      [e.experiment_id for e in client.search_experiments()])  # fmt: skip
+            runs = client.search_runs(
+                client.search_experiments()[0].experiment_id and [e.experiment_id for e in client.search_experiments()]
+            )
             if runs and client.get_metric_history(runs[0].info.run_id, "train/box_loss"):
                 run = runs[0]
                 break
@@ -221,8 +240,17 @@ def test_training_logs_slices_of_the_final_validation(tmp_path: Path, shape_stag
     from its own predictions. A slice holding every image scores exactly what Ultralytics reported."""
     rules = ("time_of_day=night:images/shape_00*.jpg", "time_of_day=day:images/shape_01*.jpg", "whole=all:**")
     project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",), attr_rules=rules)
-    out = run_train(project, "data=DS-1.0.0", "train.epochs=8", "train.imgsz=96", "train.batch=16", "train.plots=false",
-                    "train.workers=0", "train.optimizer=AdamW", "train.lr0=0.002")  # fmt: skip
+    out = run_train(
+        project,
+        "data=DS-1.0.0",
+        "train.epochs=8",
+        "train.imgsz=96",
+        "train.batch=16",
+        "train.plots=false",
+        "train.workers=0",
+        "train.optimizer=AdamW",
+        "train.lr0=0.002",
+    )
     metrics = client_for(project).get_run(run_id_of(out)).data.metrics
     assert metrics["val/mAP50"] > 0
     for key in ("mAP50", "mAP50-95", "precision", "recall", "AP50-95/circle"):

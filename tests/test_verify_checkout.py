@@ -4,6 +4,9 @@ import pytest
 import yaml
 
 from mlflow_cv.data.checkout import checkout, verify
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.stat_cache import StatCache
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import SnapshotError, StoreError
 
 
@@ -11,7 +14,7 @@ def test_verify_clean_then_incremental(snap):
     project, src = snap
     report = verify(project, "DS-1.0.0", src)
     assert report.ok and report.checked == 480 and report.hashed == 0, "the snapshot filled the stat cache"
-    project.cache_for(src).path.unlink()
+    StatCache.for_root(project.cache_dir, src).path.unlink()
     assert verify(project, "DS-1.0.0", src).hashed == 480
     assert verify(project, "DS-1.0.0", src).hashed == 0
 
@@ -19,7 +22,7 @@ def test_verify_clean_then_incremental(snap):
 def test_a_clean_verify_is_remembered_but_never_hides_a_change(snap):
     project, src = snap
     assert verify(project, "DS-1.0.0", src).ok
-    assert project.cache_for(src).clean(str(project.manifest_path("DS-1.0.0"))) is not None
+    assert StatCache.for_root(project.cache_dir, src).clean(str(project.manifest_path("DS-1.0.0"))) is not None
     (src / "labels" / "shape_0002.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     assert verify(project, "DS-1.0.0", src).modified == ("labels/shape_0002.txt",)
     (src / "labels" / "shape_0002.txt").unlink()
@@ -57,12 +60,12 @@ def test_same_size_same_mtime_edit_is_caught_when_inode_changes(snap):
 
 def test_verify_store_detects_corrupt_and_missing_objects(snap):
     project, _ = snap
-    m = project.load("DS-1.0.0")
+    m = load_manifest(project, "DS-1.0.0")
     assert verify(project, "DS-1.0.0").ok
-    bad = project.store.object_path(m.files[0].sha256)
+    bad = ObjectStore(project.store_dir).object_path(m.files[0].sha256)
     os.chmod(bad, 0o644)
     bad.write_bytes(b"bit rot")
-    project.store.object_path(m.files[1].sha256).unlink()
+    ObjectStore(project.store_dir).object_path(m.files[1].sha256).unlink()
     report = verify(project, "DS-1.0.0")
     assert report.modified == (m.files[0].path,) and report.missing == (m.files[1].path,)
 
@@ -71,9 +74,9 @@ def test_checkout_is_byte_identical_and_trainable(snap, tmp_path):
     project, src = snap
     (src / "labels" / "shape_0000.txt").write_text("changed after the snapshot\n")
     dest = checkout(project, "DS-1.0.0", tmp_path / "co")
-    m = project.load("DS-1.0.0")
+    m = load_manifest(project, "DS-1.0.0")
     for f in m.files:
-        assert (dest / f.path).read_bytes() == project.store.read_verified(f.sha256)
+        assert (dest / f.path).read_bytes() == ObjectStore(project.store_dir).read_verified(f.sha256)
     assert (dest / "labels" / "shape_0000.txt").read_text() != "changed after the snapshot\n"
     doc = yaml.safe_load((dest / "data.yaml").read_text())
     assert doc["names"] == {0: "circle", 1: "square", 2: "triangle"}
@@ -106,8 +109,8 @@ def test_checkout_refusals(snap, tmp_path):
 
 def test_checkout_refuses_corrupt_object_and_leaves_nothing(snap, tmp_path):
     project, _ = snap
-    m = project.load("DS-1.0.0")
-    bad = project.store.object_path(m.files[5].sha256)
+    m = load_manifest(project, "DS-1.0.0")
+    bad = ObjectStore(project.store_dir).object_path(m.files[5].sha256)
     os.chmod(bad, 0o644)
     bad.write_bytes(b"tampered")
     with pytest.raises(StoreError, match="corrupt"):

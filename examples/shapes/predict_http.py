@@ -22,8 +22,11 @@ def main() -> None:
     body: dict[str, object] = {"inputs": {"image": [base64.b64encode(p.read_bytes()).decode() for p in args.images]}}
     if args.conf is not None:
         body["params"] = {"conf": args.conf}
-    request = urllib.request.Request(f"{args.url.rstrip('/')}/invocations", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{args.url.rstrip('/')}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:
             rows = json.loads(reply.read())["predictions"]
@@ -31,8 +34,10 @@ def main() -> None:
         raise SystemExit(f"HTTP {exc.code}: {json.loads(exc.read())['message']}") from None
     print(f"{len(rows)} detection(s)")
     for r in rows:
-        print(f"  image {r['image_index']}  {r['class_name']:<9} {r['confidence']:.2f}  "
-              f"box ({r['x1']:.0f}, {r['y1']:.0f}, {r['x2']:.0f}, {r['y2']:.0f})")  # fmt: skip
+        print(
+            f"  image {r['image_index']}  {r['class_name']:<9} {r['confidence']:.2f}  "
+            f"box ({r['x1']:.0f}, {r['y1']:.0f}, {r['x2']:.0f}, {r['y2']:.0f})"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.data.diff import SnapshotDiff, diff_manifests
 from mlflow_cv.errors import MlflowCvError
 from mlflow_cv.registry.comparison import Comparison, compare, entity_of, gate_scores
@@ -26,6 +25,7 @@ from mlflow_cv.tags import (
     TAG_SNAPSHOT,
     TAG_WEIGHTS_DIGEST,
 )
+from mlflow_cv.tracking.refs import RunRef, manifest_of, resolve
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -160,8 +160,16 @@ def comparable(metric: str) -> bool:
     return metric.startswith("val/") and not metric.endswith("_loss")
 
 
-def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str | None = None,
-              tolerance: float | None = None, evaluate: bool = True) -> RunDiff:  # fmt: skip
+def diff_runs(
+    client: Any,
+    ref_a: str,
+    ref_b: str,
+    *,
+    project: Any,
+    model: str | None = None,
+    tolerance: float | None = None,
+    evaluate: bool = True,
+) -> RunDiff:
     """Compare two runs (or model versions) from their lineage; see the module doc. The metrics follow
     B's model policy (the defaults for plain runs; ``tolerance`` overrides its tolerance); a model
     without an evaluation on the gate data is evaluated there unless ``evaluate`` is False."""
@@ -185,8 +193,10 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
         worst = comparison.regressions[0] if comparison.regressions else None
         what = f" (worst: {worst.key} {worst.delta:+.4f})" if worst and worst.delta is not None else ""
         for alias in b.aliases:
-            advice.append(f"B holds {alias!r} and fails the metrics gate against A on {comparison.data}{what}; "
-                          f"roll back with: mlflow-cv model rollback {b.model} --alias {alias}")  # fmt: skip
+            advice.append(
+                f"B holds {alias!r} and fails the metrics gate against A on {comparison.data}{what}; "
+                f"roll back with: mlflow-cv model rollback {b.model} --alias {alias}"
+            )
     return RunDiff(
         a=a,
         b=b,
@@ -203,8 +213,9 @@ def diff_runs(client: Any, ref_a: str, ref_b: str, *, project: Any, model: str |
     )
 
 
-def compared(client: Any, a: RunRef, b: RunRef, *, project: Any, tolerance: float | None = None,
-             evaluate: bool = True) -> tuple[Comparison | None, str]:  # fmt: skip
+def compared(
+    client: Any, a: RunRef, b: RunRef, *, project: Any, tolerance: float | None = None, evaluate: bool = True
+) -> tuple[Comparison | None, str]:
     """B against A on their gate data, with B's model policy; or None and why not."""
     from mlflow_cv.registry.client import policy
 
@@ -217,8 +228,9 @@ def compared(client: Any, a: RunRef, b: RunRef, *, project: Any, tolerance: floa
         return None, f"cannot evaluate both on the gate data: {exc}"
     if scores is None or scores.holder is None:
         return None, "no evaluations of both on the same gate data (run mlflow-cv evaluate, or drop --no-evaluate)"
-    facts = [facts_of(e) if e.version else VersionFacts(tags=e.tags, label=ref.label)
-             for e, ref in ((old, a), (new, b))]  # fmt: skip
+    facts = [
+        facts_of(e) if e.version else VersionFacts(tags=e.tags, label=ref.label) for e, ref in ((old, a), (new, b))
+    ]
     return compare(scores, facts[1], facts[0], policy=rules), ""
 
 

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mlflow_cv.audit.diff import comparable
-from mlflow_cv.audit.refs import RunRef, manifest_of, resolve
 from mlflow_cv.checks import Check, all_passed, render_checks
 from mlflow_cv.data.checkout import verify
-from mlflow_cv.data.snapshots import Project, install_manifest
+from mlflow_cv.data.snapshots import install_manifest
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import ReproductionError
+from mlflow_cv.project import Project
 from mlflow_cv.registry.policy import metric_shifts
 from mlflow_cv.tags import (
     DIRTY_FALSE,
@@ -45,6 +46,7 @@ from mlflow_cv.tags import (
     VERDICT_FAILED,
     VERDICT_PASSED,
 )
+from mlflow_cv.tracking.refs import RunRef, manifest_of, resolve
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -75,15 +77,20 @@ class Reproduction:
         return render_checks(self.checks, title=self.title)
 
     def __rich__(self) -> RenderableType:
-        from mlflow_cv.render import checks_table
+        from mlflow_cv.checks import checks_table
 
         return checks_table(self.checks, title=self.title)
 
 
 def reproduce(
-    client: Any, ref: str, *, project: Any, model: str | None = None, tolerance: float | None = None,
+    client: Any,
+    ref: str,
+    *,
+    project: Any,
+    model: str | None = None,
+    tolerance: float | None = None,
     keep: Path | None = None,
-) -> Reproduction:  # fmt: skip
+) -> Reproduction:
     """Re-run the training behind ``ref`` from its lineage and check the result (see the module doc).
 
     ``tolerance`` None asks for equal weight tensors (deterministic CPU runs); a number compares the
@@ -113,10 +120,10 @@ def reproduce(
     except git.GitCommandError:
         raise ReproductionError(f"commit {commit} is not in {repo.working_tree_dir}; fetch it first") from None
     manifest = manifest_of(client, original.run_id, tags, project=project)
-    missing = [f.path for f in manifest.files if not project.store.has(f.sha256)]
+    missing = [f.path for f in manifest.files if not ObjectStore(project.store_dir).has(f.sha256)]
     if missing:
         raise ReproductionError(
-            f"{len(missing)} object(s) of {manifest.snapshot_id} are not in the store {project.store.root}; "
+            f"{len(missing)} object(s) of {manifest.snapshot_id} are not in the store {project.store_dir}; "
             "pull the snapshot first",
             problems=missing,
         )
@@ -132,11 +139,20 @@ def reproduce(
         repo.git.worktree("add", "--detach", str(source), commit)
         install_manifest(Project(root=source), manifest)  # when the commit does not hold them
         experiment = client.get_experiment(run.info.experiment_id).name
-        cmd = [sys.executable, str(source / "train.py"), *overrides, f"tracking.uri={client.tracking_uri}",
-               f"tracking.experiment={experiment}", f"tracking.run_name=reproduce-{original.run_id[:8]}",
-               f"hydra.run.dir={work / 'outputs'}"]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")]),
-               "MLFLOW_CV_STORE": str(project.store.root)}  # fmt: skip
+        cmd = [
+            sys.executable,
+            str(source / "train.py"),
+            *overrides,
+            f"tracking.uri={client.tracking_uri}",
+            f"tracking.experiment={experiment}",
+            f"tracking.run_name=reproduce-{original.run_id[:8]}",
+            f"hydra.run.dir={work / 'outputs'}",
+        ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")]),
+            "MLFLOW_CV_STORE": str(ObjectStore(project.store_dir).root),
+        }
         env.pop("MLFLOW_TRACKING_URI", None)
         out = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True)
         found = _RUN_LINE.findall(out.stdout)
@@ -174,9 +190,12 @@ def _recorded_overrides(client: Any, run_id: str) -> list[str]:
 
 
 def _checks(
-    old: dict[str, str], new: dict[str, str], old_metrics: dict[str, float], new_metrics: dict[str, float],
+    old: dict[str, str],
+    new: dict[str, str],
+    old_metrics: dict[str, float],
+    new_metrics: dict[str, float],
     tolerance: float | None,
-) -> list[Check]:  # fmt: skip
+) -> list[Check]:
     checks = [
         Check(name, old.get(tag) == new.get(tag), f"{str(old.get(tag))[:12]} → {str(new.get(tag))[:12]}")
         for name, tag in (("commit", TAG_COMMIT), ("snapshot", TAG_MANIFEST_SHA256), ("config", TAG_CONFIG_SHA256))
@@ -188,8 +207,9 @@ def _checks(
         checks.append(Check("weights", same, detail + ("" if same else " (try --tolerance for GPU runs)")))
     else:
         keys = sorted(k for k in old_metrics if comparable(k))
-        off = metric_shifts({k: old_metrics[k] for k in keys}, {k: new_metrics[k] for k in keys if k in new_metrics},
-                            tolerance)  # fmt: skip
+        off = metric_shifts(
+            {k: old_metrics[k] for k in keys}, {k: new_metrics[k] for k in keys if k in new_metrics}, tolerance
+        )
         checks.append(Check("metrics", not off, "; ".join(off) or f"{len(keys)} metrics within ±{tolerance}"))
     if TAG_SNAPSHOT in old:
         checks[1] = Check("snapshot", checks[1].passed, f"{old[TAG_SNAPSHOT]} {checks[1].detail}")

@@ -23,17 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.audit.diff import RunDiff, diff_runs
 from mlflow_cv.errors import BumpError, MlflowCvError, RegistryError
-from mlflow_cv.registry.client import find_version, holder_of, policy
+from mlflow_cv.registry.client import holder_of, policy
 from mlflow_cv.registry.comparison import gate_scores
 from mlflow_cv.registry.history import previous_holder
 from mlflow_cv.registry.policy import facts_of, required_bump
 from mlflow_cv.semver import Bump, Version
 from mlflow_cv.tags import TAG_SEMVER
+from mlflow_cv.tracking.refs import find_version
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
     from mlflow_cv.registry.aliases import Promotion
 
 __all__ = ["Triage", "triage"]
@@ -64,17 +65,29 @@ class Triage:
     def to_dict(self) -> dict[str, Any]:
         cmp = self.diff.comparison
         return {
-            "model": self.name, "alias": self.alias, "holder": self.holder, "against": self.against,
+            "model": self.name,
+            "alias": self.alias,
+            "holder": self.holder,
+            "against": self.against,
             "against_is_previous_holder": self.against_is_previous,
-            "changed": {**self.diff.to_dict(), "processing": [list(p) for p in self.processing],
-                        "processing_note": self.processing_note},
+            "changed": {
+                **self.diff.to_dict(),
+                "processing": [list(p) for p in self.processing],
+                "processing_note": self.processing_note,
+            },
             "same_data": cmp.to_dict()["data"] if cmp else None,
             "regressed_slice": self.regressed_slice,
-            "bump": {"declared": self.declared, "required": self.required, "reasons": list(self.reasons),
-                     "legal_patch": self.legal_patch},
-            "rollback": {"command": self.rollback_command, "done": self.rolled_back is not None and
-                         self.rolled_back.moved},
-        }  # fmt: skip
+            "bump": {
+                "declared": self.declared,
+                "required": self.required,
+                "reasons": list(self.reasons),
+                "legal_patch": self.legal_patch,
+            },
+            "rollback": {
+                "command": self.rollback_command,
+                "done": self.rolled_back is not None and self.rolled_back.moved,
+            },
+        }
 
     def __rich__(self) -> RenderableType:
         from rich.console import Group
@@ -85,29 +98,55 @@ class Triage:
         why = "the previous holder" if self.against_is_previous else "as asked"
         head = f"triage {self.name}@{self.alias}: v{self.holder} (B) against v{self.against} (A, {why})"
         out: list[Any] = [lines(head, "", "1. what changed", *(f"   {x}" for x in d.change_lines()))]
-        same = [f"   processing ({self.processing_note})" if self.processing_note else
-                "   processing same (the packaged pre/post-processing settings)"]  # fmt: skip
+        same = [
+            f"   processing ({self.processing_note})"
+            if self.processing_note
+            else "   processing same (the packaged pre/post-processing settings)"
+        ]
         out.append(lines([f"   processing CHANGED: {k} {a} → {b}" for k, a, b in self.processing] or same))
         if cmp is None:
             out.append(lines("", f"2. same data: not compared: {d.metrics_note}"))
         else:
             runs = f"evaluation runs {cmp.evaluations[0][:8]} (A) and {cmp.evaluations[1][:8]} (B)"
             worst = f"regressed slice: {self.regressed_slice}" if self.regressed_slice else "no slice regressed"
-            out += [lines("", f"2. same data: both evaluated on {cmp.data}, {runs}", "",
-                          f"3. deltas (B - A), regressions first; {worst}"), cmp.render()]  # fmt: skip
+            out += [
+                lines(
+                    "",
+                    f"2. same data: both evaluated on {cmp.data}, {runs}",
+                    "",
+                    f"3. deltas (B - A), regressions first; {worst}",
+                ),
+                cmp.render(),
+            ]
         if self.legal_patch is None:
             verdict = f"not a PATCH: a {self.declared} bump; the lineage requires {self.required}"
         else:
             verdict = "a legal PATCH" if self.legal_patch else "NOT a legal PATCH"
-        out.append(lines("", f"4. {verdict}", *(f"   - {r}" for r in self.reasons), "", "5. roll back",
-                         f"   {self.rollback_command}"))  # fmt: skip
+        out.append(
+            lines(
+                "",
+                f"4. {verdict}",
+                *(f"   - {r}" for r in self.reasons),
+                "",
+                "5. roll back",
+                f"   {self.rollback_command}",
+            )
+        )
         if self.rolled_back is not None:
             out.append(self.rolled_back)
         return Group(*out)
 
 
-def triage(client: Any, name: str, *, alias: str = "production", against: str | None = None,
-           project: Project, rollback: bool = False, why: str = "") -> Triage:  # fmt: skip
+def triage(
+    client: Any,
+    name: str,
+    *,
+    alias: str = "production",
+    against: str | None = None,
+    project: Project,
+    rollback: bool = False,
+    why: str = "",
+) -> Triage:
     """The five steps of the module doc for ``name``'s ``alias``; with ``rollback``, roll it back too."""
     from mlflow_cv.registry.aliases import history
     from mlflow_cv.registry.aliases import rollback as roll_back
@@ -122,8 +161,10 @@ def triage(client: Any, name: str, *, alias: str = "production", against: str | 
     elif previous is not None:
         old = client.get_model_version(name, previous)
     else:
-        raise RegistryError(f"no previous holder of {alias!r} is recorded before v{holder.tags.get(TAG_SEMVER)}: "
-                            f"name one with --against VERSION")  # fmt: skip
+        raise RegistryError(
+            f"no previous holder of {alias!r} is recorded before v{holder.tags.get(TAG_SEMVER)}: "
+            f"name one with --against VERSION"
+        )
     if str(old.version) == str(holder.version):
         raise RegistryError(f"v{holder.tags.get(TAG_SEMVER)} holds {alias!r}: triage it against another version")
     d = diff_runs(client, f"models:/{name}/{old.version}", f"models:/{name}/{holder.version}", project=project)
@@ -141,17 +182,30 @@ def triage(client: Any, name: str, *, alias: str = "production", against: str | 
     if is_previous:
         command = f'mlflow-cv model rollback {name} --alias {alias} --why "triage: …"'
     else:
-        command = (f"(v{a} is not the recorded previous holder: a rollback goes to "
-                   f"{'version ' + previous if previous else 'no one'}; moving to v{a} means mlflow-cv model "
-                   f"promote {name} {a} --to {alias}, and the semver gate refuses a lower version)")  # fmt: skip
+        command = (
+            f"(v{a} is not the recorded previous holder: a rollback goes to "
+            f"{'version ' + previous if previous else 'no one'}; moving to v{a} means mlflow-cv model "
+            f"promote {name} {a} --to {alias}, and the semver gate refuses a lower version)"
+        )
     try:
         processing, note = _processing(client, name, old.version, holder.version), ""
     except MlflowCvError as exc:
         processing, note = (), str(exc)
-    result = Triage(name=name, alias=alias, holder=str(b), against=str(a), against_is_previous=is_previous, diff=d,
-                    processing=processing, processing_note=note, declared=declared.name,
-                    required=need.name, reasons=tuple(reasons), legal_patch=legal,
-                    rollback_command=command)  # fmt: skip
+    result = Triage(
+        name=name,
+        alias=alias,
+        holder=str(b),
+        against=str(a),
+        against_is_previous=is_previous,
+        diff=d,
+        processing=processing,
+        processing_note=note,
+        declared=declared.name,
+        required=need.name,
+        reasons=tuple(reasons),
+        legal_patch=legal,
+        rollback_command=command,
+    )
     if not rollback:
         return result
     if not is_previous:
@@ -172,7 +226,7 @@ def _processing(client: Any, name: str, a: str, b: str) -> tuple[tuple[str, str,
     from mlflow.artifacts import download_artifacts
 
     from mlflow_cv.serving.flavor import SETTINGS
-    from mlflow_cv.tracking.server import using_tracking_uri
+    from mlflow_cv.tracking.store import using_tracking_uri
 
     found = []
     with tempfile.TemporaryDirectory() as tmp, using_tracking_uri(client.tracking_uri):

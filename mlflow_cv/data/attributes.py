@@ -169,8 +169,9 @@ def collect_attributes(
     def put(where: str, image: str, name: str, value: str) -> None:
         have = found.setdefault(name, {}).get(images[image])
         if have is not None and have != value:
-            problems.append(f"{where}: {image} {name}={value} disagrees with {name}={have} from "
-                            f"{origin[(name, image)]}")  # fmt: skip
+            problems.append(
+                f"{where}: {image} {name}={value} disagrees with {name}={have} from {origin[(name, image)]}"
+            )
             return
         found[name][images[image]] = value
         origin[(name, image)] = where
@@ -194,8 +195,9 @@ def collect_attributes(
         for image in matched:
             put(f"--attr {rule.name}={rule.value}:{rule.glob}", image, rule.name, rule.value)
     if problems:
-        raise DatasetError(f"{len(problems)} problem(s) with the image attributes; nothing was written",
-                           problems=problems)  # fmt: skip
+        raise DatasetError(
+            f"{len(problems)} problem(s) with the image attributes; nothing was written", problems=problems
+        )
     return {name: dict(sorted(values.items())) for name, values in sorted(found.items())}
 
 

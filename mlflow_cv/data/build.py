@@ -82,8 +82,16 @@ def build_manifest(
         )
 
     sample = ContentSample.for_snapshot(snapshot_id, len(scan.files)) if staging is not None else None
-    hashed = _hash_all(source, scan.files, task=task, kpt_shape=kpt_shape, staging=staging, sample=sample,
-                       cache=cache, progress=progress)  # fmt: skip
+    hashed = _hash_all(
+        source,
+        scan.files,
+        task=task,
+        kpt_shape=kpt_shape,
+        staging=staging,
+        sample=sample,
+        cache=cache,
+        progress=progress,
+    )
     problems = [p for h in hashed.values() for p in h[6]]
     if problems:
         raise LabelError(f"{len(problems)} malformed label line(s)", problems=problems)
@@ -162,8 +170,13 @@ def _classify_map(given: Mapping[int, str] | None, folders: list[str]) -> dict[i
     return dict(given)
 
 
-def _splits(images: list[SourceFile], spec: SplitSpec, *, classes: Mapping[str, Mapping[int, int]],
-            keep: Mapping[str, str] | None) -> dict[str, list[str]]:  # fmt: skip
+def _splits(
+    images: list[SourceFile],
+    spec: SplitSpec,
+    *,
+    classes: Mapping[str, Mapping[int, int]],
+    keep: Mapping[str, str] | None,
+) -> dict[str, list[str]]:
     if spec.method == "hash":
         return assign_splits((f.item for f in images), spec, classes=classes, keep=keep)
     out: dict[str, list[str]] = {}
@@ -217,8 +230,7 @@ def _hash_all(
     todo_paths = {path for path, _ in todo}
     total = sum(f.stat.size for f in files if f.path in todo_paths)
     advance = progress.advance if progress is not None else None
-    for (path, _), result in zip(todo, parallel_map(worker, todo, total_bytes=total, progress=advance),
-                                 strict=True):  # fmt: skip
+    for (path, _), result in zip(todo, parallel_map(worker, todo, total_bytes=total, progress=advance), strict=True):
         done[path] = result
         if cache is not None:
             cache.put(path, FileStat(result[2], result[1], result[3]), result[0], hashed_at_ns=result[4])

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlflow_cv.data.hashing import CleanTree, ExpectedTree, FileStat, StatTuple, parallel_map, tree_digest
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.data.scan import classify_path, walk_tree
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.stat_cache import StatCache
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import DatasetError, SnapshotError
+from mlflow_cv.project import Project
 
 # Hashing, manifests and the store are imported where used: a re-check of an unchanged tree (the
 # common case, run as `mlflow-cv data verify`) needs none of them.
@@ -92,8 +95,14 @@ class VerifyReport:
         }
 
 
-def verify(project: Project, snapshot_id: str, source: Path | None = None, *, manifest: Manifest | None = None,
-           progress: Progress | None = None) -> VerifyReport:  # fmt: skip
+def verify(
+    project: Project,
+    snapshot_id: str,
+    source: Path | None = None,
+    *,
+    manifest: Manifest | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
     """Check ``source`` (working files or a checkout) against the snapshot; without it, check the store.
 
     Cost: one ``stat`` per file, plus reading the files whose stat changed. What the manifest expects
@@ -103,12 +112,12 @@ def verify(project: Project, snapshot_id: str, source: Path | None = None, *, ma
     walk is all it costs.
     """
     if source is None:
-        return _verify_store(project, manifest or project.load(snapshot_id), progress=progress)
+        return _verify_store(project, manifest or load_manifest(project, snapshot_id), progress=progress)
     root = source.resolve()
     if not root.is_dir():
         raise DatasetError(f"{source}: folder does not exist")
     rels, stats = walk_tree(root)
-    cache = project.cache_for(root)
+    cache = StatCache.for_root(project.cache_dir, root)
     manifest_path = project.manifest_path(snapshot_id)
     key = str(manifest_path)
     digest = tree_digest(rels, stats)
@@ -120,7 +129,7 @@ def verify(project: Project, snapshot_id: str, source: Path | None = None, *, ma
     present = dict(zip(rels, stats, strict=True))
     record = cache.expected(key)
     if record is None or not _usable(record, present, manifest_path, manifest):
-        manifest = manifest or project.load(snapshot_id)
+        manifest = manifest or load_manifest(project, snapshot_id)
         layout = checkout_layout(manifest) if (root / CHECKOUT_MARKER).is_file() else None
         files = {(layout or {}).get(f.path, f.path): f.sha256 for f in manifest.files}
         others = frozenset(rel for rel in present if rel not in files and not _is_data(rel, manifest, layout))
@@ -187,10 +196,10 @@ def _is_data(rel: str, manifest: Manifest, layout: dict[str, str] | None) -> boo
 def _verify_store(project: Project, manifest: Manifest, *, progress: Progress | None) -> VerifyReport:
     from mlflow_cv.data.build import hash_paths
 
-    store = project.store
+    store = ObjectStore(project.store_dir)
     objects = store.root / "objects"
     by_object = {f"{f.sha256[:2]}/{f.sha256[2:]}": f for f in manifest.files}
-    cache = project.cache_for(objects)
+    cache = StatCache.for_root(project.cache_dir, objects)
     missing: list[str] = []
     to_hash: list[str] = []
     for rel, entry in by_object.items():
@@ -247,7 +256,7 @@ def checkout(
     half checkout at ``dest``. Concurrent checkouts of one ``dest`` take turns on a lock file beside it:
     one builds, the others find the built checkout and re-verify it.
     """
-    manifest = project.load(snapshot_id)
+    manifest = load_manifest(project, snapshot_id)
     dest = dest.resolve()
     locks = project.state_dir / "locks"
     locks.mkdir(parents=True, exist_ok=True)
@@ -287,11 +296,17 @@ def _checkout_locked(
         jobs = [(f.sha256, layout[f.path]) for f in manifest.files]
         for rel in {os.path.dirname(r) for _, r in jobs}:
             (tmp / rel).mkdir(parents=True, exist_ok=True)
-        worker = functools.partial(_materialize_chunk, store=str(project.store.root), dest=str(tmp), link=link)
+        worker = functools.partial(
+            _materialize_chunk, store=str(ObjectStore(project.store_dir).root), dest=str(tmp), link=link
+        )
         if progress is not None:
             progress.start(len(jobs))
-        parallel_map(worker, jobs, total_bytes=sum(f.size for f in manifest.files),
-                     progress=progress.advance if progress is not None else None)  # fmt: skip
+        parallel_map(
+            worker,
+            jobs,
+            total_bytes=sum(f.size for f in manifest.files),
+            progress=progress.advance if progress is not None else None,
+        )
         _write_training_files(manifest, tmp, layout)
         (tmp / CHECKOUT_MARKER).write_text(
             json.dumps({"snapshot_id": manifest.snapshot_id, "manifest_sha256": manifest.sha256}) + "\n",
@@ -308,7 +323,7 @@ def _checkout_locked(
 
 def _pull_missing(project: Project, manifest: Manifest) -> None:
     """Objects missing locally come from the configured remote, if there is one."""
-    if all(project.store.has(f.sha256) for f in manifest.files):
+    if all(ObjectStore(project.store_dir).has(f.sha256) for f in manifest.files):
         return
     from mlflow_cv.data.remote import configured_remote, pull
 

@@ -15,13 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mlflow_cv.data.manifest import Manifest
+from mlflow_cv.data.manifest import Manifest, load_manifest
 from mlflow_cv.semver import Bump
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
 
 __all__ = ["SnapshotDiff", "diff_manifests", "diff_snapshots"]
 
@@ -52,10 +52,13 @@ class SnapshotDiff:
         """The changes as short lines: paths per kind (first ``limit``), class deltas, moves, leakage."""
         lines = []
         for title, paths in [
-            ("images added", self.images_added), ("images removed", self.images_removed),
-            ("images modified", self.images_modified), ("labels added", self.labels_added),
-            ("labels removed", self.labels_removed), ("labels modified", self.labels_modified),
-        ]:  # fmt: skip
+            ("images added", self.images_added),
+            ("images removed", self.images_removed),
+            ("images modified", self.images_modified),
+            ("labels added", self.labels_added),
+            ("labels removed", self.labels_removed),
+            ("labels modified", self.labels_modified),
+        ]:
             if paths:
                 more = f" … (+{len(paths) - limit})" if len(paths) > limit else ""
                 lines.append(f"{title} ({len(paths)}): {', '.join(paths[:limit])}{more}")
@@ -64,8 +67,10 @@ class SnapshotDiff:
         if self.split_moves:
             moves = ", ".join(f"{i} {a}→{b}" for i, a, b in self.split_moves[:limit])
             lines.append(f"split moves ({len(self.split_moves)}): {moves}")
-        for title, names in (("attributes added", self.attributes_added),
-                             ("attributes removed", self.attributes_removed)):  # fmt: skip
+        for title, names in (
+            ("attributes added", self.attributes_added),
+            ("attributes removed", self.attributes_removed),
+        ):
             if names:
                 lines.append(f"{title}: {', '.join(names)}")
         if self.attribute_changes:
@@ -95,18 +100,20 @@ class SnapshotDiff:
         return {
             "old": self.old,
             "new": self.new,
-            "images": {"added": self.images_added, "removed": self.images_removed,
-                       "modified": self.images_modified},
-            "labels": {"added": self.labels_added, "removed": self.labels_removed,
-                       "modified": self.labels_modified},
+            "images": {"added": self.images_added, "removed": self.images_removed, "modified": self.images_modified},
+            "labels": {"added": self.labels_added, "removed": self.labels_removed, "modified": self.labels_modified},
             "instance_deltas": dict(self.instance_deltas),
             "split_moves": [list(m) for m in self.split_moves],
             "leakage": [list(x) for x in self.leakage],
-            "attributes": {"added": self.attributes_added, "removed": self.attributes_removed,
-                           "values_changed": dict(self.attribute_changes), "slice_deltas": dict(self.slice_deltas)},
+            "attributes": {
+                "added": self.attributes_added,
+                "removed": self.attributes_removed,
+                "values_changed": dict(self.attribute_changes),
+                "slice_deltas": dict(self.slice_deltas),
+            },
             "required_bump": self.required.name,
             "reasons": list(self.reasons),
-        }  # fmt: skip
+        }
 
 
 def _compare(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[tuple[str, ...], ...]:
@@ -118,7 +125,7 @@ def _compare(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[tuple[str,
 
 def diff_snapshots(project: Project, old: str, new: str) -> SnapshotDiff:
     """:func:`diff_manifests` of two snapshots of ``project``, by id."""
-    return diff_manifests(project.load(old), project.load(new))
+    return diff_manifests(load_manifest(project, old), load_manifest(project, new))
 
 
 def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
@@ -180,9 +187,11 @@ def diff_manifests(old: Manifest, new: Manifest) -> SnapshotDiff:
     slice_deltas = {k: slices[1].get(k, 0) - slices[0].get(k, 0) for k in sorted(slices[0].keys() | slices[1].keys())}
     if lbl_added or lbl_removed or lbl_modified:
         reasons.append(
-            (Bump.PATCH, f"label files added: {len(lbl_added)}, removed: {len(lbl_removed)}, "
-                         f"modified: {len(lbl_modified)}")
-        )  # fmt: skip
+            (
+                Bump.PATCH,
+                f"label files added: {len(lbl_added)}, removed: {len(lbl_removed)}, modified: {len(lbl_modified)}",
+            )
+        )
     required = max((b for b, _ in reasons), default=Bump.NONE)
     return SnapshotDiff(
         old=old.snapshot_id,

@@ -23,16 +23,19 @@ from mlflow_cv.data.atomic import atomic_write_text
 from mlflow_cv.data.labels import LABEL_FORMATS, TASKS
 from mlflow_cv.data.scan import check_relpath, classify_path
 from mlflow_cv.data.splits import SplitSpec
-from mlflow_cv.errors import ManifestError, MlflowCvError
+from mlflow_cv.errors import ManifestError, MlflowCvError, SnapshotError, SnapshotNotFoundError
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from mlflow_cv.project import Project
 
 __all__ = [
     "SCHEMA_VERSION",
     "FileEntry",
     "Manifest",
     "SplitStats",
+    "load_manifest",
     "read_manifest",
     "write_manifest",
 ]
@@ -41,10 +44,22 @@ SCHEMA_VERSION = 1
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _FIELDS = frozenset(
     {
-        "schema_version", "snapshot_id", "parent", "created_at", "task", "label_format", "class_map",
-        "kpt_shape", "files", "splits", "split", "stats", "notes", "tool_version",
+        "schema_version",
+        "snapshot_id",
+        "parent",
+        "created_at",
+        "task",
+        "label_format",
+        "class_map",
+        "kpt_shape",
+        "files",
+        "splits",
+        "split",
+        "stats",
+        "notes",
+        "tool_version",
     }
-)  # fmt: skip
+)
 # Present only when set, so a manifest without them hashes as before they existed.
 _OPTIONAL = frozenset({"attributes", "provenance"})
 
@@ -288,7 +303,7 @@ def _provenance(doc: Any) -> dict[str, Any]:
         and isinstance(doc.get("files"), list)
         and all(isinstance(f, Mapping) and _SHA_RE.fullmatch(str(f.get("sha256"))) for f in doc["files"])
     ):
-        raise ManifestError("provenance must be {record: {...}, files: [{path, sha256, size}]}")  # fmt: skip
+        raise ManifestError("provenance must be {record: {...}, files: [{path, sha256, size}]}")
     return dict(doc) if doc else {}
 
 
@@ -378,4 +393,19 @@ def read_manifest(path: Path, *, trusted_sha256: str | None = None) -> Manifest:
             "the file was edited by hand. Frozen manifests must not be changed; restore it from git "
             "or create a new snapshot"
         )
+    return manifest
+
+
+def load_manifest(project: Project, snapshot_id: str) -> Manifest:
+    """The frozen manifest of ``snapshot_id`` in ``project``, checked against its stored hash."""
+    path = project.manifest_path(snapshot_id)
+    if not path.is_file():
+        known = ", ".join(project.snapshot_ids()) or "none yet"
+        raise SnapshotNotFoundError(
+            f"snapshot {snapshot_id} does not exist in {project.manifests_dir} (known: {known}); "
+            "create it with `mlflow-cv data snapshot SOURCE --id …`"
+        )
+    manifest = read_manifest(path)
+    if manifest.snapshot_id != snapshot_id:
+        raise SnapshotError(f"{path} holds snapshot {manifest.snapshot_id}, not {snapshot_id}")
     return manifest

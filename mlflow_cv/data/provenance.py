@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mlflow_cv.data.manifest import load_manifest
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import DatasetError
 
 __all__ = ["collect", "describe", "export_sources"]
@@ -45,8 +47,11 @@ def collect(source: Path, *, staging: Any | None) -> dict[str, Any] | None:
         if found != entry.sha256:
             edited.append(f"{entry.path}: sha256 {found[:12]}, recorded {entry.sha256[:12]}")
     if edited:
-        raise DatasetError(f"{folder}: the copies of the source annotation files do not match what the import "
-                           "recorded; import the export again instead of editing them", problems=edited)  # fmt: skip
+        raise DatasetError(
+            f"{folder}: the copies of the source annotation files do not match what the import "
+            "recorded; import the export again instead of editing them",
+            problems=edited,
+        )
     return {"record": record.to_dict(), "files": files}
 
 
@@ -55,24 +60,29 @@ def describe(provenance: Mapping[str, Any]) -> list[str]:
     record = provenance["record"]
     sources = ", ".join(f"{s['path']} ({s['sha256'][:12]})" for s in record["sources"][:3])
     more = f" … (+{len(record['sources']) - 3})" if len(record["sources"]) > 3 else ""
-    mapping = ", ".join(f"{c['source_id'] if c['source_id'] is not None else c['source_name']}→{c['class_id']}"
-                        for c in record["category_map"][:12])  # fmt: skip
+    mapping = ", ".join(
+        f"{c['source_id'] if c['source_id'] is not None else c['source_name']}→{c['class_id']}"
+        for c in record["category_map"][:12]
+    )
     libraries = ", ".join(f"{k} {v}" for k, v in sorted(record["libraries"].items()))
-    return [f"imported: {record['format']} by {record['converter']} {record['converter_version']}"
-            + (f" ({libraries})" if libraries else ""),
-            f"  sources: {sources}{more}", f"  category ids → classes: {mapping}"]  # fmt: skip
+    return [
+        f"imported: {record['format']} by {record['converter']} {record['converter_version']}"
+        + (f" ({libraries})" if libraries else ""),
+        f"  sources: {sources}{more}",
+        f"  category ids → classes: {mapping}",
+    ]
 
 
 def export_sources(project: Any, snapshot_id: str, dest: Path) -> list[Path]:
     """Write the snapshot's original annotation files (and the import's record) under ``dest``, byte for
     byte from the store, each checked against its hash; return the paths written."""
-    manifest = project.load(snapshot_id)
+    manifest = load_manifest(project, snapshot_id)
     if not manifest.provenance:
         raise DatasetError(f"{snapshot_id} was not imported (no provenance): it has no source annotation files")
     written = []
     for entry in manifest.provenance["files"]:
         target = dest / entry["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(project.store.read_verified(entry["sha256"]))
+        target.write_bytes(ObjectStore(project.store_dir).read_verified(entry["sha256"]))
         written.append(target)
     return written

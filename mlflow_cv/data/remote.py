@@ -29,10 +29,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mlflow_cv.data.atomic import atomic_write_text
-from mlflow_cv.data.manifest import Manifest, read_manifest
-from mlflow_cv.data.snapshots import Project, install_manifest
+from mlflow_cv.data.manifest import Manifest, load_manifest, read_manifest
+from mlflow_cv.data.snapshots import install_manifest
+from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import ConfigError, SnapshotError, StoreError
 from mlflow_cv.health import health_problem
+from mlflow_cv.project import Project
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -126,26 +128,34 @@ def _remote_sizes(repo: Any, prefixes: Iterable[str], workers: int) -> dict[str,
     """sha256 → size of every object on the remote under the given two-letter prefixes."""
 
     def listing(prefix: str) -> list[tuple[str, int]]:
-        return [(prefix + Path(f.path).name, int(f.file_size or 0))
-                for f in repo.list_artifacts(f"objects/{prefix}") if not f.is_dir]  # fmt: skip
+        return [
+            (prefix + Path(f.path).name, int(f.file_size or 0))
+            for f in repo.list_artifacts(f"objects/{prefix}")
+            if not f.is_dir
+        ]
 
     with ThreadPoolExecutor(workers) as pool:
         return {sha: size for chunk in pool.map(listing, sorted(set(prefixes))) for sha, size in chunk}
 
 
 def push(
-    project: Project, snapshot_ids: Sequence[str], *, remote: str | None = None, workers: int = WORKERS,
+    project: Project,
+    snapshot_ids: Sequence[str],
+    *,
+    remote: str | None = None,
+    workers: int = WORKERS,
     progress: Progress | None = None,
-) -> TransferResult:  # fmt: skip
+) -> TransferResult:
     """Upload the snapshots' missing objects, then their manifests (see the module doc)."""
     started = time.monotonic()
     uri = remote_uri(project, remote)
-    manifests = [project.load(s) for s in snapshot_ids]
+    manifests = [load_manifest(project, s) for s in snapshot_ids]
     sizes = {f.sha256: f.size for m in manifests for f in m.files}
-    absent = [sha for sha in sizes if not project.store.has(sha)]
+    absent = [sha for sha in sizes if not ObjectStore(project.store_dir).has(sha)]
     if absent:
-        raise StoreError(f"{len(absent)} object(s) are missing from the local store; nothing to push them from",
-                         problems=absent[:20])  # fmt: skip
+        raise StoreError(
+            f"{len(absent)} object(s) are missing from the local store; nothing to push them from", problems=absent[:20]
+        )
     _check_reachable(uri)
     repo = _repository(uri)
     there = _remote_sizes(repo, (s[:2] for s in sizes), workers)
@@ -154,7 +164,7 @@ def push(
         progress.start(len(todo))
 
     def upload(sha: str) -> int:
-        repo.log_artifact(str(project.store.object_path(sha)), f"objects/{sha[:2]}")
+        repo.log_artifact(str(ObjectStore(project.store_dir).object_path(sha)), f"objects/{sha[:2]}")
         if progress is not None:
             progress.advance(1)
         return sizes[sha]
@@ -167,9 +177,13 @@ def push(
 
 
 def pull(
-    project: Project, snapshot_ids: Sequence[str], *, remote: str | None = None, workers: int = WORKERS,
+    project: Project,
+    snapshot_ids: Sequence[str],
+    *,
+    remote: str | None = None,
+    workers: int = WORKERS,
     progress: Progress | None = None,
-) -> TransferResult:  # fmt: skip
+) -> TransferResult:
     """Download the snapshots' manifests and missing objects into the local store; every object is
     verified against its hash first, and none is added unless all are."""
     started = time.monotonic()
@@ -179,7 +193,7 @@ def pull(
     with tempfile.TemporaryDirectory(dir=_tmp_root(project)) as tmp:
         manifests = [_fetch_manifest(project, repo, sid, Path(tmp)) for sid in snapshot_ids]
         sizes = {f.sha256: f.size for m in manifests for f in m.files}
-        todo = sorted(sha for sha in sizes if not project.store.has(sha))
+        todo = sorted(sha for sha in sizes if not ObjectStore(project.store_dir).has(sha))
         if progress is not None:
             progress.start(len(todo))
         moved = _download(project, repo, todo, Path(tmp), workers, progress)
@@ -191,7 +205,7 @@ def pull(
 
 
 def _tmp_root(project: Project) -> str:
-    root = project.store.root / "tmp"
+    root = ObjectStore(project.store_dir).root / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     return str(root)
 
@@ -204,18 +218,17 @@ def _fetch_manifest(project: Project, repo: Any, snapshot_id: str, tmp: Path) ->
         path = Path(repo.download_artifacts(f"manifests/{snapshot_id}.json", str(tmp)))
     except (MlflowException, OSError) as exc:
         if local.is_file():
-            return project.load(snapshot_id)
+            return load_manifest(project, snapshot_id)
         raise SnapshotError(f"{snapshot_id} is not on the remote ({exc}); push it from a project that has it") from None
     manifest = read_manifest(path)  # checks the stored hash: a corrupted manifest is refused here
     if manifest.snapshot_id != snapshot_id:
         raise SnapshotError(f"the remote's manifests/{snapshot_id}.json holds {manifest.snapshot_id}")
-    if local.is_file() and project.load(snapshot_id).sha256 != manifest.sha256:
+    if local.is_file() and load_manifest(project, snapshot_id).sha256 != manifest.sha256:
         raise SnapshotError(f"{snapshot_id} on the remote is not the {snapshot_id} of this project (hashes differ)")
     return manifest
 
 
-def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: int,
-              progress: Progress | None) -> int:  # fmt: skip
+def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: int, progress: Progress | None) -> int:
     """Fetch and verify every object; publish them all, or none when one is missing or corrupt."""
     from mlflow.exceptions import MlflowException
 
@@ -240,9 +253,10 @@ def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: 
     with ThreadPoolExecutor(workers) as pool:
         problems = [p for p in pool.map(fetch, shas) if p]
     if problems:
-        raise StoreError(f"{len(problems)} object(s) could not be pulled; nothing was added to the store",
-                         problems=problems)  # fmt: skip
-    with project.store.staging() as stage:
+        raise StoreError(
+            f"{len(problems)} object(s) could not be pulled; nothing was added to the store", problems=problems
+        )
+    with ObjectStore(project.store_dir).staging() as stage:
         for sha in shas:
             shutil.move(str(tmp / "objects" / sha[:2] / sha[2:]), str(stage.path / sha))
         return stage.commit()

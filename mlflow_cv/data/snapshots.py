@@ -1,11 +1,4 @@
-"""Dataset snapshots in a project: create, list, load, verify and check out.
-
-A project is a folder (usually the git repository) holding::
-
-    data/manifests/DS-x.y.z.json   frozen manifests (commit them)
-    conf/data/DS-x.y.z.yaml        the Hydra option for each snapshot (commit them)
-    .mlflow-cv/objects/            the content-addressed store (or $MLFLOW_CV_STORE)
-    .mlflow-cv/cache/              stat caches that make re-checks incremental
+"""Dataset snapshots in a project (:class:`mlflow_cv.project.Project`): create and list them.
 
 Creating a snapshot is ordered so that a crash at any point leaves no partial state behind: the
 files are staged, the semver rules are checked, staged objects are published, the Hydra option is
@@ -15,29 +8,27 @@ written, and last the manifest is written atomically, read-only, never replacing
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.data.stat_cache import StatCache
-from mlflow_cv.errors import SnapshotError, SnapshotNotFoundError
-from mlflow_cv.semver import Bump, Version, check_bump, parse_snapshot_id, snapshot_lineage
+from mlflow_cv.data.store import ObjectStore
+from mlflow_cv.errors import SnapshotError
+from mlflow_cv.project import Project
+from mlflow_cv.semver import Bump, check_bump, parse_snapshot_id, snapshot_lineage
 from mlflow_cv.semver import snapshot_id as id_of
 
-# Building, manifests and the store are imported where used: a Project is made by every command, and
-# a re-check of an unchanged tree (`mlflow-cv data verify`) needs none of them.
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from mlflow_cv.data.manifest import Manifest
     from mlflow_cv.data.splits import SplitSpec
-    from mlflow_cv.data.store import ObjectStore
     from mlflow_cv.render import Progress
 
 __all__ = [
-    "Project",
     "SnapshotList",
     "SnapshotResult",
     "create_snapshot",
@@ -45,79 +36,6 @@ __all__ = [
     "list_snapshots",
     "write_hydra_option",
 ]
-
-
-@dataclass(frozen=True)
-class Project:
-    """Where a project keeps its manifests, Hydra data options, object store and caches."""
-
-    root: Path
-    store_root: Path | None = None
-
-    @classmethod
-    def at(cls, root: str | os.PathLike[str] | None = None) -> Project:
-        """The project at ``root``, else ``$MLFLOW_CV_PROJECT``, else the current directory."""
-        chosen = Path(root or os.environ.get("MLFLOW_CV_PROJECT") or os.getcwd()).resolve()
-        store = os.environ.get("MLFLOW_CV_STORE")
-        return cls(root=chosen, store_root=Path(store).resolve() if store else None)
-
-    @property
-    def manifests_dir(self) -> Path:
-        return self.root / "data" / "manifests"
-
-    @property
-    def conf_data_dir(self) -> Path:
-        return self.root / "conf" / "data"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / ".mlflow-cv"
-
-    @property
-    def store(self) -> ObjectStore:
-        from mlflow_cv.data.store import ObjectStore
-
-        return ObjectStore(self.store_root or self.state_dir)
-
-    def cache_for(self, tree: Path) -> StatCache:
-        return StatCache.for_root(self.state_dir / "cache", tree)
-
-    def checkout_path(self, manifest: Manifest) -> Path:
-        """Where training and evaluation check ``manifest`` out (verified, reused while it verifies)."""
-        return self.state_dir / "checkouts" / f"{manifest.snapshot_id}-{manifest.sha256[:12]}"
-
-    def manifest_path(self, snapshot_id: str) -> Path:
-        parse_snapshot_id(snapshot_id)  # refuses anything that could escape the folder
-        return self.manifests_dir / f"{snapshot_id}.json"
-
-    def snapshot_ids(self, lineage: str | None = None) -> list[str]:
-        """Every frozen snapshot id (of ``lineage`` only, if given), by lineage, then oldest version first."""
-        ids: list[tuple[str, Version, str]] = []
-        if self.manifests_dir.is_dir():
-            for path in self.manifests_dir.glob("*.json"):
-                try:
-                    name, version = snapshot_lineage(path.stem), parse_snapshot_id(path.stem)
-                except SnapshotError:
-                    continue
-                if lineage is None or name == lineage:
-                    ids.append((name, version, path.stem))
-        return [sid for _, _, sid in sorted(ids)]
-
-    def load(self, snapshot_id: str) -> Manifest:
-        """The frozen manifest of ``snapshot_id``, checked against its stored hash."""
-        path = self.manifest_path(snapshot_id)
-        if not path.is_file():
-            known = ", ".join(self.snapshot_ids()) or "none yet"
-            raise SnapshotNotFoundError(
-                f"snapshot {snapshot_id} does not exist in {self.manifests_dir} (known: {known}); "
-                "create it with `mlflow-cv data snapshot SOURCE --id …`"
-            )
-        from mlflow_cv.data.manifest import read_manifest
-
-        manifest = read_manifest(path)
-        if manifest.snapshot_id != snapshot_id:
-            raise SnapshotError(f"{path} holds snapshot {manifest.snapshot_id}, not {snapshot_id}")
-        return manifest
 
 
 @dataclass(frozen=True)
@@ -174,11 +92,29 @@ class SnapshotList:
 
         if not self.rows:
             return lines("no snapshots yet: create one with `mlflow-cv data snapshot SOURCE --id DS-0.1.0`")
-        grid = table("ID", "PARENT", "CREATED", "IMAGES", "LABELS", "CLASSES", "MANIFEST", "NOTES",
-                     right=("IMAGES", "LABELS", "CLASSES"))  # fmt: skip
+        grid = table(
+            "ID",
+            "PARENT",
+            "CREATED",
+            "IMAGES",
+            "LABELS",
+            "CLASSES",
+            "MANIFEST",
+            "NOTES",
+            right=("IMAGES", "LABELS", "CLASSES"),
+        )
         for r in self.rows:
-            add_row(grid, r["id"], r["parent"], r["created_at"], r["images"], r["labels"], r["classes"],
-                    r["manifest_sha256"][:12], r["notes"])  # fmt: skip
+            add_row(
+                grid,
+                r["id"],
+                r["parent"],
+                r["created_at"],
+                r["images"],
+                r["labels"],
+                r["classes"],
+                r["manifest_sha256"][:12],
+                r["notes"],
+            )
         return grid
 
 
@@ -186,11 +122,19 @@ def list_snapshots(project: Project) -> SnapshotList:
     """Every frozen snapshot of ``project`` with its lineage and counts, oldest first."""
     rows = []
     for sid in project.snapshot_ids():
-        m = project.load(sid)
+        m = load_manifest(project, sid)
         rows.append(
-            {"id": sid, "parent": m.parent, "created_at": m.created_at, "images": m.stats.images,
-             "labels": m.stats.labels, "classes": len(m.class_map), "manifest_sha256": m.sha256, "notes": m.notes}
-        )  # fmt: skip
+            {
+                "id": sid,
+                "parent": m.parent,
+                "created_at": m.created_at,
+                "images": m.stats.images,
+                "labels": m.stats.labels,
+                "classes": len(m.class_map),
+                "manifest_sha256": m.sha256,
+                "notes": m.notes,
+            }
+        )
     return SnapshotList(tuple(rows))
 
 
@@ -242,7 +186,7 @@ def create_snapshot(
     if isinstance(class_map, str):
         class_map = parse_class_list(class_map)
     rules = [AttrRule.parse(r) for r in attr_rules]  # a malformed rule is refused before any hashing
-    parent_manifest = project.load(parent) if parent else None
+    parent_manifest = load_manifest(project, parent) if parent else None
     if isinstance(split, str) or seed is not None:
         base = split if isinstance(split, SplitSpec) else parent_manifest.split if parent_manifest else None
         split = SplitSpec.from_options(split if isinstance(split, str) else None, seed=seed, parent=base)
@@ -275,8 +219,8 @@ def create_snapshot(
         task = parent_manifest.task if parent_manifest is not None else None
         task = task or (Provenance.from_dir(source).task if imported else "detect")
 
-    cache = project.cache_for(source)
-    with project.store.staging() as staging:
+    cache = StatCache.for_root(project.cache_dir, source)
+    with ObjectStore(project.store_dir).staging() as staging:
         built = build_manifest(
             source,
             snapshot_id=snapshot_id,

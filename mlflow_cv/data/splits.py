@@ -148,8 +148,13 @@ def _unit(key: bytes, text: str) -> float:
     return int.from_bytes(hashlib.sha256(key + text.encode("utf-8")).digest()[:8], "big") / _SCALE
 
 
-def assign_splits(item_ids: Iterable[str], spec: SplitSpec, *, classes: Mapping[str, Collection[int]] | None = None,
-                  keep: Mapping[str, str] | None = None) -> dict[str, list[str]]:  # fmt: skip
+def assign_splits(
+    item_ids: Iterable[str],
+    spec: SplitSpec,
+    *,
+    classes: Mapping[str, Collection[int]] | None = None,
+    keep: Mapping[str, str] | None = None,
+) -> dict[str, list[str]]:
     """Place each item in a split by a keyed hash of ``(seed, item id)``, or where ``keep`` (the parent's
     assignment, same spec) put it; with ``classes`` (item → its class ids) move new items so that every
     split holds every class it can (see the module doc). Lists come back sorted."""
@@ -177,8 +182,14 @@ def assign_splits(item_ids: Iterable[str], spec: SplitSpec, *, classes: Mapping[
     return out
 
 
-def _keep_every_class(split_of: dict[str, str], classes: Mapping[str, Collection[int]], names: tuple[str, ...], *,
-                      movable: set[str], key: bytes) -> None:  # fmt: skip
+def _keep_every_class(
+    split_of: dict[str, str],
+    classes: Mapping[str, Collection[int]],
+    names: tuple[str, ...],
+    *,
+    movable: set[str],
+    key: bytes,
+) -> None:
     counts: Counter[tuple[str, int]] = Counter((split_of[i], c) for i in split_of for c in set(classes.get(i, ())))
     holders: dict[int, list[str]] = {}
     for item in sorted(split_of):
@@ -188,8 +199,9 @@ def _keep_every_class(split_of: dict[str, str], classes: Mapping[str, Collection
         for split in names:
             if counts[(split, cid)]:
                 continue
-            fits = [i for i in holders[cid] if i in movable
-                    and all(counts[(split_of[i], c)] > 1 for c in set(classes[i]))]  # fmt: skip
+            fits = [
+                i for i in holders[cid] if i in movable and all(counts[(split_of[i], c)] > 1 for c in set(classes[i]))
+            ]
             if not fits:
                 continue  # too few items of this class: reported by split_gaps
             pick = min(fits, key=lambda i: _unit(key, f"stratify\x00{split}\x00{i}"))

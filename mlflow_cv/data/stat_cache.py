@@ -200,9 +200,11 @@ class StatCache:
         paths, digests = list(entries), [e[3] for e in entries.values()]
         self._write(
             self.path,
-            {"entries": _encode_entries(paths, entries.values()),
-             "expected": {k: _encode_expected(r, entries, paths, digests) for k, r in self._expected.items()}},
-        )  # fmt: skip
+            {
+                "entries": _encode_entries(paths, entries.values()),
+                "expected": {k: _encode_expected(r, entries, paths, digests) for k, r in self._expected.items()},
+            },
+        )
         self._dirty = False
 
 
@@ -214,8 +216,13 @@ _HEX = 64  # characters of a SHA-256 hex digest
 
 def _encode_entries(paths: list[str], values: Iterable[tuple[int, int, int, str]]) -> dict[str, Any]:
     ino, size, mtime_ns, sha256 = zip(*values, strict=True) if paths else ((), (), (), ())
-    return {"paths": paths, "ino": _pack("Q", ino), "size": _pack("Q", size), "mtime_ns": _pack("q", mtime_ns),
-            "sha256": "".join(sha256)}  # fmt: skip
+    return {
+        "paths": paths,
+        "ino": _pack("Q", ino),
+        "size": _pack("Q", size),
+        "mtime_ns": _pack("q", mtime_ns),
+        "sha256": "".join(sha256),
+    }
 
 
 _Columns = tuple[list[str], tuple[int, ...], tuple[int, ...], tuple[int, ...], list[str]]
@@ -276,11 +283,18 @@ def _encode_expected(
 ) -> dict[str, Any]:
     files = record.files
     cached = bytes(map(operator.eq, map(files.get, paths), digests))  # 1 where the entry is what is expected
-    rest = {} if sum(cached) == len(files) else {
-        rel: sha for rel, sha in files.items() if (entry := entries.get(rel)) is None or entry[3] != sha
-    }  # fmt: skip
-    return {"manifest": list(record.manifest), "manifest_sha256": record.manifest_sha256,
-            "cached": _to_base64(cached), "files": rest, "others": sorted(record.others)}  # fmt: skip
+    rest = (
+        {}
+        if sum(cached) == len(files)
+        else {rel: sha for rel, sha in files.items() if (entry := entries.get(rel)) is None or entry[3] != sha}
+    )
+    return {
+        "manifest": list(record.manifest),
+        "manifest_sha256": record.manifest_sha256,
+        "cached": _to_base64(cached),
+        "files": rest,
+        "others": sorted(record.others),
+    }
 
 
 def _decode_expected(doc: Any, paths: list[str], digests: list[str]) -> ExpectedTree | None:
@@ -304,8 +318,13 @@ def _decode_expected(doc: Any, paths: list[str], digests: list[str]) -> Expected
 
 
 def _encode_clean(record: CleanTree) -> dict[str, Any]:
-    return {"manifest": list(record.manifest), "manifest_sha256": record.manifest_sha256, "tree": record.tree,
-            "checked": record.checked, "cache": None if record.cache is None else list(record.cache)}  # fmt: skip
+    return {
+        "manifest": list(record.manifest),
+        "manifest_sha256": record.manifest_sha256,
+        "tree": record.tree,
+        "checked": record.checked,
+        "cache": None if record.cache is None else list(record.cache),
+    }
 
 
 def _decode_clean(doc: Any) -> CleanTree | None:

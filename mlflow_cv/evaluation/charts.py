@@ -21,8 +21,9 @@ def charts(metrics: Mapping[str, float], *, title: str) -> dict[str, Any]:
     heads = ("mAP50", "mAP50-95", "accuracy_top1")
     per_slice = {"all": {m: metrics[f"eval/{m}"] for m in heads if f"eval/{m}" in metrics}}
     for piece in slices:
-        per_slice[piece] = {m: metrics[f"{SLICE_HEAD}{piece}/{m}"] for m in heads
-                            if f"{SLICE_HEAD}{piece}/{m}" in metrics}  # fmt: skip
+        per_slice[piece] = {
+            m: metrics[f"{SLICE_HEAD}{piece}/{m}"] for m in heads if f"{SLICE_HEAD}{piece}/{m}" in metrics
+        }
     out = {}
     if per_class:
         out[CHARTS[0]] = _figure(per_class, f"{title}: per class", "class")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlflow_cv.audit.refs import resolve
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.errors import DatasetError, RegistryError
 from mlflow_cv.evaluation.charts import charts
 from mlflow_cv.evaluation.scoring import EvalSettings, score
@@ -32,11 +32,12 @@ from mlflow_cv.tags import (
     TAG_WEIGHTS_SHA256,
     eval_record_key,
 )
+from mlflow_cv.tracking.refs import resolve
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
 
 __all__ = ["Evaluation", "eval_tags", "evaluate", "keys_of", "log_scores", "score_on"]
 
@@ -56,9 +57,17 @@ class Evaluation:
     reused: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "evaluated": self.label, "snapshot": self.snapshot, "split": self.split,
-                "images": self.images, "device": self.device, "reused": self.reused, "slices": self.slices,
-                "metrics": self.metrics}  # fmt: skip
+        return {
+            "run_id": self.run_id,
+            "evaluated": self.label,
+            "snapshot": self.snapshot,
+            "split": self.split,
+            "images": self.images,
+            "device": self.device,
+            "reused": self.reused,
+            "slices": self.slices,
+            "metrics": self.metrics,
+        }
 
     def __rich__(self) -> RenderableType:
         from rich.console import Group
@@ -66,8 +75,9 @@ class Evaluation:
         from mlflow_cv.render import add_row, lines, table
 
         how = "reused the evaluation run" if self.reused else "evaluation run"
-        head = lines(f"{self.label} on {self.snapshot}/{self.split} ({self.images} images, {self.device}): "
-                     f"{how} {self.run_id}")  # fmt: skip
+        head = lines(
+            f"{self.label} on {self.snapshot}/{self.split} ({self.images} images, {self.device}): {how} {self.run_id}"
+        )
         headline = [k.removeprefix("eval/") for k in self.metrics if k.count("/") == 1 and "latency" not in k]
         grid = table("", "images", *headline, right=("images", *headline))
         add_row(grid, "all", self.images, *(f"{self.metrics[f'eval/{k}']:.4f}" for k in headline))
@@ -103,14 +113,14 @@ def evaluate(
     """Evaluate the model REF names on ``split`` of snapshot ``data`` (``slices``: the attributes scored
     slice by slice; default every attribute of the snapshot)."""
     from mlflow_cv.serving.flavor import load_model
-    from mlflow_cv.tracking.server import using_tracking_uri
+    from mlflow_cv.tracking.store import using_tracking_uri
 
     if split not in SPLITS:
         raise DatasetError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
     target = resolve(client, ref, model=model)
     run = client.get_run(target.run_id)
     tags = dict(run.data.tags)
-    manifest = project.load(data)
+    manifest = load_manifest(project, data)
     if tags.get(TAG_TASK) and tags[TAG_TASK] != manifest.task:
         raise DatasetError(f"{target.label} is a {tags[TAG_TASK]} model; {data} is a {manifest.task} dataset")
     model_id = tags.get(TAG_MODEL_ID)
@@ -123,16 +133,29 @@ def evaluate(
     device_name = device_label(device)
     keys = keys_of(tags.get(TAG_WEIGHTS_SHA256, ""), manifest, split, loaded)
     if found := _cached(client, run.info.experiment_id, keys, attributes):
-        result = Evaluation(run_id=found.info.run_id, label=target.label, snapshot=data, split=split,
-                            images=int(found.data.params.get("images", 0)), device=found.data.tags[TAG_EVAL_DEVICE],
-                            metrics=dict(sorted(found.data.metrics.items())),
-                            slices=_slice_sizes(found.data.params), reused=True)  # fmt: skip
+        result = Evaluation(
+            run_id=found.info.run_id,
+            label=target.label,
+            snapshot=data,
+            split=split,
+            images=int(found.data.params.get("images", 0)),
+            device=found.data.tags[TAG_EVAL_DEVICE],
+            metrics=dict(sorted(found.data.metrics.items())),
+            slices=_slice_sizes(found.data.params),
+            reused=True,
+        )
     else:
         scores = score_on(project, manifest, loaded, split=split, attributes=attributes, device=device)
-        tags = eval_tags(run.info.run_id, keys, manifest, device_name,
-                         f"models:/{target.model}/{target.version}" if target.model else None)  # fmt: skip
-        created = client.create_run(run.info.experiment_id, tags=tags,
-                                    run_name=f"eval {target.label} on {manifest.snapshot_id}/{split}")  # fmt: skip
+        tags = eval_tags(
+            run.info.run_id,
+            keys,
+            manifest,
+            device_name,
+            f"models:/{target.model}/{target.version}" if target.model else None,
+        )
+        created = client.create_run(
+            run.info.experiment_id, tags=tags, run_name=f"eval {target.label} on {manifest.snapshot_id}/{split}"
+        )
         run_id = str(created.info.run_id)
         try:
             log_scores(client, run_id, scores, manifest, split, model_id)
@@ -140,8 +163,17 @@ def evaluate(
         except BaseException:
             client.set_terminated(run_id, "FAILED")
             raise
-        result = Evaluation(run_id=run_id, label=target.label, snapshot=data, split=split, images=scores.images,
-                            device=device_name, metrics=scores.metrics, slices=scores.slices, reused=False)  # fmt: skip
+        result = Evaluation(
+            run_id=run_id,
+            label=target.label,
+            snapshot=data,
+            split=split,
+            images=scores.images,
+            device=device_name,
+            metrics=scores.metrics,
+            slices=scores.slices,
+            reused=False,
+        )
     if target.model:
         record = eval_record_key(manifest.sha256, split)
         client.set_model_version_tag(target.model, target.version, record, result.run_id)
@@ -163,8 +195,9 @@ def _slice_sizes(params: dict[str, str]) -> dict[str, int]:
     return {k.removeprefix("slice_images/"): int(v) for k, v in sorted(params.items()) if k.startswith("slice_images/")}
 
 
-def score_on(project: Project, manifest: Any, loaded: Any, *, split: str, attributes: tuple[str, ...],
-             device: str) -> Any:  # fmt: skip
+def score_on(
+    project: Project, manifest: Any, loaded: Any, *, split: str, attributes: tuple[str, ...], device: str
+) -> Any:
     """The one implementation behind both doors: check the snapshot out (verified) and score ``loaded``
     (a :class:`~mlflow_cv.serving.flavor.YoloModel`) on ``split``."""
     from mlflow_cv.data.checkout import checkout
@@ -191,8 +224,12 @@ def eval_tags(of_run: str, keys: dict[str, str], manifest: Any, device_name: str
 def keys_of(weights_sha256: str, manifest: Any, split: str, loaded: Any) -> dict[str, str]:
     """What makes two evaluations the same: the weights, the manifest, the split, the settings."""
     settings = EvalSettings.of(loaded)
-    return {TAG_EVAL_WEIGHTS: weights_sha256, TAG_EVAL_MANIFEST: manifest.sha256, TAG_EVAL_SPLIT: split,
-            TAG_EVAL_SETTINGS: settings.sha256}  # fmt: skip
+    return {
+        TAG_EVAL_WEIGHTS: weights_sha256,
+        TAG_EVAL_MANIFEST: manifest.sha256,
+        TAG_EVAL_SPLIT: split,
+        TAG_EVAL_SETTINGS: settings.sha256,
+    }
 
 
 def log_scores(client: Any, run_id: str, scores: Any, manifest: Any, split: str, model_id: str | None) -> None:
@@ -204,11 +241,18 @@ def log_scores(client: Any, run_id: str, scores: Any, manifest: Any, split: str,
 
     now = int(time.time() * 1000)
     dataset = f"{manifest.snapshot_id}/{split}"
-    metrics = [Metric(k, v, now, 0, model_id=model_id, dataset_name=dataset, dataset_digest=manifest.sha256[:36],
-                      run_id=run_id) for k, v in scores.metrics.items()]  # fmt: skip
+    metrics = [
+        Metric(
+            k, v, now, 0, model_id=model_id, dataset_name=dataset, dataset_digest=manifest.sha256[:36], run_id=run_id
+        )
+        for k, v in scores.metrics.items()
+    ]
     scored = ",".join(sorted({piece.split(":")[0] for piece in scores.slices}))
-    params = [Param("images", str(scores.images)), Param("slices_of", scored),
-              *(Param(f"slice_images/{k}", str(v)) for k, v in scores.slices.items())]  # fmt: skip
+    params = [
+        Param("images", str(scores.images)),
+        Param("slices_of", scored),
+        *(Param(f"slice_images/{k}", str(v)) for k, v in scores.slices.items()),
+    ]
     for start in range(0, len(metrics), 900):
         client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])
     for path, figure in charts(scores.metrics, title=dataset).items():

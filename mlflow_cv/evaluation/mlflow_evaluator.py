@@ -29,13 +29,14 @@ class SnapshotEvaluator(ModelEvaluator):
     def can_evaluate(cls, *, model_type: Any, evaluator_config: Any, **kwargs: Any) -> bool:
         return True  # named explicitly (evaluators="mlflow_cv"); the dataset is checked in evaluate
 
-    def evaluate(self, *, model_type: Any, dataset: Any, run_id: str, evaluator_config: Any, model: Any = None,
-                 **kwargs: Any) -> EvaluationResult:  # fmt: skip
+    def evaluate(
+        self, *, model_type: Any, dataset: Any, run_id: str, evaluator_config: Any, model: Any = None, **kwargs: Any
+    ) -> EvaluationResult:
         from mlflow.tracking import MlflowClient
 
         from mlflow_cv.data.manifest import read_manifest
-        from mlflow_cv.data.snapshots import Project
         from mlflow_cv.evaluation.evaluate import device_label, eval_tags, keys_of, log_scores, score_on
+        from mlflow_cv.project import Project
         from mlflow_cv.tags import TAG_WEIGHTS_SHA256
 
         config = dict(evaluator_config or {})
@@ -59,8 +60,9 @@ class SnapshotEvaluator(ModelEvaluator):
         device = str(config.get("device", "cpu"))
         slices = tuple(config.get("slices", manifest.attributes))
         scores = score_on(project, manifest, loaded, split=split, attributes=slices, device=device)
-        tags = eval_tags(training_run or "", keys_of(weights, manifest, split, loaded), manifest, device_label(device),
-                         None)  # fmt: skip
+        tags = eval_tags(
+            training_run or "", keys_of(weights, manifest, split, loaded), manifest, device_label(device), None
+        )
         for key, value in tags.items():
             client.set_tag(run_id, key, value)
         log_scores(client, run_id, scores, manifest, split, kwargs.get("model_id"))

@@ -43,8 +43,9 @@ class EvalSettings:
     @property
     def sha256(self) -> str:
         """What ``cv.eval.settings_sha256`` records (the batch size does not change a square letterbox)."""
-        return canonical_sha256({"imgsz": self.imgsz, "max_det": self.max_det, "conf": self.conf, "iou": self.iou,
-                                 "backend": self.backend})  # fmt: skip
+        return canonical_sha256(
+            {"imgsz": self.imgsz, "max_det": self.max_det, "conf": self.conf, "iou": self.iou, "backend": self.backend}
+        )
 
     @classmethod
     def of(cls, loaded: Any) -> EvalSettings:
@@ -91,33 +92,59 @@ def score(
         known = ", ".join(manifest.attributes) or "none"
         raise DatasetError(f"{manifest.snapshot_id} has no attribute {', '.join(unknown)} (it has: {known})")
     if manifest.task == "classify":
-        return _score_classifier(yolo, manifest, checkout, items, attributes=attributes, settings=settings,
-                                 device=device)  # fmt: skip
+        return _score_classifier(
+            yolo, manifest, checkout, items, attributes=attributes, settings=settings, device=device
+        )
     path_of = {item: (checkout / manifest.image_of[item]).resolve() for item in items}
     with tempfile.TemporaryDirectory(prefix="cv-eval-") as tmp:
         listing = Path(tmp) / "images.txt"
         listing.write_text("".join(f"{p}\n" for p in path_of.values()))
-        doc: dict[str, Any] = {"path": str(checkout.resolve()), "train": str(listing), "val": str(listing),
-                               "names": dict(manifest.class_map)}  # fmt: skip
+        doc: dict[str, Any] = {
+            "path": str(checkout.resolve()),
+            "train": str(listing),
+            "val": str(listing),
+            "names": dict(manifest.class_map),
+        }
         if manifest.kpt_shape:
             doc["kpt_shape"] = list(manifest.kpt_shape)
         data_yaml = Path(tmp) / "data.yaml"
         data_yaml.write_text(yaml.safe_dump(doc))
-        scores = validate_images(yolo, data_yaml, imgsz=settings.imgsz, conf=settings.conf, iou=settings.iou,
-                                 max_det=settings.max_det, batch=settings.batch, device=device)  # fmt: skip
+        scores = validate_images(
+            yolo,
+            data_yaml,
+            imgsz=settings.imgsz,
+            conf=settings.conf,
+            iou=settings.iou,
+            max_det=settings.max_det,
+            batch=settings.batch,
+            device=device,
+        )
     names = dict(manifest.class_map)
     metrics = {**overall_metrics(scores.metrics, head="eval/"), **class_metrics(scores.metrics, names, head="eval/")}
-    slice_of = {attr: {str(path_of[i]): value for i, value in manifest.attributes[attr].items() if i in path_of}
-                for attr in attributes}  # fmt: skip
+    slice_of = {
+        attr: {str(path_of[i]): value for i, value in manifest.attributes[attr].items() if i in path_of}
+        for attr in attributes
+    }
     metrics |= slice_metrics(scores, slice_of, head="eval/slice/")  # empty slices get no metric, never a 0.0
-    sizes = {str(Slice(attr, value)): sum(v == value for v in slice_of[attr].values())
-             for attr in attributes for value in sorted(set(manifest.attributes[attr].values()))}  # fmt: skip
+    sizes = {
+        str(Slice(attr, value)): sum(v == value for v in slice_of[attr].values())
+        for attr in attributes
+        for value in sorted(set(manifest.attributes[attr].values()))
+    }
     metrics |= _latency(yolo, list(path_of.values())[:LATENCY_IMAGES], settings, device)
     return Scores(metrics=dict(sorted(metrics.items())), images=len(items), slices=sizes)
 
 
-def _score_classifier(yolo: Any, manifest: Manifest, checkout: Path, items: list[str], *, attributes: Sequence[str],
-                      settings: EvalSettings, device: str) -> Scores:  # fmt: skip
+def _score_classifier(
+    yolo: Any,
+    manifest: Manifest,
+    checkout: Path,
+    items: list[str],
+    *,
+    attributes: Sequence[str],
+    settings: EvalSettings,
+    device: str,
+) -> Scores:
     """Classification: Ultralytics' validation over a folder tree of links to the checked-out images, one
     folder per class id (``00000``, ``00001``: sorted as the class map, as Ultralytics numbers folders),
     then accuracy overall, per class and per slice from the same per-image predictions."""
@@ -155,8 +182,14 @@ def _latency(yolo: Any, images: Sequence[Path], settings: EvalSettings, device: 
     """Milliseconds per image, batch 1, after one warm-up: the median and the 95th percentile."""
     if not images:
         return {}
-    run = {"imgsz": settings.imgsz, "conf": 0.25, "iou": settings.iou, "max_det": settings.max_det,
-           "device": device, "verbose": False}  # fmt: skip
+    run = {
+        "imgsz": settings.imgsz,
+        "conf": 0.25,
+        "iou": settings.iou,
+        "max_det": settings.max_det,
+        "device": device,
+        "verbose": False,
+    }
     from mlflow_cv.yolo import quiet
 
     times = []

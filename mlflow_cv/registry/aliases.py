@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.checks import Check
 from mlflow_cv.errors import GateError, RegistryError
-from mlflow_cv.registry.client import call, find_version, holder_of, policy, versions, who_am_i
+from mlflow_cv.registry.client import holder_of, policy, who_am_i
 from mlflow_cv.registry.comparison import gate_scores
 from mlflow_cv.registry.history import AliasEvent, History, MoveRequest, parse_history, previous_holder
 from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
 from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER
 from mlflow_cv.tracking.artifacts import served_weights_problems, verify_artifacts
+from mlflow_cv.tracking.refs import call, find_version, versions
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
 
 __all__ = ["History", "Promotion", "history", "promote", "rollback"]
 
@@ -47,7 +48,8 @@ class Promotion:
     def __rich__(self) -> RenderableType:
         from rich.console import Group
 
-        from mlflow_cv.render import checks_table, lines
+        from mlflow_cv.checks import checks_table
+        from mlflow_cv.render import lines
 
         if self.dry_run:
             verdict = "refused" if self.refused else "allowed"
@@ -66,8 +68,16 @@ def _artifact_problems(client: Any, version: Any) -> list[str]:
     return verify_artifacts(client, version.run_id, dict(version.tags)) + served_weights_problems(client, version)
 
 
-def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", dry_run: bool = False,
-            project: Project | None = None) -> Promotion:  # fmt: skip
+def promote(
+    client: Any,
+    name: str,
+    semver: str,
+    *,
+    alias: str,
+    why: str = "",
+    dry_run: bool = False,
+    project: Project | None = None,
+) -> Promotion:
     """Move ``alias`` to version ``semver`` when every gate passes (only reported for unprotected aliases).
 
     A protected move compares the candidate and the holder on the same gate data (DESIGN §4a): their
@@ -80,8 +90,9 @@ def promote(client: Any, name: str, semver: str, *, alias: str, why: str = "", d
     scores = None
     if rules.protects(alias) and "metrics" in rules.gates and (holder is not None or rules.min_metrics):
         scores = gate_scores(client, rules, target, holder, project=project)
-    gates = evaluate_gates(facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts,
-                           scores=scores)  # fmt: skip
+    gates = evaluate_gates(
+        facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts, scores=scores
+    )
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_PROMOTE)
 
 
@@ -101,9 +112,18 @@ def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool
 
 
 def _finish(
-    client: Any, name: str, alias: str, target: Any, holder: Any | None, gates: list[Check], policy: Policy, *,
-    why: str, dry_run: bool, kind: str,
-) -> Promotion:  # fmt: skip
+    client: Any,
+    name: str,
+    alias: str,
+    target: Any,
+    holder: Any | None,
+    gates: list[Check],
+    policy: Policy,
+    *,
+    why: str,
+    dry_run: bool,
+    kind: str,
+) -> Promotion:
     result = Promotion(
         name=name,
         alias=alias,
@@ -131,10 +151,17 @@ def _finish(
     moved_to = call("", client.get_model_version, name, target.version)
     if not any(e.nonce == request.nonce for e in parse_history(dict(moved_to.tags))):  # no guard: record it here
         event = AliasEvent.now(
-            who=request.who, alias=alias, from_version=str(holder.version) if holder is not None else None,
-            to_version=request.version, from_semver=result.previous, to_semver=result.semver, why=why, kind=kind,
-            gates=tuple(g.line() for g in gates), nonce=request.nonce,
-        )  # fmt: skip
+            who=request.who,
+            alias=alias,
+            from_version=str(holder.version) if holder is not None else None,
+            to_version=request.version,
+            from_semver=result.previous,
+            to_semver=result.semver,
+            why=why,
+            kind=kind,
+            gates=tuple(g.line() for g in gates),
+            nonce=request.nonce,
+        )
         call("cannot record the move", client.set_model_version_tag, name, target.version, event.key, event.to_json())
     return replace(result, moved=True)
 

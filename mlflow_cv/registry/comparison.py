@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.checks import Check
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.errors import RegistryError
 from mlflow_cv.registry.gate_data import gate_data, recorded_metrics
 from mlflow_cv.registry.policy import GateData, GateScores, Policy, VersionFacts, beyond_tolerance, metrics_gate
@@ -23,8 +24,8 @@ from mlflow_cv.tags import TAG_SNAPSHOT, eval_record_key
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.audit.refs import RunRef
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
+    from mlflow_cv.tracking.refs import RunRef
 
 __all__ = ["Comparison", "Delta", "compare", "entity_of", "gate_scores"]
 
@@ -58,8 +59,15 @@ class Delta:
         return self.new is None or beyond_tolerance(self.old, self.new, self.tolerance)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "old": self.old, "new": self.new, "delta": self.delta, "slice": self.slice,
-                "tolerance": self.tolerance, "regressed": self.regressed}  # fmt: skip
+        return {
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+            "delta": self.delta,
+            "slice": self.slice,
+            "tolerance": self.tolerance,
+            "regressed": self.regressed,
+        }
 
 
 @dataclass(frozen=True)
@@ -84,12 +92,19 @@ class Comparison:
         return tuple(dict.fromkeys(d.slice for d in self.regressions if d.slice))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"data": {"snapshot": self.data.snapshot, "split": self.data.split,
-                         "manifest_sha256": self.data.manifest_sha256},
-                "old": self.old, "new": self.new, "evaluations": list(self.evaluations),
-                "verdict": {"passed": self.verdict.passed, "detail": self.verdict.detail},
-                "regressed_slices": list(self.regressed_slices),
-                "deltas": [d.to_dict() for d in self.deltas]}  # fmt: skip
+        return {
+            "data": {
+                "snapshot": self.data.snapshot,
+                "split": self.data.split,
+                "manifest_sha256": self.data.manifest_sha256,
+            },
+            "old": self.old,
+            "new": self.new,
+            "evaluations": list(self.evaluations),
+            "verdict": {"passed": self.verdict.passed, "detail": self.verdict.detail},
+            "regressed_slices": list(self.regressed_slices),
+            "deltas": [d.to_dict() for d in self.deltas],
+        }
 
     def render(self, *, limit: int = 12) -> RenderableType:
         """The deltas table (regressions first), then the gate's verdict."""
@@ -99,8 +114,14 @@ class Comparison:
 
         grid = table("metric", self.old, self.new, "delta", "", right=(self.old, self.new, "delta"))
         for d in self.deltas[:limit]:
-            add_row(grid, d.key, _f(d.old), _f(d.new), "-" if d.delta is None else f"{d.delta:+.4f}",
-                    "REGRESSED" if d.regressed else "")  # fmt: skip
+            add_row(
+                grid,
+                d.key,
+                _f(d.old),
+                _f(d.new),
+                "-" if d.delta is None else f"{d.delta:+.4f}",
+                "REGRESSED" if d.regressed else "",
+            )
         more = len(self.deltas) - limit
         tail = [f"… {more} more (--json shows all)"] if more > 0 else []
         worst = self.regressed_slices
@@ -123,21 +144,34 @@ def entity_of(client: Any, ref: RunRef) -> Any:
     return SimpleNamespace(tags=dict(client.get_run(ref.run_id).data.tags), run_id=ref.run_id, version=None)
 
 
-def gate_scores(client: Any, rules: Policy, candidate: Any, holder: Any | None, *, project: Project | None,
-                evaluate_missing: bool = True) -> GateScores | None:  # fmt: skip
+def gate_scores(
+    client: Any,
+    rules: Policy,
+    candidate: Any,
+    holder: Any | None,
+    *,
+    project: Project | None,
+    evaluate_missing: bool = True,
+) -> GateScores | None:
     """Both models' evaluations on the gate data (model versions, or stand-ins of :func:`entity_of`):
     recorded ones, else evaluated now (``evaluate_missing``); None when the candidate has none and none
     is made."""
-    from mlflow_cv.data.snapshots import Project
     from mlflow_cv.evaluation.evaluate import evaluate
-    from mlflow_cv.registry.client import call
+    from mlflow_cv.project import Project
+    from mlflow_cv.tracking.refs import call
 
     project = project or Project.at()
     chosen = dict(rules.gate_data).get("snapshot")
     latest = _latest(project, candidate) if chosen == "latest" else None
     explicit = bool(chosen) and chosen != "latest"
-    data = gate_data(rules, candidate, holder, runs=client.get_run, latest=latest,
-                     manifest_of=(lambda snap: project.load(snap).sha256) if explicit or latest else None)  # fmt: skip
+    data = gate_data(
+        rules,
+        candidate,
+        holder,
+        runs=client.get_run,
+        latest=latest,
+        manifest_of=(lambda snap: load_manifest(project, snap).sha256) if explicit or latest else None,
+    )
     if data is None:
         raise RegistryError(f"cannot tell the gate data (policy gate_data {dict(rules.gate_data)})")
     scored: list[dict[str, float] | None] = []
@@ -150,15 +184,16 @@ def gate_scores(client: Any, rules: Policy, candidate: Any, holder: Any | None, 
         metrics = recorded_metrics(entity, data, client.get_run, rules.slices) if entity.version else None
         run_id = dict(entity.tags).get(eval_record_key(data.manifest_sha256, data.split), "")
         if metrics is None and evaluate_missing:
-            manifest = project.load(data.snapshot)
+            manifest = load_manifest(project, data.snapshot)
             if manifest.sha256 != data.manifest_sha256:
                 raise RegistryError(
                     f"the gate data is {data}, but this project's {data.snapshot} is manifest "
                     f"{manifest.sha256[:12]}: pull the snapshot the models were trained on"
                 )
             ref = f"models:/{entity.name}/{entity.version}" if entity.version else entity.run_id
-            done = evaluate(client, ref, project=project, data=data.snapshot, split=data.split,
-                            slices=rules.slices or None)  # fmt: skip
+            done = evaluate(
+                client, ref, project=project, data=data.snapshot, split=data.split, slices=rules.slices or None
+            )
             run_id = done.run_id
             if entity.version:  # read back from its record, as the guard will
                 entity = call("", client.get_model_version, entity.name, entity.version)
@@ -194,6 +229,11 @@ def compare(scores: GateScores, candidate: VersionFacts, holder: VersionFacts, *
         deltas.append(Delta(key, old.get(key), new.get(key), tolerance, gated=inner in gated_names))
     deltas.sort(key=lambda d: (not d.regressed, not d.gated, d.delta if d.delta is not None else float("-inf"), d.key))
     verdict = metrics_gate(candidate, holder, policy=policy, scores=scores)
-    return Comparison(data=scores.data, old=holder.label, new=candidate.label,
-                      evaluations=(scores.evaluations[1], scores.evaluations[0]),
-                      deltas=tuple(deltas), verdict=verdict)  # fmt: skip
+    return Comparison(
+        data=scores.data,
+        old=holder.label,
+        new=candidate.label,
+        evaluations=(scores.evaluations[1], scores.evaluations[0]),
+        deltas=tuple(deltas),
+        verdict=verdict,
+    )

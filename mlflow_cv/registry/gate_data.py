@@ -33,9 +33,15 @@ __all__ = ["gate_data", "recorded_metrics", "recorded_scores"]
 Runs = Callable[[str], Any]  # run id → MLflow Run
 
 
-def gate_data(policy: Policy, candidate: Any, holder: Any | None, *, runs: Runs,
-              manifest_of: Callable[[str], str] | None = None,
-              latest: str | None = None) -> GateData | None:  # fmt: skip
+def gate_data(
+    policy: Policy,
+    candidate: Any,
+    holder: Any | None,
+    *,
+    runs: Runs,
+    manifest_of: Callable[[str], str] | None = None,
+    latest: str | None = None,
+) -> GateData | None:
     """The gate data of moving an alias from ``holder`` to ``candidate`` (model versions), or None when it
     cannot be known (then there is no evaluation on it). ``manifest_of`` (the client's project) maps an
     explicit snapshot id to its manifest hash; without it the candidate's evaluation records tell."""
@@ -45,8 +51,11 @@ def gate_data(policy: Policy, candidate: Any, holder: Any | None, *, runs: Runs,
         facts = [VersionFacts(tags=dict(v.tags)) for v in (candidate, holder) if v is not None]
         snap, sha = newer_training_snapshot(facts[0], facts[1] if len(facts) > 1 else None)
         owner = next(v for v in (candidate, holder) if v is not None and dict(v.tags).get(TAG_SNAPSHOT) == snap)
-        splits = {str(i.dataset.name).partition("/")[2] for i in runs(owner.run_id).inputs.dataset_inputs
-                  if str(i.dataset.name).startswith(f"{snap}/")}  # fmt: skip
+        splits = {
+            str(i.dataset.name).partition("/")[2]
+            for i in runs(owner.run_id).inputs.dataset_inputs
+            if str(i.dataset.name).startswith(f"{snap}/")
+        }
         return GateData(snap, sha, chosen.get("split") or default_split(splits))
     split = chosen.get("split", "val")
     if snapshot == "latest":
@@ -95,8 +104,9 @@ def _newest_evaluated(version: Any, split: str, runs: Runs, *, not_before: str) 
     return max(fitting, key=fitting.__getitem__) if fitting else None
 
 
-def recorded_scores(data: GateData | None, candidate: Any, holder: Any | None, *, runs: Runs,
-                    slices: tuple[str, ...]) -> GateScores | None:  # fmt: skip
+def recorded_scores(
+    data: GateData | None, candidate: Any, holder: Any | None, *, runs: Runs, slices: tuple[str, ...]
+) -> GateScores | None:
     """Both versions' evaluations on ``data`` from their records; None when the candidate has none."""
     if data is None:
         return None
@@ -118,8 +128,12 @@ def recorded_metrics(version: Any, data: GateData, runs: Runs, slices: tuple[str
         return None
     found = run.data.tags
     scored = set(run.data.params.get("slices_of", "").split(",")) - {""}
-    if (run.info.status != "FINISHED" or found.get(TAG_EVAL_WEIGHTS) != tags.get(TAG_WEIGHTS_SHA256)
-            or found.get(TAG_EVAL_MANIFEST) != data.manifest_sha256 or found.get(TAG_EVAL_SPLIT) != data.split
-            or not set(slices) <= scored):  # fmt: skip
+    if (
+        run.info.status != "FINISHED"
+        or found.get(TAG_EVAL_WEIGHTS) != tags.get(TAG_WEIGHTS_SHA256)
+        or found.get(TAG_EVAL_MANIFEST) != data.manifest_sha256
+        or found.get(TAG_EVAL_SPLIT) != data.split
+        or not set(slices) <= scored
+    ):
         return None
     return {k: float(v) for k, v in run.data.metrics.items()}

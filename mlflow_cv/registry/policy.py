@@ -156,9 +156,12 @@ class Policy:
         if new.tolerance > self.tolerance:
             found.append(f"tolerance {self.tolerance} → {new.tolerance}")
         aliases = ({a.casefold() for a in self.protected}, {a.casefold() for a in new.protected})  # any case
-        for what, old, now in (("gates", set(self.gates), set(new.gates)), ("protected aliases", *aliases),
-                               ("gated metrics", set(self.metrics), set(new.metrics)),
-                               ("per-class metric prefixes", set(self.per_class), set(new.per_class))):  # fmt: skip
+        for what, old, now in (
+            ("gates", set(self.gates), set(new.gates)),
+            ("protected aliases", *aliases),
+            ("gated metrics", set(self.metrics), set(new.metrics)),
+            ("per-class metric prefixes", set(self.per_class), set(new.per_class)),
+        ):
             if dropped := sorted(old - now):
                 found.append(f"{what} dropped: {', '.join(dropped)}")
         if self.artifacts == "server" and new.artifacts != "server":
@@ -288,8 +291,14 @@ def default_split(splits: set[str]) -> str:
     return "test" if "test" in splits else "val"
 
 
-def metrics_gate(candidate: VersionFacts, holder: VersionFacts | None, *, policy: Policy,
-                 scores: GateScores | None, rollback: bool = False) -> Check:  # fmt: skip
+def metrics_gate(
+    candidate: VersionFacts,
+    holder: VersionFacts | None,
+    *,
+    policy: Policy,
+    scores: GateScores | None,
+    rollback: bool = False,
+) -> Check:
     """Overall, per class and per gated slice, on the same gate data, worst first; and the floors."""
     if rollback:
         return Check("metrics", True, MOVE_ROLLBACK)
@@ -323,8 +332,15 @@ def metrics_gate(candidate: VersionFacts, holder: VersionFacts | None, *, policy
     return Check("metrics", True, f"on {scores.data}: {against}{sliced}{floors}")
 
 
-_IDENTITY = (TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_MANIFEST_SHA256, TAG_CONFIG_SHA256, TAG_COMMIT,
-             TAG_WEIGHTS_DIGEST)  # fmt: skip
+_IDENTITY = (
+    TAG_ARCH_SHA256,
+    TAG_LABELMAP_SHA256,
+    TAG_TASK,
+    TAG_MANIFEST_SHA256,
+    TAG_CONFIG_SHA256,
+    TAG_COMMIT,
+    TAG_WEIGHTS_DIGEST,
+)
 
 
 def same_lineage(a: VersionFacts, b: VersionFacts) -> bool:
@@ -332,8 +348,9 @@ def same_lineage(a: VersionFacts, b: VersionFacts) -> bool:
     return all(a.tags.get(t) == b.tags.get(t) for t in _IDENTITY)
 
 
-def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy,
-                  scores: Callable[[], GateScores | None] | None = None) -> tuple[Bump, list[str]]:  # fmt: skip
+def required_bump(
+    old: VersionFacts, new: VersionFacts, *, policy: Policy, scores: Callable[[], GateScores | None] | None = None
+) -> tuple[Bump, list[str]]:
     """The bump ``new`` needs over ``old`` (DESIGN §4) and why; ``Bump.NONE`` when nothing changed.
 
     A code-only change must keep every gate metric within the tolerance of ``old``; otherwise it is
@@ -372,8 +389,9 @@ def required_bump(old: VersionFacts, new: VersionFacts, *, policy: Policy,
     return Bump.NONE, [f"same architecture, class map, data, config, code and weights as {old.label}"]
 
 
-def patch_shifts(old: VersionFacts, new: VersionFacts, *, policy: Policy,
-                 scores: GateScores | None) -> tuple[list[str], str]:  # fmt: skip
+def patch_shifts(
+    old: VersionFacts, new: VersionFacts, *, policy: Policy, scores: GateScores | None
+) -> tuple[list[str], str]:
     """What moved beyond the tolerance (either way) from ``old`` to ``new``, and on which data: their
     evaluations on the gate data when ``scores`` holds both (gated slices with ``slice_tolerance``), else
     their own validation metrics."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.errors import BumpError, RegistryError
-from mlflow_cv.registry.client import call, policy, versions
+from mlflow_cv.registry.client import policy
 from mlflow_cv.registry.comparison import gate_scores
 from mlflow_cv.registry.gate_data import gate_data
 from mlflow_cv.registry.policy import (
@@ -49,12 +49,13 @@ from mlflow_cv.tags import (
     TAG_SPLIT_SEED,
     TAG_WEIGHTS_SHA256,
 )
-from mlflow_cv.tracking.server import using_tracking_uri
+from mlflow_cv.tracking.refs import call, versions
+from mlflow_cv.tracking.store import using_tracking_uri
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
 
 __all__ = ["Registration", "register", "release_notes"]
 
@@ -80,8 +81,15 @@ class Registration:
         return lines(head, (f"  - {r}" for r in self.reasons))
 
 
-def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version: str | None = None,
-             project: Project | None = None) -> Registration:  # fmt: skip
+def register(
+    client: Any,
+    run_id: str,
+    *,
+    name: str,
+    bump: str = "auto",
+    version: str | None = None,
+    project: Project | None = None,
+) -> Registration:
     """Register the run's model under ``name`` with the semver its lineage requires (DESIGN §4).
 
     A code-only change (a PATCH) is checked on the gate data: the run and the version it supersedes are
@@ -130,8 +138,9 @@ def register(client: Any, run_id: str, *, name: str, bump: str = "auto", version
             me = SimpleNamespace(tags=lineage, run_id=run_id, version=None)
             return gate_scores(client, rules, me, top, project=project)
 
-        semver, chosen, reasons, old = _decide(prior, new, declared=declared, kind=kind, policy=rules,
-                                               patch_scores=patch_scores)  # fmt: skip
+        semver, chosen, reasons, old = _decide(
+            prior, new, declared=declared, kind=kind, policy=rules, patch_scores=patch_scores
+        )
         call(f"cannot set {TAG_SEMVER}", client.set_model_version_tag, name, created.version, TAG_SEMVER, str(semver))
     except BaseException:
         with contextlib.suppress(MlflowException):

@@ -96,10 +96,14 @@ def signature(task: str, settings: Settings) -> Any:
     outputs: list[Any] = [
         ColSpec(kinds.get(c, "double"), c) for c in OUTPUT_COLUMNS[task] if c not in ("polygon", "keypoints")
     ]
-    params = ParamSchema([
-        ParamSpec("conf", "double", settings.conf), ParamSpec("iou", "double", settings.iou),
-        ParamSpec("imgsz", "long", settings.imgsz), ParamSpec("max_det", "long", settings.max_det),
-    ])  # fmt: skip
+    params = ParamSchema(
+        [
+            ParamSpec("conf", "double", settings.conf),
+            ParamSpec("iou", "double", settings.iou),
+            ParamSpec("imgsz", "long", settings.imgsz),
+            ParamSpec("max_det", "long", settings.max_det),
+        ]
+    )
     return ModelSignature(inputs=Schema([ColSpec("binary", "image")]), outputs=Schema(outputs), params=params)
 
 
@@ -249,9 +253,14 @@ class YoloModel:
 
     def predict(self, images: list[Any], settings: Settings) -> dict[str, list[Any]]:
         results: Any = self.yolo.predict(
-            images, imgsz=settings.imgsz, conf=settings.conf, iou=settings.iou, max_det=settings.max_det,
-            batch=settings.batch, verbose=False,
-        )  # fmt: skip
+            images,
+            imgsz=settings.imgsz,
+            conf=settings.conf,
+            iou=settings.iou,
+            max_det=settings.max_det,
+            batch=settings.batch,
+            verbose=False,
+        )
         return to_rows(results, self.names, settings.task)
 
 

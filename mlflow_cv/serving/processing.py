@@ -157,8 +157,9 @@ def to_rows(results: Sequence[Any], names: Mapping[int, str], task: str) -> dict
         if task == "classify":
             probs = result.probs.data.cpu().numpy()
             for rank, cid in enumerate(probs.argsort()[::-1][:TOP_K]):
-                for key, value in zip(CLASSIFY_COLUMNS, (index, rank, int(cid), names[int(cid)], float(probs[cid])),
-                                      strict=True):  # fmt: skip
+                for key, value in zip(
+                    CLASSIFY_COLUMNS, (index, rank, int(cid), names[int(cid)], float(probs[cid])), strict=True
+                ):
                     columns[key].append(value)
             continue
         boxes = result.boxes

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_cv.tags import TAG_ARTIFACTS_SHA256, TAG_WEIGHTS_SHA256
-from mlflow_cv.tracking.server import using_tracking_uri
+from mlflow_cv.tracking.store import using_tracking_uri
 
 __all__ = ["ARTIFACT_INDEX", "index_text", "served_weights_problems", "verify_artifacts", "verify_tree"]
 

@@ -87,9 +87,11 @@ def latest_runs(client: Any, experiment: str, count: int) -> list[str]:
     if found is None:
         raise TrackingError(f"no experiment named {experiment!r} in this tracking store")
     runs = client.search_runs(
-        [found.experiment_id], filter_string="attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+        [found.experiment_id],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
         max_results=count,
-    )  # fmt: skip
+    )
     return [r.info.run_id for r in reversed(runs)]
 
 

@@ -14,7 +14,7 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.pyfunc_dataset_mixin import PyFuncConvertibleDatasetMixin, PyFuncInputsOutputs
 
 from mlflow_cv.canonical import canonical_json
-from mlflow_cv.data.manifest import Manifest
+from mlflow_cv.data.manifest import Manifest, load_manifest
 
 __all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_dataset", "snapshot_datasets"]
 
@@ -113,7 +113,7 @@ def snapshot_dataset(project: Any, snapshot_id: str, split: str) -> SnapshotData
     ``mlflow.models.evaluate(…, evaluators="mlflow_cv")``)."""
     from mlflow_cv.errors import DatasetError
 
-    manifest = project.load(snapshot_id)
+    manifest = load_manifest(project, snapshot_id)
     if not manifest.splits.get(split):
         raise DatasetError(f"{snapshot_id} has no images in split {split!r}; it has {', '.join(manifest.splits)}")
     return SnapshotDataset(manifest, split, manifest_uri=project.manifest_path(snapshot_id).resolve().as_uri())

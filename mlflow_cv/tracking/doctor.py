@@ -24,14 +24,14 @@ import json
 import os
 import socket
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
 
 __all__ = [
     "DoctorResult",
@@ -147,9 +147,14 @@ class DoctorResult:
 def write_record(folder: Path, run_id: str, *, tracking_uri: str, owner: Process, writer: Process) -> Path:
     """Record that ``owner`` (a training) and ``writer`` hold the open run ``run_id``; the record's path."""
     record = OwnerRecord(
-        run_id=run_id, tracking_uri=tracking_uri, owner=owner, writer=writer, host=socket.gethostname(),
-        boot_id=_boot_id(), started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )  # fmt: skip
+        run_id=run_id,
+        tracking_uri=tracking_uri,
+        owner=owner,
+        writer=writer,
+        host=socket.gethostname(),
+        boot_id=_boot_id(),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_id}.json"
     staged = folder / f"{run_id}.{os.getpid()}.tmp"
@@ -169,7 +174,7 @@ def end_orphaned_runs(project: Project, *, tracking_uri: str | None = None) -> D
     in the result, not an error: its records stay for the next time."""
     wanted = None
     if tracking_uri:
-        from mlflow_cv.tracking.server import resolve_tracking_uri
+        from mlflow_cv.tracking.store import resolve_tracking_uri
 
         wanted = resolve_tracking_uri(tracking_uri, project_root=project.root)
     ended: list[EndedRun] = []
@@ -239,7 +244,7 @@ def _end(record: OwnerRecord, path: Path, status: str, why: str) -> EndedRun | N
         return None
     ended = None
     if run.info.status == "RUNNING":
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         note = f"Ended as {status} by mlflow-cv at {stamp}: {why}."
         before = run.data.tags.get(MLFLOW_RUN_NOTE)
         client.set_tag(record.run_id, MLFLOW_RUN_NOTE, f"{before}\n\n{note}" if before else note)

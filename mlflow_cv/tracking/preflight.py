@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlflow_cv.checks import Check, render_checks
-from mlflow_cv.config import JobConfig
 from mlflow_cv.data.checkout import checkout
-from mlflow_cv.data.manifest import Manifest
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.data.manifest import Manifest, load_manifest
 from mlflow_cv.data.splits import describe_gaps
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
+from mlflow_cv.project import Project
 from mlflow_cv.render import progress_on_stderr
 from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
 from mlflow_cv.tracking.git import GitState, git_state, loaded_code
-from mlflow_cv.tracking.server import ARTIFACTS_DIR, artifact_location, artifact_location_problem, tracking_problem
+from mlflow_cv.tracking.store import ARTIFACTS_DIR, artifact_location, artifact_location_problem, tracking_problem
+
+if TYPE_CHECKING:
+    from mlflow_cv.config import JobConfig
 
 __all__ = ["CHECKS", "OVERRIDABLE", "PinnedRun", "PreflightReport", "run_preflight"]
 
@@ -133,8 +136,12 @@ def run_preflight(
     if git is not None:
         add("git_repo", None, f"{git.root} at {git.commit[:12]}")
         hidden = loaded_code(project.root).unpinned  # e.g. an ignored local_patch.py that train.py imports
-        add("dirty_code", _dirty(git.dirty_code + hidden), "no uncommitted changes to tracked or imported code",
-            "commit or stash them (an imported file must be tracked, not ignored)")  # fmt: skip
+        add(
+            "dirty_code",
+            _dirty(git.dirty_code + hidden),
+            "no uncommitted changes to tracked or imported code",
+            "commit or stash them (an imported file must be tracked, not ignored)",
+        )
         add("dirty_conf", _dirty(git.dirty_conf), "conf/ is committed", "commit them (git add conf && git commit)")
     add(
         "seed",
@@ -160,8 +167,12 @@ def run_preflight(
     )
     add("tracking", tracking_problem(tracking_uri), tracking_uri, "start the server, or set tracking.uri")
     artifacts = artifact_location(tracking_uri, job.tracking.experiment, default=project.root / ARTIFACTS_DIR)
-    add("artifacts", artifact_location_problem(artifacts), artifacts,
-        "fix the folder's permissions, or train into another experiment (tracking.experiment=NAME)")  # fmt: skip
+    add(
+        "artifacts",
+        artifact_location_problem(artifacts),
+        artifacts,
+        "fix the folder's permissions, or train into another experiment (tracking.experiment=NAME)",
+    )
     add(
         "registry",
         _registry_problem(job.registry.name),
@@ -170,8 +181,11 @@ def run_preflight(
     )
     manifest, problem = _snapshot(job, project)
     gaps = describe_gaps(manifest.split_gaps) if manifest is not None else ""
-    add("snapshot", problem, f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen"
-        + (f"; {gaps}" if gaps else ""))  # fmt: skip
+    add(
+        "snapshot",
+        problem,
+        f"{job.data.snapshot_id} manifest {job.data.manifest_sha256[:12]}… frozen" + (f"; {gaps}" if gaps else ""),
+    )
     dest: Path | None = None
     if manifest is not None:
         dest = project.checkout_path(manifest)
@@ -229,7 +243,7 @@ def _resolve(path: str | None, root: Path) -> Path | None:
 
 def _snapshot(job: JobConfig, project: Project) -> tuple[Manifest | None, str | None]:
     try:
-        manifest = project.load(job.data.snapshot_id)
+        manifest = load_manifest(project, job.data.snapshot_id)
     except MlflowCvError as exc:
         return None, str(exc)
     pinned = job.data

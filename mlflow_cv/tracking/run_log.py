@@ -170,8 +170,11 @@ def _experiment(name: str, tracking_uri: str, artifact_location: str | None) -> 
             return str(found.experiment_id)
         from mlflow_cv.tags import EXPERIMENT_KIND, KIND_MODEL_TRAINING
 
-        return str(mlflow.create_experiment(name, artifact_location=artifact_location,
-                                            tags={EXPERIMENT_KIND: KIND_MODEL_TRAINING}))  # fmt: skip
+        return str(
+            mlflow.create_experiment(
+                name, artifact_location=artifact_location, tags={EXPERIMENT_KIND: KIND_MODEL_TRAINING}
+            )
+        )
     except MlflowException as exc:
         raise TrackingError(f"tracking store {tracking_uri} refused experiment {name!r}: {exc.message}") from exc
 

@@ -124,18 +124,25 @@ def shapes_as_task(tree: Path, dest: Path, task: str, *, limit: int = 120) -> Pa
                 continue
             if task == "segment":
                 if int(cls) == 0:
-                    points = [(cx + w / 2 * math.cos(a * math.pi / 8), cy + h / 2 * math.sin(a * math.pi / 8))
-                              for a in range(16)]  # fmt: skip
+                    points = [
+                        (cx + w / 2 * math.cos(a * math.pi / 8), cy + h / 2 * math.sin(a * math.pi / 8))
+                        for a in range(16)
+                    ]
                 elif int(cls) == 1:
                     points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
                 else:
                     points = [(cx, y0), (x0, y1), (x1, y1)]
                 lines.append(f"{int(cls)} " + " ".join(f"{x:.6f} {y:.6f}" for x, y in points))
             else:  # pose
-                keypoints = {0: [(cx, y0), (x0, cy), (x1, cy)], 1: [(x0, y0), (x0, y1), (x1, y1)],
-                             2: [(cx, y0), (x0, y1), (x1, y1)]}[int(cls)]  # fmt: skip
-                lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f} "
-                             + " ".join(f"{x:.6f} {y:.6f} 2" for x, y in keypoints))  # fmt: skip
+                keypoints = {
+                    0: [(cx, y0), (x0, cy), (x1, cy)],
+                    1: [(x0, y0), (x0, y1), (x1, y1)],
+                    2: [(cx, y0), (x0, y1), (x1, y1)],
+                }[int(cls)]
+                lines.append(
+                    f"{int(cls)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f} "
+                    + " ".join(f"{x:.6f} {y:.6f} 2" for x, y in keypoints)
+                )
         if task != "classify":
             (dest / "images").mkdir(parents=True, exist_ok=True)
             (dest / "labels").mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlflow_cv.data.snapshots import Project
+from mlflow_cv.project import Project
 from tests.helpers import REPO
 from tests.helpers.data import ShapeStages
 
@@ -42,8 +42,9 @@ def commit_all(root: Path, message: str = "project") -> None:
     git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
 
 
-def make_train_project(root: Path, *, shapes: ShapeStages, stages: tuple[str, ...] = ("1.0.0", "1.1.0"),
-                       attr_rules: tuple[str, ...] = ()) -> Project:  # fmt: skip
+def make_train_project(
+    root: Path, *, shapes: ShapeStages, stages: tuple[str, ...] = ("1.0.0", "1.1.0"), attr_rules: tuple[str, ...] = ()
+) -> Project:
     """A git repository like a user's: train.py, conf/, the shapes data snapshotted (with ``attr_rules``
     as ``--attr``), all committed."""
     from mlflow_cv.data.snapshots import create_snapshot
@@ -58,8 +59,9 @@ def make_train_project(root: Path, *, shapes: ShapeStages, stages: tuple[str, ..
     return project
 
 
-def run_train(project: Project, *overrides: str, cwd: Path | None = None, script: str | None = None,
-              check: bool = True) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run_train(
+    project: Project, *overrides: str, cwd: Path | None = None, script: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """``python train.py OVERRIDES`` in a subprocess, as a user runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "YOLO_"))}
     cmd = [sys.executable, script or str(project.root / "train.py"), *overrides]

@@ -15,12 +15,22 @@ from typing import Any
 from mlflow_cv.semver import Bump, Version
 
 BASE_TAGS = {
-    "cv.data.snapshot": "DS-1.0.0", "cv.data.manifest_sha256": "a" * 64, "cv.data.split_seed": "42",
-    "cv.code.commit": "c" * 40, "cv.code.dirty": "false", "cv.config.id": "f" * 12, "cv.config.sha256": "f" * 64,
-    "cv.train.seed": "0", "cv.preflight": "passed", "cv.weights.sha256": "0" * 64, "cv.weights.digest": "d" * 64,
-    "cv.model.arch_sha256": "e" * 64, "cv.model.labelmap_sha256": "b" * 64, "cv.model.task": "detect",
+    "cv.data.snapshot": "DS-1.0.0",
+    "cv.data.manifest_sha256": "a" * 64,
+    "cv.data.split_seed": "42",
+    "cv.code.commit": "c" * 40,
+    "cv.code.dirty": "false",
+    "cv.config.id": "f" * 12,
+    "cv.config.sha256": "f" * 64,
+    "cv.train.seed": "0",
+    "cv.preflight": "passed",
+    "cv.weights.sha256": "0" * 64,
+    "cv.weights.digest": "d" * 64,
+    "cv.model.arch_sha256": "e" * 64,
+    "cv.model.labelmap_sha256": "b" * 64,
+    "cv.model.task": "detect",
     "cv.artifacts.sha256": "1" * 64,
-}  # fmt: skip
+}
 METRICS = {"val/mAP50-95": 0.50, "val/mAP50": 0.70, "val/AP50-95/circle": 0.55, "val/AP50-95/square": 0.45}
 
 
@@ -36,8 +46,12 @@ def make_run(client: Any, *, metrics: dict[str, float] | None = None, **changes:
     run = client.create_run(experiment.experiment_id)
     weights = uuid.uuid4().bytes * 64
     index = json.dumps({"weights/best.pt": hashlib.sha256(weights).hexdigest()}, indent=2) + "\n"
-    tags = {**BASE_TAGS, "cv.weights.sha256": hashlib.sha256(weights).hexdigest(),
-            "cv.artifacts.sha256": hashlib.sha256(index.encode()).hexdigest(), **changes}  # fmt: skip
+    tags = {
+        **BASE_TAGS,
+        "cv.weights.sha256": hashlib.sha256(weights).hexdigest(),
+        "cv.artifacts.sha256": hashlib.sha256(index.encode()).hexdigest(),
+        **changes,
+    }
     for key, value in tags.items():
         client.set_tag(run.info.run_id, key, value)
     for key, value in (METRICS if metrics is None else metrics).items():
@@ -62,10 +76,14 @@ def register_concurrently(client: Any, url: str, name: str, n: int = 8, *, raw: 
     client.create_registered_model(name)
     code = "import sys; from mlflow_cv.cli import main; sys.argv[0] = 'mlflow-cv'; main()"
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, "model", "register", run, "--name", name, "--tracking-uri", url],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, "model", "register", run, "--name", name, "--tracking-uri", url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for run in runs
-    ]  # fmt: skip
+    ]
 
     def raw_client(_: int) -> str:
         from mlflow.tracking import MlflowClient
@@ -99,9 +117,17 @@ def register_concurrently(client: Any, url: str, name: str, n: int = 8, *, raw: 
     assert {v.run_id for v in versions} == set(runs) | ({bare} if raw else set())
 
 
-def record_evaluation(client: Any, name: str, version: str, *, metrics: dict[str, float] | None = None,
-                      split: str = "val", snapshot: str | None = None, manifest: str | None = None,
-                      slices_of: str = "") -> str:  # fmt: skip
+def record_evaluation(
+    client: Any,
+    name: str,
+    version: str,
+    *,
+    metrics: dict[str, float] | None = None,
+    split: str = "val",
+    snapshot: str | None = None,
+    manifest: str | None = None,
+    slices_of: str = "",
+) -> str:
     """An evaluation run of ``name`` version ``version`` on its training manifest (as ``mlflow-cv
     evaluate`` logs one: ``cv.eval.*`` tags at creation, ``eval/…`` metrics, ended) and the version's
     record of it. ``metrics`` default to the run's own gate metrics, renamed ``val/…`` → ``eval/…``;
@@ -114,11 +140,18 @@ def record_evaluation(client: Any, name: str, version: str, *, metrics: dict[str
     scores = (
         metrics if metrics is not None else {"eval/" + k.removeprefix("val/"): v for k, v in run.data.metrics.items()}
     )
-    evaluation = client.create_run(run.info.experiment_id, tags={
-        "cv.eval.of": mv.run_id, "cv.eval.weights_sha256": tags["cv.weights.sha256"],
-        "cv.eval.manifest_sha256": manifest, "cv.eval.snapshot": snapshot or tags["cv.data.snapshot"],
-        "cv.eval.split": split, "cv.eval.settings_sha256": "5" * 64, "cv.eval.device": "cpu (test)",
-    }).info.run_id  # fmt: skip
+    evaluation = client.create_run(
+        run.info.experiment_id,
+        tags={
+            "cv.eval.of": mv.run_id,
+            "cv.eval.weights_sha256": tags["cv.weights.sha256"],
+            "cv.eval.manifest_sha256": manifest,
+            "cv.eval.snapshot": snapshot or tags["cv.data.snapshot"],
+            "cv.eval.split": split,
+            "cv.eval.settings_sha256": "5" * 64,
+            "cv.eval.device": "cpu (test)",
+        },
+    ).info.run_id
     for key, value in scores.items():
         client.log_metric(evaluation, key, value)
     client.log_param(evaluation, "slices_of", slices_of)

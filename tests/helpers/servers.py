@@ -50,15 +50,31 @@ def running(cmd: list[str], *, env: dict[str, str], log: Path, ready: str, timeo
 
 
 @contextmanager
-def guarded_mlflow_server(db: str, root: Path, *, workers: int = 1, args: tuple[str, ...] = (),
-                          env: dict[str, str] | None = None) -> Iterator[Server]:  # fmt: skip
+def guarded_mlflow_server(
+    db: str, root: Path, *, workers: int = 1, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """``mlflow server`` on 127.0.0.1 over ``db`` through both mlflow-cv guards, serving artifacts from
     ``root/artifacts`` (its log in ``root/server.log``)."""
     port = free_port()
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"cv-guard-{db}", "--registry-store-uri", f"cv-guard-{db}",
-           "--artifacts-destination", str(root / "artifacts"), "--workers", str(workers), *args]  # fmt: skip
+    cmd = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"cv-guard-{db}",
+        "--registry-store-uri",
+        f"cv-guard-{db}",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+        "--workers",
+        str(workers),
+        *args,
+    ]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    with running(cmd, env={**clean, **(env or {})}, log=root / "server.log",
-                 ready=f"http://127.0.0.1:{port}/health") as url:  # fmt: skip
+    with running(
+        cmd, env={**clean, **(env or {})}, log=root / "server.log", ready=f"http://127.0.0.1:{port}/health"
+    ) as url:
         yield Server(url, root)

@@ -61,8 +61,8 @@ def _store_classes() -> dict[type, type]:
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
 
-    from mlflow_cv.registry.guard import GuardedRegistryStore
-    from mlflow_cv.registry.tracking_guard import GuardedTrackingStore
+    from mlflow_cv.server.registry_store import GuardedRegistryStore
+    from mlflow_cv.server.tracking_store import GuardedTrackingStore
 
     return {RegistryStore: GuardedRegistryStore, TrackingStore: GuardedTrackingStore}
 
@@ -101,7 +101,7 @@ def cached_db(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
     db_path = tmp_dir / "mlflow.db"
     artifact_uri = (tmp_dir / "artifacts").as_uri()
     if _guarded(pytestconfig):
-        from mlflow_cv.registry.stores import build_registry_store, build_tracking_store
+        from mlflow_cv.server.stores import build_registry_store, build_tracking_store
 
         swaps = _store_classes()
         tracking = build_tracking_store(f"cv-guard-sqlite:///{db_path}", artifact_uri)

@@ -64,9 +64,15 @@ def import_dataset(
         palette = parse_palette(palette)
     if isinstance(classes, str):
         classes = tuple(parse_class_list(classes).values())
-    options = ImportOptions(task=task, out_of_bounds=out_of_bounds, drop_invalid=drop_invalid,
-                            voc_drop_difficult=voc_drop_difficult, palette=tuple(palette or ()),
-                            classes=tuple(classes or ()), min_area=min_area)  # fmt: skip
+    options = ImportOptions(
+        task=task,
+        out_of_bounds=out_of_bounds,
+        drop_invalid=drop_invalid,
+        voc_drop_difficult=voc_drop_difficult,
+        palette=tuple(palette or ()),
+        classes=tuple(classes or ()),
+        min_area=min_area,
+    )
     options.check(format)
     source, dest = Path(source), Path(dest)
     images_dir = Path(images) if images is not None else None

@@ -115,8 +115,9 @@ def _categories(conv: Conversion, docs: list[tuple[str, dict[str, Any]]], *, whe
     return conv.set_classes([(cid, name, name) for cid, (name, _) in sorted(names.items())], where=where)
 
 
-def _images(conv: Conversion, rel: str, entries: list[Any], folder: Path,
-            split: str) -> dict[Any, tuple[Item, int, int] | None]:  # fmt: skip
+def _images(
+    conv: Conversion, rel: str, entries: list[Any], folder: Path, split: str
+) -> dict[Any, tuple[Item, int, int] | None]:
     """image id → (item, width, height), or None for an image with a problem (reported here)."""
     by_id: dict[Any, tuple[Item, int, int] | None] = {}
     for k, img in enumerate(entries):
@@ -145,8 +146,9 @@ def _images(conv: Conversion, rel: str, entries: list[Any], folder: Path,
     return by_id
 
 
-def _annotation(conv: Conversion, ann: dict[str, Any], cls: int, item: Item, width: int, height: int,
-                where: Where) -> None:  # fmt: skip
+def _annotation(
+    conv: Conversion, ann: dict[str, Any], cls: int, item: Item, width: int, height: int, where: Where
+) -> None:
     if conv.task == "detect" or not ann.get("segmentation"):
         box = ann.get("bbox")
         if not isinstance(box, list) or len(box) != 4 or not all(type(v) in _NUMBERS for v in box):
@@ -187,8 +189,9 @@ def _annotation(conv: Conversion, ann: dict[str, Any], cls: int, item: Item, wid
 _NUMBERS = frozenset({int, float})  # by exact type: True is no coordinate
 
 
-def _rle_outlines(conv: Conversion, seg: dict[str, Any], width: int, height: int,
-                  where: Where) -> list[list[float]] | None:  # fmt: skip
+def _rle_outlines(
+    conv: Conversion, seg: dict[str, Any], width: int, height: int, where: Where
+) -> list[list[float]] | None:
     """The outer contours of an RLE mask, or None when it cannot be decoded (a problem is recorded)."""
     import cv2
     from pycocotools import mask as rle_mask  # type: ignore[import-untyped]

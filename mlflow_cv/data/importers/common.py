@@ -68,8 +68,15 @@ _APPLIES: dict[str, frozenset[str]] = {
     "classes": frozenset({"voc", "cvat", "labelstudio", "masks"}),
     "min_area": frozenset({"masks"}),
 }
-_DEFAULTS: dict[str, Any] = {"task": None, "out_of_bounds": "refuse", "drop_invalid": False,
-                             "voc_drop_difficult": False, "palette": (), "classes": (), "min_area": None}  # fmt: skip
+_DEFAULTS: dict[str, Any] = {
+    "task": None,
+    "out_of_bounds": "refuse",
+    "drop_invalid": False,
+    "voc_drop_difficult": False,
+    "palette": (),
+    "classes": (),
+    "min_area": None,
+}
 
 
 @dataclass(frozen=True)
@@ -239,8 +246,7 @@ class Conversion:
         )
         return False
 
-    def box(self, item: Item, cls: int, x: float, y: float, w: float, h: float, iw: int, ih: int,
-            where: Where) -> bool:  # fmt: skip
+    def box(self, item: Item, cls: int, x: float, y: float, w: float, h: float, iw: int, ih: int, where: Where) -> bool:
         """Add the box with top-left ``(x, y)`` and size ``w x h`` pixels in an ``iw x ih`` image."""
         if not math.isfinite(x + y + w + h):  # a NaN or an infinity anywhere makes the sum one
             self.invalid(where, f"{_box(x, y, w, h)} is not made of finite numbers", "box with non-finite numbers")
@@ -256,8 +262,11 @@ class Conversion:
                 return False
             x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(iw)), min(y2, float(ih))
             if x2 <= x1 or y2 <= y1:
-                self.invalid(where, f"{_box(x, y, w, h)} lies entirely outside the {iw}x{ih} image",
-                             "box entirely outside the image")  # fmt: skip
+                self.invalid(
+                    where,
+                    f"{_box(x, y, w, h)} lies entirely outside the {iw}x{ih} image",
+                    "box entirely outside the image",
+                )
                 return False
             if outside:
                 self.clipped["box"] += 1
@@ -270,8 +279,18 @@ class Conversion:
         )
         return True
 
-    def rotated_box(self, item: Item, cls: int, corners: tuple[float, float, float, float], degrees: float, *,
-                    about: tuple[float, float], iw: int, ih: int, where: Where) -> bool:  # fmt: skip
+    def rotated_box(
+        self,
+        item: Item,
+        cls: int,
+        corners: tuple[float, float, float, float],
+        degrees: float,
+        *,
+        about: tuple[float, float],
+        iw: int,
+        ih: int,
+        where: Where,
+    ) -> bool:
         """Add the box ``(x1, y1, x2, y2)`` turned by ``degrees`` clockwise about ``about``: a segment import
         writes its corners, a detect import refuses it (an axis-aligned box would grow it)."""
         x1, y1, x2, y2 = corners
@@ -304,8 +323,9 @@ class Conversion:
                 return False
             points = clip_polygon(xy, iw, ih)
             if len(points) < 6 or polygon_area(points) <= 0:
-                self.invalid(where, f"a polygon lies entirely outside the {iw}x{ih} image",
-                             "polygon entirely outside the image")  # fmt: skip
+                self.invalid(
+                    where, f"a polygon lies entirely outside the {iw}x{ih} image", "polygon entirely outside the image"
+                )
                 return False
             self.clipped["polygon"] += 1
         if self.task == "detect":

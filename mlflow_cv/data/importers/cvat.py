@@ -63,8 +63,9 @@ def read(source: Path, *, images: Path | None, options: ImportOptions) -> tuple[
     return conv, located
 
 
-def _image(conv: Conversion, rel: str, img: Node, folder: Path, class_of: dict[str, int],
-           skipped: Counter[str]) -> None:  # fmt: skip
+def _image(
+    conv: Conversion, rel: str, img: Node, folder: Path, class_of: dict[str, int], skipped: Counter[str]
+) -> None:
     name = img.attrib.get("name", "")
     try:
         width, height = int(img.attrib.get("width", "")), int(img.attrib.get("height", ""))
@@ -83,8 +84,9 @@ def _image(conv: Conversion, rel: str, img: Node, folder: Path, class_of: dict[s
             skipped[shape.tag] += 1
 
 
-def _shape(conv: Conversion, rel: str, shape: Node, item: Item, width: int, height: int,
-           class_of: dict[str, int]) -> None:  # fmt: skip
+def _shape(
+    conv: Conversion, rel: str, shape: Node, item: Item, width: int, height: int, class_of: dict[str, int]
+) -> None:
     label = shape.attrib.get("label", "")
 
     def where() -> str:

@@ -88,8 +88,9 @@ def join_parts(parts: Sequence[Sequence[float]]) -> list[float]:
     return [float(c) for c in merged.ravel()]
 
 
-def rotated_box(x1: float, y1: float, x2: float, y2: float, degrees: float, *,
-                about: tuple[float, float]) -> list[float]:  # fmt: skip
+def rotated_box(
+    x1: float, y1: float, x2: float, y2: float, degrees: float, *, about: tuple[float, float]
+) -> list[float]:
     """The corners of the box rotated clockwise on screen (y points down) by ``degrees`` about ``about``
     (CVAT turns boxes about their centre, Label Studio about their top-left corner)."""
     import math

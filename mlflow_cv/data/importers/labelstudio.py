@@ -47,8 +47,11 @@ def read(source: Path, *, images: Path | None, options: ImportOptions) -> tuple[
             )
             continue
         for t, task in enumerate(doc):
-            done = [(a, ann) for a, ann in enumerate(task.get("annotations") or [])
-                    if isinstance(ann, dict) and not ann.get("was_cancelled")]  # fmt: skip
+            done = [
+                (a, ann)
+                for a, ann in enumerate(task.get("annotations") or [])
+                if isinstance(ann, dict) and not ann.get("was_cancelled")
+            ]
             if not done:
                 unannotated += 1
             elif len(done) > 1:

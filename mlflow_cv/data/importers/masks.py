@@ -149,8 +149,9 @@ def _known_values(conv: Conversion, rel: str, keys: Any, values: list[int]) -> b
     return not len(unknown)
 
 
-def _regions(conv: Conversion, rel: str, binary: Any, cls: int, item: Item, width: int, height: int,
-             min_area: int) -> None:  # fmt: skip
+def _regions(
+    conv: Conversion, rel: str, binary: Any, cls: int, item: Item, width: int, height: int, min_area: int
+) -> None:
     """One polygon per 8-connected region of ``binary``."""
     import cv2
     import numpy as np

@@ -25,8 +25,14 @@ _FLAG = {"0": False, "1": True}
 
 
 def read(source: Path, *, images: Path | None, options: ImportOptions) -> tuple[Conversion, Located]:
-    located = locate(source, images=images, fmt="Pascal VOC", pattern="Annotations/**/*.xml",
-                     what="Annotations/*.xml", default_images="JPEGImages")  # fmt: skip
+    located = locate(
+        source,
+        images=images,
+        fmt="Pascal VOC",
+        pattern="Annotations/**/*.xml",
+        what="Annotations/*.xml",
+        default_images="JPEGImages",
+    )
     conv = Conversion("voc", task="detect", options=options)
     trees: list[tuple[str, Node]] = []
     for path in located.annotations:
@@ -81,8 +87,9 @@ def _numbers(node: Node | None, tags: tuple[str, ...]) -> list[float] | None:
         return None
 
 
-def _object(conv: Conversion, rel: str, k: int, obj: Node, item: Item, size: tuple[int, int],
-            class_of: dict[str, int]) -> None:  # fmt: skip
+def _object(
+    conv: Conversion, rel: str, k: int, obj: Node, item: Item, size: tuple[int, int], class_of: dict[str, int]
+) -> None:
     name = obj.findtext("name") or ""
 
     def where() -> str:

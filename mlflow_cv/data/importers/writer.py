@@ -123,13 +123,21 @@ class Provenance:
             raise DatasetError(f"provenance schema {doc.get('schema')!r} is not {SCHEMA}; import the export again")
         try:
             return cls(
-                format=doc["format"], task=doc["task"], converter=doc["converter"],
-                converter_version=doc["converter_version"], libraries=dict(doc["libraries"]),
+                format=doc["format"],
+                task=doc["task"],
+                converter=doc["converter"],
+                converter_version=doc["converter_version"],
+                libraries=dict(doc["libraries"]),
                 category_map=tuple(CategoryEntry(**c) for c in doc["category_map"]),
-                sources=tuple(SourceEntry(**s) for s in doc["sources"]), options=dict(doc["options"]),
-                images=doc["images"], objects=doc["objects"], clipped=dict(doc["clipped"]),
-                dropped=dict(doc["dropped"]), warnings=tuple(doc["warnings"]), sidecars=tuple(doc["sidecars"]),
-            )  # fmt: skip
+                sources=tuple(SourceEntry(**s) for s in doc["sources"]),
+                options=dict(doc["options"]),
+                images=doc["images"],
+                objects=doc["objects"],
+                clipped=dict(doc["clipped"]),
+                dropped=dict(doc["dropped"]),
+                warnings=tuple(doc["warnings"]),
+                sidecars=tuple(doc["sidecars"]),
+            )
         except (KeyError, TypeError) as exc:
             raise DatasetError(
                 f"provenance record is incomplete or malformed ({exc}); import the export again"
@@ -255,9 +263,17 @@ def write_tree(conv: Conversion, dest: Path, *, source: Path, located: Located, 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ImportResult(dest=dest, format=conv.fmt, task=conv.task, images=len(conv.items), objects=conv.objects,
-                        classes=tuple(conv.names), clipped=dict(conv.clipped), dropped=dict(conv.dropped),
-                        warnings=warnings)  # fmt: skip
+    return ImportResult(
+        dest=dest,
+        format=conv.fmt,
+        task=conv.task,
+        images=len(conv.items),
+        objects=conv.objects,
+        classes=tuple(conv.names),
+        clipped=dict(conv.clipped),
+        dropped=dict(conv.dropped),
+        warnings=warnings,
+    )
 
 
 def _write_items(conv: Conversion, tmp: Path, *, link: str) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same
 ``mlflow-cv model …``:
 
 - every ``cv.*`` tag of a version, given at creation or set later, is checked against the evidence it
-  claims (:mod:`mlflow_cv.registry.evidence`: the run's lineage tags and metrics), and is write-once;
+  claims (:mod:`mlflow_cv.server.evidence`: the run's lineage tags and metrics), and is write-once;
 - ``cv.semver`` is never given at creation (so ``copy_model_version`` cannot carry one over), and is set
   in registration order: a semantic version, unique in the model, above every earlier (lower-numbered)
   version's and below every later one's, and only once every earlier version has one (or was abandoned);
@@ -21,16 +21,16 @@ so that the MLflow UI, a plain ``MlflowClient`` and raw REST calls meet the same
   a change that loosens it needs ``mlflow-cv model policy --allow-loosen`` (``cv.policy.request``), and
   every change is an event of the history;
 - a protected alias (policy: ``production``, ``staging``) moves only when the gates pass, the artifacts
-  re-hashed by this server (:mod:`mlflow_cv.registry.server_artifacts`) unless the policy leaves them to
+  re-hashed by this server (:mod:`mlflow_cv.server.artifacts`) unless the policy leaves them to
   the client, the metrics compared on both versions' evaluation records on the same gate data
   (:mod:`mlflow_cv.registry.gate_data`); a rollback passes when it goes to the holder recorded before
   the current one; protected aliases cannot be deleted;
 - with MLflow's auth app, moving a protected alias or changing a policy needs MANAGE on the model
-  (:mod:`mlflow_cv.registry.identity`), and ``who`` in the history is the authenticated user;
+  (:mod:`mlflow_cv.server.identity`), and ``who`` in the history is the authenticated user;
 - every alias move and policy change is recorded in the history (:mod:`mlflow_cv.registry.history`),
   which only this store writes, with only the gates it evaluated.
 
-Every check-then-write runs under a lock held in the database (:mod:`mlflow_cv.registry.dblock`), so any
+Every check-then-write runs under a lock held in the database (:mod:`mlflow_cv.server.dblock`), so any
 number of server workers and processes on one database is safe.
 
 A refusal is an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400; 403 for a missing
@@ -57,8 +57,6 @@ from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 from sqlalchemy import and_, or_
 
 from mlflow_cv.errors import MlflowCvError, SemverError
-from mlflow_cv.registry.dblock import serialized
-from mlflow_cv.registry.evidence import Evidence, problem_with
 from mlflow_cv.registry.gate_data import gate_data, recorded_scores
 from mlflow_cv.registry.history import (
     AliasEvent,
@@ -70,11 +68,13 @@ from mlflow_cv.registry.history import (
     parse_events,
     previous_holder,
 )
-from mlflow_cv.registry.identity import require_manage, who
 from mlflow_cv.registry.policy import STALE_MS, GateScores, Policy, evaluate_gates, facts_of
-from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
-from mlflow_cv.registry.server_artifacts import Unreadable, artifact_problems
 from mlflow_cv.semver import Version
+from mlflow_cv.server.artifacts import Unreadable, artifact_problems
+from mlflow_cv.server.dblock import serialized
+from mlflow_cv.server.evidence import Evidence, problem_with
+from mlflow_cv.server.identity import require_manage, who
+from mlflow_cv.server.refusal import SCHEME_PREFIX, refuse
 from mlflow_cv.tags import (
     HISTORY_PREFIX,
     MOVE_DIRECT,
@@ -209,8 +209,9 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     # --- model versions and their tags -----------------------------------------------------------
 
-    def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
-                             *args: Any, **kwargs: Any) -> Any:  # fmt: skip
+    def create_model_version(
+        self, name: str, source: str, run_id: str | None = None, tags: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
         """``cv.*`` tags given at creation are checked like any other write of them; ``cv.semver`` is never
         given at creation (nor carried over by ``copy_model_version``): it is set afterwards, in order."""
         claimed = {t.key: t.value for t in tags or () if ours(t.key)}
@@ -218,8 +219,10 @@ class GuardedRegistryStore(SqlAlchemyStore):
             return super().create_model_version(name, source, run_id, tags, *args, **kwargs)
         with serialized(self, f"model:{name}", f"run:{run_id}"):
             if TAG_SEMVER in claimed:
-                raise refuse(f"{TAG_SEMVER} is set after a version is created, in registration order; "
-                             "register with `mlflow-cv model register` (a copied version gets its own)")  # fmt: skip
+                raise refuse(
+                    f"{TAG_SEMVER} is set after a version is created, in registration order; "
+                    "register with `mlflow-cv model register` (a copied version gets its own)"
+                )
             evidence = Evidence(run_id, self._tracking_store().get_run, self._policy(name))
             for key, value in claimed.items():
                 self._check_claim(evidence, key, value)
@@ -249,8 +252,9 @@ class GuardedRegistryStore(SqlAlchemyStore):
             if tag.key == TAG_SEMVER:
                 self._check_semver(name, int(target.version), tag.value)
             else:
-                self._check_claim(Evidence(target.run_id, self._tracking_store().get_run, self._policy(name)),
-                                  tag.key, tag.value)  # fmt: skip
+                self._check_claim(
+                    Evidence(target.run_id, self._tracking_store().get_run, self._policy(name)), tag.key, tag.value
+                )
             super().set_model_version_tag(name, version, tag)
 
     def delete_model_version_tag(self, name: str, version: str, key: str) -> None:
@@ -272,8 +276,12 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 )
             }
             stale_before = int(time.time() * 1000) - STALE_MS
-            live = {int(v.version): v.creation_time or 0 for v in self._get_query(session, SqlModelVersion).filter(
-                SqlModelVersion.name == name, SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL)}  # fmt: skip
+            live = {
+                int(v.version): v.creation_time or 0
+                for v in self._get_query(session, SqlModelVersion).filter(
+                    SqlModelVersion.name == name, SqlModelVersion.current_stage != STAGE_DELETED_INTERNAL
+                )
+            }
         pending = sorted(n for n, created in live.items() if n < number and n not in semvers and created > stale_before)
         if pending:
             raise refuse(
@@ -352,8 +360,12 @@ class GuardedRegistryStore(SqlAlchemyStore):
             )
         with serialized(self, f"model:{name}"):
             created = super().create_registered_model(name, tags, *args, **kwargs)
-            self._record(name, PolicyEvent.now(who=who(None), old=Policy().to_json(), new=new.to_json(), loosened=(),
-                                               why="", nonce=new_nonce()))  # fmt: skip
+            self._record(
+                name,
+                PolicyEvent.now(
+                    who=who(None), old=Policy().to_json(), new=new.to_json(), loosened=(), why="", nonce=new_nonce()
+                ),
+            )
             return created
 
     @staticmethod
@@ -400,11 +412,17 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 super().delete_registered_model_tag(name, TAG_POLICY)
             else:
                 super().set_registered_model_tag(name, RegisteredModelTag(TAG_POLICY, chosen.to_json()))
-            self._record(name, PolicyEvent.now(
-                who=who(request.who if request else None), old=old.to_json(), new=chosen.to_json(),
-                loosened=tuple(loosened), why=request.why if request else "",
-                nonce=request.nonce if request else new_nonce(),
-            ))  # fmt: skip
+            self._record(
+                name,
+                PolicyEvent.now(
+                    who=who(request.who if request else None),
+                    old=old.to_json(),
+                    new=chosen.to_json(),
+                    loosened=tuple(loosened),
+                    why=request.why if request else "",
+                    nonce=request.nonce if request else new_nonce(),
+                ),
+            )
             if request is not None:  # used once
                 super().delete_registered_model_tag(name, TAG_POLICY_REQUEST)
 
@@ -491,8 +509,10 @@ class GuardedRegistryStore(SqlAlchemyStore):
         except Unreadable as exc:
             if policy.artifacts == "client":
                 return f"checked by the client (policy: artifacts client); the server cannot: {exc}"
-            return [f"the server cannot re-hash them: {exc}; serve artifacts through this server "
-                    "(--artifacts-destination), or set the policy's artifacts to client"]  # fmt: skip
+            return [
+                f"the server cannot re-hash them: {exc}; serve artifacts through this server "
+                "(--artifacts-destination), or set the policy's artifacts to client"
+            ]
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         if self._policy(name).protects(alias):

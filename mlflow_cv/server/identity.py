@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mlflow_cv.registry.refusal import refuse
+from mlflow_cv.server.refusal import refuse
 
 __all__ = ["authenticated_user", "require_manage", "who"]
 

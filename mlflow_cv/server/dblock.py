@@ -61,7 +61,7 @@ def _database_lock(store: Any, keys: list[str]) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return
     if store.engine.dialect.name != "postgresql":
-        from mlflow_cv.registry.refusal import refuse
+        from mlflow_cv.server.refusal import refuse
 
         raise refuse(f"the guard serializes its checks in SQLite or PostgreSQL only, not {store.engine.dialect.name}")
     from sqlalchemy import text

@@ -140,15 +140,28 @@ def guarded_server_argv(tracking_uri: str, *, project_root: Path, port: int = 50
             "--backend-store-uri and --registry-store-uri cv-guard-<database URI>, see README)"
         )
     guarded, artifacts = f"cv-guard-{tracking_uri}", (project_root / ARTIFACTS_DIR).as_uri()
-    return ["mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", guarded,
-            "--registry-store-uri", guarded, "--default-artifact-root", artifacts]  # fmt: skip
+    return [
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        guarded,
+        "--registry-store-uri",
+        guarded,
+        "--default-artifact-root",
+        artifacts,
+    ]
 
 
 def open_ui(configured: str | None = None, *, project_root: Path, port: int = 5000) -> None:
     """Replace this process with the guarded MLflow UI of the project (:func:`guarded_server_argv`)."""
     import shutil
 
-    argv = guarded_server_argv(resolve_tracking_uri(configured, project_root=project_root), project_root=project_root,
-                               port=port)  # fmt: skip
+    argv = guarded_server_argv(
+        resolve_tracking_uri(configured, project_root=project_root), project_root=project_root, port=port
+    )
     mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
     os.execv(mlflow, [mlflow, *argv[1:]])

@@ -14,7 +14,7 @@ Rules (DESIGN §4b), each refusal an ``INVALID_PARAMETER_VALUE`` (HTTP 400) star
 
 While a run is running, everything else behaves exactly as MLflow's own store (training logs through it).
 The write-once check of a ``cv.*`` tag and the check that a run backs no version run under a lock held in
-the database (:mod:`mlflow_cv.registry.dblock`), as the registry guard's do.
+the database (:mod:`mlflow_cv.server.dblock`), as the registry guard's do.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_IN
 from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-from mlflow_cv.registry.dblock import serialized
-from mlflow_cv.registry.refusal import SCHEME_PREFIX, refuse
+from mlflow_cv.server.dblock import serialized
+from mlflow_cv.server.refusal import SCHEME_PREFIX, refuse
 from mlflow_cv.tags import TAG_REPRODUCE_VERDICT, TAG_REPRODUCES, ours
 
 __all__ = ["GuardedTrackingStore", "build_tracking_store"]

@@ -18,12 +18,13 @@ import click
 import mlflow_cv as cv  # the public API: each name loads on first use, so a command imports what it needs
 from mlflow_cv._version import __version__
 from mlflow_cv.data.importers.common import FORMATS as IMPORT_FORMATS
+from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.errors import GateError, MlflowCvError
 from mlflow_cv.render import progress_on_stderr, show
 from mlflow_cv.tags import TAG_PREFLIGHT
 
 if TYPE_CHECKING:
-    from mlflow_cv.data.snapshots import Project
+    from mlflow_cv.project import Project
 
 __all__ = ["cli", "main"]
 
@@ -50,9 +51,11 @@ def _client(tracking_uri: str | None, project: Project) -> Any:
 
 
 _project_option = click.option(
-    "--project", type=click.Path(file_okay=False), callback=lambda _ctx, _param, path: cv.Project.at(path),
+    "--project",
+    type=click.Path(file_okay=False),
+    callback=lambda _ctx, _param, path: cv.Project.at(path),
     help="Project folder holding data/manifests and conf/ (default: $MLFLOW_CV_PROJECT or the current folder).",
-)  # fmt: skip
+)
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table or text.")
 _remote_option = click.option("--remote", help="Artifact URI; default: the project's remote (mlflow-cv data remote).")
 
@@ -110,8 +113,13 @@ def data() -> None:
 @click.option("--task", type=click.Choice(["detect", "segment", "pose", "classify"]), help="Default: parent's/detect.")
 @click.option("--classes", help="Class map as a comma-separated list (else data.yaml 'names' or classes.txt).")
 @click.option("--notes", default="", help="Free text kept in the manifest.")
-@click.option("--attributes", "attribute_files", multiple=True, type=click.Path(path_type=Path),
-              help="Image attributes: CSV (a 'path' column, a column per attribute) or JSONL; repeatable.")  # fmt: skip
+@click.option(
+    "--attributes",
+    "attribute_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Image attributes: CSV (a 'path' column, a column per attribute) or JSONL; repeatable.",
+)
 @click.option(
     "--attr",
     "attr_rules",
@@ -120,10 +128,20 @@ def data() -> None:
     help="Give NAME=VALUE to every image whose path matches GLOB, e.g. 'time_of_day=night:**/night/**'.",
 )
 @_project_option
-def data_snapshot(source: Path, snapshot_id: str | None, parent: str | None, bump: str | None, seed: int | None,
-                  split_text: str | None, task: str | None, classes: str | None, notes: str,
-                  attribute_files: tuple[Path, ...], attr_rules: tuple[str, ...],
-                  project: Project) -> None:  # fmt: skip
+def data_snapshot(
+    source: Path,
+    snapshot_id: str | None,
+    parent: str | None,
+    bump: str | None,
+    seed: int | None,
+    split_text: str | None,
+    task: str | None,
+    classes: str | None,
+    notes: str,
+    attribute_files: tuple[Path, ...],
+    attr_rules: tuple[str, ...],
+    project: Project,
+) -> None:
     """Freeze the dataset at SOURCE as a new snapshot: manifest, stored bytes, conf/data/DS-….yaml.
     Image attributes (slices such as time_of_day:night) come from --attributes files and --attr rules,
     paths relative to SOURCE; a child snapshot does not inherit its parent's.
@@ -135,33 +153,72 @@ def data_snapshot(source: Path, snapshot_id: str | None, parent: str | None, bum
       mlflow-cv data snapshot data/shapes --parent DS-1.1.0 --bump patch --attr 'time_of_day=night:**/night/**'
     """
     with progress_on_stderr("hashing") as progress:
-        show(cv.create_snapshot(
-            project, source, snapshot_id=snapshot_id, parent=parent, bump=cv.Bump.parse(bump) if bump else None,
-            task=task, class_map=classes, split=split_text, seed=seed, notes=notes, attributes=attribute_files,
-            attr_rules=attr_rules, progress=progress,
-        ))  # fmt: skip
+        show(
+            cv.create_snapshot(
+                project,
+                source,
+                snapshot_id=snapshot_id,
+                parent=parent,
+                bump=cv.Bump.parse(bump) if bump else None,
+                task=task,
+                class_map=classes,
+                split=split_text,
+                seed=seed,
+                notes=notes,
+                attributes=attribute_files,
+                attr_rules=attr_rules,
+                progress=progress,
+            )
+        )
 
 
 @data.command("import")
 @click.argument("fmt", metavar="FORMAT", type=click.Choice(IMPORT_FORMATS))
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.argument("dest", type=click.Path(path_type=Path))
-@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="The images folder (needed when SOURCE is an annotation file; default: the export's).")  # fmt: skip
-@click.option("--task", type=click.Choice(["detect", "segment"]),
-              help="coco, cvat, labelstudio (default: segment if the export has polygons, else detect).")  # fmt: skip
-@click.option("--out-of-bounds", type=click.Choice(["refuse", "clip"]), default="refuse", show_default=True,
-              help="Shapes reaching outside their image: refuse the import, or clip them (counted).")  # fmt: skip
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The images folder (needed when SOURCE is an annotation file; default: the export's).",
+)
+@click.option(
+    "--task",
+    type=click.Choice(["detect", "segment"]),
+    help="coco, cvat, labelstudio (default: segment if the export has polygons, else detect).",
+)
+@click.option(
+    "--out-of-bounds",
+    type=click.Choice(["refuse", "clip"]),
+    default="refuse",
+    show_default=True,
+    help="Shapes reaching outside their image: refuse the import, or clip them (counted).",
+)
 @click.option("--drop-invalid", is_flag=True, help="Drop (and count) zero-area boxes and empty polygons; else refuse.")
 @click.option("--voc-drop-difficult", is_flag=True, help="voc: drop objects marked difficult (default: keep, flagged).")
 @click.option("--palette", help="masks: colour per class, 'road=128,64,128;car=0,0,142' (0,0,0 is background).")
 @click.option("--classes", help="masks: index classes 'road,car' (pixel = id + 1); voc/cvat/labelstudio: class order.")
 @click.option("--min-area", type=int, help="masks: smallest region kept, in pixels (default 10).")
-@click.option("--link", type=click.Choice(["copy", "hardlink"]), default="copy", show_default=True,
-              help="Copy the images, or hard-link them where possible (faster; edits then show in both).")  # fmt: skip
-def data_import(fmt: str, source: Path, dest: Path, images: Path | None, task: str | None, out_of_bounds: str,
-                drop_invalid: bool, voc_drop_difficult: bool, palette: str | None, classes: str | None,
-                min_area: int | None, link: str) -> None:  # fmt: skip
+@click.option(
+    "--link",
+    type=click.Choice(["copy", "hardlink"]),
+    default="copy",
+    show_default=True,
+    help="Copy the images, or hard-link them where possible (faster; edits then show in both).",
+)
+def data_import(
+    fmt: str,
+    source: Path,
+    dest: Path,
+    images: Path | None,
+    task: str | None,
+    out_of_bounds: str,
+    drop_invalid: bool,
+    voc_drop_difficult: bool,
+    palette: str | None,
+    classes: str | None,
+    min_area: int | None,
+    link: str,
+) -> None:
     """Convert a labelling tool's export (FORMAT: coco, voc, cvat, labelstudio, masks, folders) at SOURCE into
     a new YOLO-layout tree DEST that `data snapshot` takes, with its provenance in DEST/.mlflow-cv-import/.
     Every problem is listed at once and nothing is written to DEST unless the whole export converts.
@@ -173,10 +230,22 @@ def data_import(fmt: str, source: Path, dest: Path, images: Path | None, task: s
       mlflow-cv data import masks exports/roads data/roads --palette 'road=128,64,128;car=0,0,142'
       mlflow-cv data snapshot data/shapes --id DS-1.0.0
     """
-    show(cv.import_dataset(
-        fmt, source, dest, images=images, task=task, out_of_bounds=out_of_bounds, drop_invalid=drop_invalid,
-        voc_drop_difficult=voc_drop_difficult, palette=palette, classes=classes, min_area=min_area, link=link,
-    ))  # fmt: skip
+    show(
+        cv.import_dataset(
+            fmt,
+            source,
+            dest,
+            images=images,
+            task=task,
+            out_of_bounds=out_of_bounds,
+            drop_invalid=drop_invalid,
+            voc_drop_difficult=voc_drop_difficult,
+            palette=palette,
+            classes=classes,
+            min_area=min_area,
+            link=link,
+        )
+    )
 
 
 @data.command("list")
@@ -203,7 +272,7 @@ def data_show(snapshot_id: str, files: bool, as_json: bool, project: Project) ->
     \b
     Example: mlflow-cv data show DS-1.1.1
     """
-    manifest = project.load(snapshot_id)
+    manifest = load_manifest(project, snapshot_id)
     _json(manifest.to_dict(with_sha256=True)) if as_json else show(manifest.render(files=files))
 
 
@@ -248,8 +317,13 @@ def data_diff(old: str, new: str, as_json: bool, limit: int, project: Project) -
 @data.command("checkout")
 @click.argument("snapshot_id")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--link", type=click.Choice(["copy", "hardlink"]), default="copy", show_default=True,
-              help="copy (reflink where possible) or hard-link the read-only objects (for read-only use).")  # fmt: skip
+@click.option(
+    "--link",
+    type=click.Choice(["copy", "hardlink"]),
+    default="copy",
+    show_default=True,
+    help="copy (reflink where possible) or hard-link the read-only objects (for read-only use).",
+)
 @_project_option
 def data_checkout(snapshot_id: str, dest: Path, link: str, project: Project) -> None:
     """Write a snapshot's exact bytes to DEST, with a data.yaml Ultralytics can train on.
@@ -258,8 +332,9 @@ def data_checkout(snapshot_id: str, dest: Path, link: str, project: Project) -> 
     Example: mlflow-cv data checkout DS-1.1.1 /tmp/ds-1.1.1 && yolo train data=/tmp/ds-1.1.1/data.yaml
     """
     with progress_on_stderr("checking out") as progress:
-        out = cv.checkout(project, snapshot_id, dest, link="hardlink" if link == "hardlink" else "copy",
-                       progress=progress)  # fmt: skip
+        out = cv.checkout(
+            project, snapshot_id, dest, link="hardlink" if link == "hardlink" else "copy", progress=progress
+        )
     click.echo(f"checked out {snapshot_id} to {out}; train with data={out / 'data.yaml'}")
 
 
@@ -335,8 +410,14 @@ def preflight(overrides: tuple[str, ...], project: Project) -> None:
 @click.option("--last", default=2, show_default=True, help="How many runs --experiment compares.")
 @_json_option
 @_store_options
-def compare(run_ids: tuple[str, ...], experiment: str | None, last: int, tracking_uri: str | None, as_json: bool,
-            project: Project) -> None:  # fmt: skip
+def compare(
+    run_ids: tuple[str, ...],
+    experiment: str | None,
+    last: int,
+    tracking_uri: str | None,
+    as_json: bool,
+    project: Project,
+) -> None:
     """Runs side by side: snapshot, commit, config id, the params that differ, final metrics.
 
     \b
@@ -345,7 +426,7 @@ def compare(run_ids: tuple[str, ...], experiment: str | None, last: int, trackin
       mlflow-cv compare --experiment shapes-demo --last 2
     """
     from mlflow_cv.tracking.compare import compare_runs
-    from mlflow_cv.tracking.server import tracking_client
+    from mlflow_cv.tracking.store import tracking_client
 
     client = tracking_client(tracking_uri, project_root=project.root)
     result = compare_runs(client, run_ids, experiment=experiment, last=last)
@@ -362,7 +443,7 @@ def ui(port: int, tracking_uri: str | None, project: Project) -> None:
     Example:
       mlflow-cv ui --port 5000    # then open http://127.0.0.1:5000
     """
-    from mlflow_cv.tracking.server import open_ui
+    from mlflow_cv.tracking.store import open_ui
 
     open_ui(tracking_uri, project_root=project.root, port=port)
 
@@ -404,12 +485,18 @@ def model() -> None:
 @model.command("register")
 @click.argument("run_id")
 @click.option("--name", required=True, help="Registered model name.")
-@click.option("--bump", type=click.Choice(["auto", "major", "minor", "patch"]), default="auto", show_default=True,
-              help="auto: the bump the lineage requires; a smaller one is refused.")  # fmt: skip
+@click.option(
+    "--bump",
+    type=click.Choice(["auto", "major", "minor", "patch"]),
+    default="auto",
+    show_default=True,
+    help="auto: the bump the lineage requires; a smaller one is refused.",
+)
 @click.option("--version", "version", help="Declare the semver (X.Y.Z) instead of bumping.")
 @_store_options
-def model_register(run_id: str, name: str, bump: str, version: str | None, tracking_uri: str | None,
-                   project: Project) -> None:  # fmt: skip
+def model_register(
+    run_id: str, name: str, bump: str, version: str | None, tracking_uri: str | None, project: Project
+) -> None:
     """Register a training run's model with the semantic version its lineage requires (DESIGN §4).
 
     \b
@@ -431,8 +518,9 @@ def _moved(promotion: Any) -> None:
 @click.option("--why", default="", help="Recorded in the history.")
 @click.option("--dry-run", is_flag=True, help="Show the verdict of every gate; move nothing.")
 @_store_options
-def model_promote(name: str, semver: str, alias: str, why: str, dry_run: bool, tracking_uri: str | None,
-                  project: Project) -> None:  # fmt: skip
+def model_promote(
+    name: str, semver: str, alias: str, why: str, dry_run: bool, tracking_uri: str | None, project: Project
+) -> None:
     """Move an alias to a version (by semver) when every gate passes. Exits 1 when a gate fails.
 
     \b
@@ -464,8 +552,9 @@ def model_rollback(name: str, alias: str, why: str, dry_run: bool, tracking_uri:
 @click.option("--allow-loosen", is_flag=True, help="Allow a policy looser than the current one (recorded).")
 @click.option("--why", default="", help="Recorded in the history.")
 @_store_options
-def model_policy(name: str, new: str | None, allow_loosen: bool, why: str, tracking_uri: str | None,
-                 project: Project) -> None:  # fmt: skip
+def model_policy(
+    name: str, new: str | None, allow_loosen: bool, why: str, tracking_uri: str | None, project: Project
+) -> None:
     """Show (or set) a registered model's policy, as JSON: tolerance, protected aliases, gates, metrics,
     who checks artifacts. A looser policy (higher tolerance, a gate, alias or metric fewer) needs
     --allow-loosen; every change is in the history.
@@ -506,8 +595,16 @@ def model_history(name: str, as_json: bool, tracking_uri: str | None, project: P
 @click.option("--no-evaluate", is_flag=True, help="Use recorded evaluations only; evaluate nothing now.")
 @_json_option
 @_store_options
-def diff(a: str, b: str, model: str | None, tolerance: float | None, no_evaluate: bool, as_json: bool,
-         tracking_uri: str | None, project: Project) -> None:  # fmt: skip
+def diff(
+    a: str,
+    b: str,
+    model: str | None,
+    tolerance: float | None,
+    no_evaluate: bool,
+    as_json: bool,
+    tracking_uri: str | None,
+    project: Project,
+) -> None:
     """What changed from A to B (run ids, models:/NAME/VERSION, NAME@ALIAS): code, data, config, and both
     models on the same gate data, compared as the metrics gate compares them.
 
@@ -516,8 +613,15 @@ def diff(a: str, b: str, model: str | None, tolerance: float | None, no_evaluate
       mlflow-cv diff models:/shapes-detector/1 shapes-detector@production
       mlflow-cv diff 1.4.2 1.5.0 --model shapes-detector --json
     """
-    result = cv.diff_runs(_client(tracking_uri, project), a, b, project=project, model=model, tolerance=tolerance,
-                          evaluate=not no_evaluate)  # fmt: skip
+    result = cv.diff_runs(
+        _client(tracking_uri, project),
+        a,
+        b,
+        project=project,
+        model=model,
+        tolerance=tolerance,
+        evaluate=not no_evaluate,
+    )
     _json(result.to_dict()) if as_json else show(result)
 
 
@@ -527,8 +631,9 @@ def diff(a: str, b: str, model: str | None, tolerance: float | None, no_evaluate
 @click.option("--tolerance", type=float, help="Compare metrics within this instead of requiring equal weights.")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), help="Keep the re-run's outputs here.")
 @_store_options
-def reproduce_cmd(ref: str, model: str | None, tolerance: float | None, keep: Path | None, tracking_uri: str | None,
-                  project: Project) -> None:  # fmt: skip
+def reproduce_cmd(
+    ref: str, model: str | None, tolerance: float | None, keep: Path | None, tracking_uri: str | None, project: Project
+) -> None:
     """Rebuild a run from its tags alone (commit, snapshot, config) and prove it matches. Exit 1 if not.
 
     \b
@@ -550,8 +655,17 @@ def reproduce_cmd(ref: str, model: str | None, tolerance: float | None, keep: Pa
 @click.option("--device", default="cpu", show_default=True, help="Where the model runs: cpu, cuda:0, ….")
 @_json_option
 @_store_options
-def evaluate_cmd(ref: str, snapshot_id: str, split: str, attributes: tuple[str, ...], model: str | None, device: str,
-                 as_json: bool, tracking_uri: str | None, project: Project) -> None:  # fmt: skip
+def evaluate_cmd(
+    ref: str,
+    snapshot_id: str,
+    split: str,
+    attributes: tuple[str, ...],
+    model: str | None,
+    device: str,
+    as_json: bool,
+    tracking_uri: str | None,
+    project: Project,
+) -> None:
     """Evaluate any model on pinned data: overall, per class, per slice, latency; logged as an evaluation
     run (reused when the same weights, data, split and settings were evaluated before). REF is a run id,
     models:/NAME/VERSION, models:/NAME@ALIAS, NAME@ALIAS, or a semver with --model.
@@ -562,8 +676,16 @@ def evaluate_cmd(ref: str, snapshot_id: str, split: str, attributes: tuple[str, 
       mlflow-cv evaluate 1.0.0 --model shapes-detector --data DS-1.1.1 --slices time_of_day
     """
     client = _client(tracking_uri, project)
-    result = cv.evaluate(client, ref, project=project, data=snapshot_id, split=split, model=model,
-                         slices=attributes or None, device=device)  # fmt: skip
+    result = cv.evaluate(
+        client,
+        ref,
+        project=project,
+        data=snapshot_id,
+        split=split,
+        model=model,
+        slices=attributes or None,
+        device=device,
+    )
     _json(result.to_dict()) if as_json else show(result)
 
 
@@ -575,8 +697,16 @@ def evaluate_cmd(ref: str, snapshot_id: str, split: str, attributes: tuple[str, 
 @click.option("--why", default="", help="Recorded in the history with --rollback.")
 @_json_option
 @_store_options
-def triage_cmd(name: str, alias: str, against: str | None, do_rollback: bool, why: str, as_json: bool,
-               tracking_uri: str | None, project: Project) -> None:  # fmt: skip
+def triage_cmd(
+    name: str,
+    alias: str,
+    against: str | None,
+    do_rollback: bool,
+    why: str,
+    as_json: bool,
+    tracking_uri: str | None,
+    project: Project,
+) -> None:
     """A regression in five steps: what changed (code, data, config, processing), both versions on the
     same pinned data, the deltas overall, per class and per slice (the regressed slice named), whether
     it is a legal PATCH, and the rollback command (--rollback runs it).
@@ -587,8 +717,15 @@ def triage_cmd(name: str, alias: str, against: str | None, do_rollback: bool, wh
       mlflow-cv triage shapes-detector --alias staging --against 1.0.0 --json
       mlflow-cv triage shapes-detector --rollback --why "night-time recall dropped"
     """
-    result = cv.triage(_client(tracking_uri, project), name, alias=alias, against=against, project=project,
-                       rollback=do_rollback, why=why)  # fmt: skip
+    result = cv.triage(
+        _client(tracking_uri, project),
+        name,
+        alias=alias,
+        against=against,
+        project=project,
+        rollback=do_rollback,
+        why=why,
+    )
     _json(result.to_dict()) if as_json else show(result)
 
 

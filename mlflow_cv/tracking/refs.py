@@ -1,5 +1,5 @@
 """What users call a run: a run id, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``, ``NAME@ALIAS`` or a
-semver (with the model's name)."""
+semver (with the model's name); and the plain MLflow registry reads that resolving needs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_cv.errors import RegistryError, SnapshotError
+from mlflow_cv.semver import Version
 from mlflow_cv.tags import TAG_MANIFEST_SHA256, TAG_SEMVER, TAG_SNAPSHOT
 
-__all__ = ["RunRef", "manifest_of", "resolve"]
+__all__ = ["RunRef", "call", "find_version", "manifest_of", "resolve", "versions"]
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+$")
@@ -29,8 +30,6 @@ class RunRef:
 def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
     """Turn ``ref`` into the run behind it; ``model`` names the registered model for bare semvers."""
     from mlflow.exceptions import MlflowException
-
-    from mlflow_cv.registry.client import find_version
 
     try:
         if _RUN_ID.match(ref):
@@ -71,6 +70,45 @@ def resolve(client: Any, ref: str, *, model: str | None = None) -> RunRef:
         version=str(version.version),
         aliases=aliases,
     )
+
+
+def call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a registry call; MLflow's errors (the guard's refusals among them) become RegistryError."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return fn(*args, **kwargs)
+    except MlflowException as exc:
+        raise RegistryError(f"{what}: {exc.message}") from exc
+
+
+def versions(client: Any, name: str) -> list[Any]:
+    """Every version of ``name``, page by page (MLflow answers at most one page per call)."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = call(
+            f"cannot list versions of {name!r}",
+            client.search_model_versions,
+            f"name='{name}'",
+            max_results=1000,
+            page_token=token,
+        )
+        found.extend(page)
+        token = getattr(page, "token", None)
+        if not token:
+            return found
+
+
+def find_version(client: Any, name: str, semver: str) -> Any:
+    """The model version of ``name`` whose ``cv.semver`` is ``semver`` (``v1.2.0`` or ``1.2.0``)."""
+    wanted = str(Version.parse(semver))
+    known_versions = versions(client, name)
+    for v in known_versions:
+        if v.tags.get(TAG_SEMVER) == wanted:
+            return v
+    known = sorted((v.tags[TAG_SEMVER] for v in known_versions if TAG_SEMVER in v.tags), key=Version.parse)
+    raise RegistryError(f"{name!r} has no version {semver} (known: {', '.join(known) or 'none'})")
 
 
 def manifest_of(client: Any, run_id: str, tags: dict[str, str], *, project: Any) -> Any:

@@ -121,8 +121,11 @@ def class_metrics(metrics: Any, names: Mapping[int, str], *, head: str = "val/")
 
 def overall_metrics(metrics: Any, *, head: str = "val/") -> dict[str, float]:
     """The headline metrics of a metrics object (``metrics/mAP50(B)`` → ``<head>mAP50``), fitness aside."""
-    return {head + metric_name(k).removeprefix("val/"): float(v) for k, v in metrics.results_dict.items()
-            if k.startswith("metrics/")}  # fmt: skip
+    return {
+        head + metric_name(k).removeprefix("val/"): float(v)
+        for k, v in metrics.results_dict.items()
+        if k.startswith("metrics/")
+    }
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,9 @@ def quiet() -> Iterator[None]:
         LOGGER.setLevel(before)
 
 
-def validate_images(yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou: float, max_det: int, batch: int,
-                    device: str) -> ImageScores:  # fmt: skip
+def validate_images(
+    yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou: float, max_det: int, batch: int, device: str
+) -> ImageScores:
     """Ultralytics' own validation of ``yolo`` on the ``val`` list of ``data_yaml``, keeping every image's
     statistics (a callback wraps the metrics' ``update_stats``). Letterboxed square (``rect=False``), so
     an image's predictions do not depend on which images share its batch."""
@@ -167,8 +171,21 @@ def validate_images(yolo: Any, data_yaml: Path, *, imgsz: int, conf: float, iou:
     yolo.add_callback("on_val_batch_start", recorder.on_val_batch_start)
     try:
         with quiet():
-            yolo.val(data=str(data_yaml), split="val", imgsz=imgsz, conf=conf, iou=iou, max_det=max_det, batch=batch,
-                     rect=False, plots=False, verbose=False, device=device, save_json=False, workers=0)  # fmt: skip
+            yolo.val(
+                data=str(data_yaml),
+                split="val",
+                imgsz=imgsz,
+                conf=conf,
+                iou=iou,
+                max_det=max_det,
+                batch=batch,
+                rect=False,
+                plots=False,
+                verbose=False,
+                device=device,
+                save_json=False,
+                workers=0,
+            )
     finally:
         yolo.callbacks["on_val_start"].remove(recorder.on_val_start)
         yolo.callbacks["on_val_batch_start"].remove(recorder.on_val_batch_start)
@@ -194,8 +211,16 @@ def classify_images(yolo: Any, root: Path, *, imgsz: int, batch: int, device: st
     yolo.add_callback("on_val_end", keep)
     try:
         with quiet():
-            yolo.val(data=str(root), split="val", imgsz=imgsz, batch=batch, plots=False, verbose=False, device=device,
-                     workers=0)  # fmt: skip
+            yolo.val(
+                data=str(root),
+                split="val",
+                imgsz=imgsz,
+                batch=batch,
+                plots=False,
+                verbose=False,
+                device=device,
+                workers=0,
+            )
     finally:
         yolo.callbacks["on_val_end"].remove(keep)
     if not seen:
@@ -211,8 +236,10 @@ def accuracy_metrics(images: list[ClassifiedImage], names: Mapping[int, str], *,
     ``<head>accuracy/cat``; nothing for no images (an empty slice)."""
     if not images:
         return {}
-    out = {f"{head}accuracy_top1": sum(i.top5[0] == i.target for i in images) / len(images),
-           f"{head}accuracy_top5": sum(i.target in i.top5[:5] for i in images) / len(images)}  # fmt: skip
+    out = {
+        f"{head}accuracy_top1": sum(i.top5[0] == i.target for i in images) / len(images),
+        f"{head}accuracy_top5": sum(i.target in i.top5[:5] for i in images) / len(images),
+    }
     for cid, name in sorted(names.items()):
         mine = [i for i in images if i.target == cid]
         if mine:
@@ -258,9 +285,16 @@ MetricsSink = Callable[[dict[str, float], int], None]  # (metrics named as we lo
 
 
 def fit(
-    *, model: str, task: str, data: Path, train: TrainConfig, output_dir: Path, class_map: Mapping[int, str],
-    on_metrics: MetricsSink, slice_of: Mapping[str, Mapping[str, str]] | None = None,
-) -> FitResult:  # fmt: skip
+    *,
+    model: str,
+    task: str,
+    data: Path,
+    train: TrainConfig,
+    output_dir: Path,
+    class_map: Mapping[int, str],
+    on_metrics: MetricsSink,
+    slice_of: Mapping[str, Mapping[str, str]] | None = None,
+) -> FitResult:
     """Train ``model`` (a local architecture YAML or weights file) on ``data`` (a checkout's
     ``data.yaml``, or the checkout folder for classification). Per-epoch metrics reach ``on_metrics`` as
     they come, the final validation of the best weights last; per-class metrics are in the result, and
@@ -278,11 +312,23 @@ def fit(
         yolo.add_callback("on_val_batch_start", recorder.on_val_batch_start)
     try:
         yolo.train(
-            data=str(data), epochs=train.epochs, batch=train.batch, imgsz=train.imgsz, optimizer=train.optimizer,
-            lr0=train.lr0, seed=train.seed, deterministic=train.deterministic, device=train.device,
-            workers=train.workers, patience=train.patience, plots=train.plots, project=str(output_dir),
-            name="ultralytics", exist_ok=True, **dict(train.extra),
-        )  # fmt: skip
+            data=str(data),
+            epochs=train.epochs,
+            batch=train.batch,
+            imgsz=train.imgsz,
+            optimizer=train.optimizer,
+            lr0=train.lr0,
+            seed=train.seed,
+            deterministic=train.deterministic,
+            device=train.device,
+            workers=train.workers,
+            patience=train.patience,
+            plots=train.plots,
+            project=str(output_dir),
+            name="ultralytics",
+            exist_ok=True,
+            **dict(train.extra),
+        )
     except MlflowCvError:
         raise
     except Exception as exc:
@@ -383,8 +429,12 @@ def example_image(checkout: Path, task: str) -> Path:
 
 # --- weights as plain tensors: what the mlflow_cv_yolo flavor ships, and rebuilding a model from them ------
 
-_MODEL_CLASSES = {"detect": "DetectionModel", "segment": "SegmentationModel", "pose": "PoseModel",
-                  "classify": "ClassificationModel"}  # fmt: skip
+_MODEL_CLASSES = {
+    "detect": "DetectionModel",
+    "segment": "SegmentationModel",
+    "pose": "PoseModel",
+    "classify": "ClassificationModel",
+}
 
 
 @dataclass(frozen=True)
