@@ -296,9 +296,7 @@ def _checkout_locked(
         jobs = [(f.sha256, layout[f.path]) for f in manifest.files]
         for rel in {os.path.dirname(r) for _, r in jobs}:
             (tmp / rel).mkdir(parents=True, exist_ok=True)
-        worker = functools.partial(
-            _materialize_chunk, store=str(ObjectStore(project.store_dir).root), dest=str(tmp), link=link
-        )
+        worker = functools.partial(_materialize_chunk, store=str(project.store_dir), dest=str(tmp), link=link)
         if progress is not None:
             progress.start(len(jobs))
         parallel_map(

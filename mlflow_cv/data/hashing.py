@@ -1,20 +1,16 @@
-"""Content hashing near the machine's limit, and the stat cache that makes re-checks incremental.
+"""Content hashing near the machine's limit, and the plain records the stat cache keeps.
 
-CPython threads do not speed up hashing many small files (the per-file work holds the GIL), so large
-batches go to a pool of processes, one per core, each hashing whole chunks of files and returning
-plain tuples. Small batches are hashed in-process: starting a pool costs more than it saves.
+:func:`sha256_file` hashes one file, streamed. :func:`parallel_map` spreads work over a pool of
+processes, one per core, for large batches (CPython threads do not speed up hashing many small files:
+the per-file work holds the GIL); small batches run in-process, where starting a pool costs more than
+it saves.
 
-The :class:`StatCache` remembers ``(inode, size, mtime_ns) -> sha256`` per file of one directory, so a
-re-check of an unchanged tree costs about one ``stat`` per file. An entry is only trusted when the
-file's mtime was older than the moment it was hashed by more than :data:`RACY_NS` (the "racy git"
-rule): a file rewritten within the same clock tick as its hashing is hashed again next time.
-
-Beside it, a small :class:`CleanTree` record per manifest says "this tree, with exactly these stats
-(:func:`tree_digest`), verified clean": a re-check of an unchanged tree then needs neither the
-manifest nor the per-file cache, only the walk.
-
-Both are stored as compact JSON, checked field by field when read (never pickle: a cache file in a
-project must not be able to run code); anything else found there counts as no cache.
+The records here are what :class:`mlflow_cv.data.stat_cache.StatCache` stores and compares:
+:class:`FileStat` (``(inode, size, mtime_ns)``, trusted only when the file's mtime was older than the
+moment it was hashed by more than :data:`RACY_NS`, the "racy git" rule), :class:`ExpectedTree` (what a
+manifest expects of a tree, so a re-check need not load the manifest), :func:`tree_digest` (a walk's
+paths and stats in one hash) and :class:`CleanTree` ("this tree, with exactly these stats, verified
+clean": a re-check of an unchanged tree then needs only the walk).
 """
 
 from __future__ import annotations

@@ -151,7 +151,8 @@ def push(
     uri = remote_uri(project, remote)
     manifests = [load_manifest(project, s) for s in snapshot_ids]
     sizes = {f.sha256: f.size for m in manifests for f in m.files}
-    absent = [sha for sha in sizes if not ObjectStore(project.store_dir).has(sha)]
+    store = ObjectStore(project.store_dir)
+    absent = [sha for sha in sizes if not store.has(sha)]
     if absent:
         raise StoreError(
             f"{len(absent)} object(s) are missing from the local store; nothing to push them from", problems=absent[:20]
@@ -164,7 +165,7 @@ def push(
         progress.start(len(todo))
 
     def upload(sha: str) -> int:
-        repo.log_artifact(str(ObjectStore(project.store_dir).object_path(sha)), f"objects/{sha[:2]}")
+        repo.log_artifact(str(store.object_path(sha)), f"objects/{sha[:2]}")
         if progress is not None:
             progress.advance(1)
         return sizes[sha]
@@ -193,7 +194,8 @@ def pull(
     with tempfile.TemporaryDirectory(dir=_tmp_root(project)) as tmp:
         manifests = [_fetch_manifest(project, repo, sid, Path(tmp)) for sid in snapshot_ids]
         sizes = {f.sha256: f.size for m in manifests for f in m.files}
-        todo = sorted(sha for sha in sizes if not ObjectStore(project.store_dir).has(sha))
+        store = ObjectStore(project.store_dir)
+        todo = sorted(sha for sha in sizes if not store.has(sha))
         if progress is not None:
             progress.start(len(todo))
         moved = _download(project, repo, todo, Path(tmp), workers, progress)
@@ -205,7 +207,7 @@ def pull(
 
 
 def _tmp_root(project: Project) -> str:
-    root = ObjectStore(project.store_dir).root / "tmp"
+    root = project.store_dir / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     return str(root)
 

@@ -1,4 +1,5 @@
-"""Dataset snapshots in a project (:class:`mlflow_cv.project.Project`): create and list them.
+"""Dataset snapshots in a project (:class:`mlflow_cv.project.Project`): create and list them, and
+install a frozen manifest (one pulled from a remote) with its Hydra option.
 
 Creating a snapshot is ordered so that a crash at any point leaves no partial state behind: the
 files are staged, the semver rules are checked, staged objects are published, the Hydra option is
