@@ -38,7 +38,8 @@ def main() -> None:
     from mlflow_cv.evaluation.scoring import EvalSettings, score
     from mlflow_cv.project import Project
     from mlflow_cv.serving import flavor
-    from mlflow_cv.yolo import quiet
+    from mlflow_cv.serving.model import YoloModel
+    from mlflow_cv.yolo.settings import quiet
 
     root = Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
     generate(root / "shapes", stage="1.0.0")
@@ -54,7 +55,7 @@ def main() -> None:
     weights = root / "yolov8n.pt"
     YOLO("yolov8n.yaml").save(str(weights))
     flavor.save_model(weights, root / "model", labelmap=dict(manifest.class_map), task="detect", imgsz=args.imgsz)
-    loaded = flavor.YoloModel(root / "model")
+    loaded = YoloModel(root / "model")
     listing = root / "all.txt"
     listing.write_text("".join(f"{(dest / manifest.image_of[i]).resolve()}\n" for i in sorted(manifest.split_of)))
     data_yaml = root / "data.yaml"

@@ -9,7 +9,8 @@ them as values.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import random
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -17,6 +18,7 @@ from omegaconf import MISSING
 
 from mlflow_cv.canonical import canonical_sha256
 from mlflow_cv.data.labels import Task
+from mlflow_cv.tracking.lineage import JobPin
 
 __all__ = [
     "BumpChoice",
@@ -31,7 +33,9 @@ __all__ = [
     "flat_params",
     "hparams_digest",
     "job_dict",
+    "job_pin",
     "register_configs",
+    "seeded",
 ]
 
 # The sections that decide what a training produces: their canonical hash is the config id.
@@ -162,3 +166,21 @@ def flat_params(job: JobConfig) -> dict[str, str]:
     for name, section in training_config(job).items():
         walk(name, section)
     return out
+
+
+def seeded(job: JobConfig) -> JobConfig:
+    """The job as it trains: an unset seed (which only ``preflight.allow=[seed]`` lets through) drawn at
+    random, so that the run still records the seed it used."""
+    if job.train.seed is not None:
+        return job
+    return replace(job, train=replace(job.train, seed=random.randrange(2**31)))
+
+
+def job_pin(job: JobConfig, *, source_name: str) -> JobPin:
+    """The job's part of its run's lineage: config hashes, seed and ``source_name`` (the entry point)."""
+    return JobPin(
+        config_sha256=config_digest(job),
+        hparams_sha256=hparams_digest(job),
+        train_seed=job.train.seed,
+        source_name=source_name,
+    )

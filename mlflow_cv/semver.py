@@ -49,6 +49,12 @@ class Bump(enum.IntEnum):
             raise SemverError("bump 'none' is not a change: expected major, minor or patch")
         return bump
 
+    @classmethod
+    def choice(cls, text: str) -> Bump | None:
+        """A ``--bump`` (or ``registry.bump``) choice: ``"auto"`` → None (the bump the lineage requires),
+        anything else as :meth:`parse`."""
+        return None if text.strip().lower() == "auto" else cls.parse(text)
+
     def __str__(self) -> str:
         return self.name
 

@@ -2,7 +2,8 @@
 
 Run tags (DESIGN §3; MLflow hides ``mlflow.*`` tags in its compare view, so ours are ``cv.*``) are set
 by training; model-version tags by registration; registered-model tags by the policy and the history.
-Other parts, users' searches and the acceptance checks rely on these exact strings.
+Other parts, users' searches and the acceptance checks rely on these exact strings. The split names
+and the guard scheme (``cv-guard-<database URI>``) live here too: one home for each vocabulary.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ __all__ = [
     "DIRTY_FALSE",
     "DIRTY_TRUE",
     "EVAL_RECORD_PREFIX",
+    "EVAL_SPLITS",
     "EXPERIMENT_KIND",
+    "GUARD_SCHEME",
     "HISTORY_PREFIX",
     "KIND_MODEL_TRAINING",
     "MOVE_DIRECT",
@@ -23,6 +26,7 @@ __all__ = [
     "PREFLIGHT_OVERRIDDEN",
     "PREFLIGHT_PASSED",
     "REQUIRED_TAGS",
+    "SPLIT_NAMES",
     "TAG_ARCH_SHA256",
     "TAG_ARTIFACTS_SHA256",
     "TAG_COMMIT",
@@ -59,6 +63,7 @@ __all__ = [
     "VERDICT_FAILED",
     "VERDICT_PASSED",
     "eval_record_key",
+    "guarded_uri",
     "ours",
 ]
 
@@ -156,3 +161,16 @@ NO_SEED = "none"  # cv.data.split_seed / cv.train.seed when there is none
 VERDICT_PASSED, VERDICT_FAILED = "passed", "failed"  # cv.reproduce.verdict
 MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_DIRECT = "promote", "rollback", "direct"  # kinds of alias moves
 MOVE_POLICY = "policy"  # the kind of a policy change in the history
+
+# --- split names --------------------------------------------------------------------------------------
+SPLIT_NAMES = ("train", "val", "test")  # the splits a snapshot holds
+EVAL_SPLITS = ("val", "test", "all")  # what an evaluation, and so the gates, may run on ("all": every image)
+
+# --- the guard scheme ---------------------------------------------------------------------------------
+# MLflow's entry points load the guard stores (mlflow_cv.server) for cv-guard-<database URI>.
+GUARD_SCHEME = "cv-guard-"
+
+
+def guarded_uri(uri: str) -> str:
+    """``sqlite:///x.db`` → ``cv-guard-sqlite:///x.db``: the same database, through the guard stores."""
+    return f"{GUARD_SCHEME}{uri}"

@@ -3,31 +3,33 @@
 ``train.py`` hands Hydra's config to :func:`main`, which finds the project from Hydra's runtime (the
 folder holding ``conf/``, not the current directory, which Hydra may change) and calls :func:`train`,
 the plain function tests and other code call directly. Nothing trains before the preflight passes;
-Ultralytics reads the verified checkout of the snapshot, never the working folder.
+the run starts from what it pinned (:class:`~mlflow_cv.tracking.preflight.PinnedRun`: tracking URI,
+artifact location, lineage), and Ultralytics reads the verified checkout of the snapshot, never the
+working folder. The run's files and their hashes travel as one value (:class:`RunFiles`) from staging
+to logging. A finished run leaves a result record in the output folder for the program that ran the job
+(:mod:`mlflow_cv.tracking.result_record`), and registers its model when ``registry.name`` is set.
 """
 
 from __future__ import annotations
 
-import hashlib
-import random
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
 from mlflow_cv.canonical import canonical_json
-from mlflow_cv.config import JobConfig, config_digest, flat_params, hparams_digest, job_dict, register_configs
+from mlflow_cv.config import JobConfig, flat_params, job_dict, job_pin, register_configs, seeded
 from mlflow_cv.data.checkout import DERIVED_PATTERN, verify
-from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
 from mlflow_cv.project import Project
 from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking import run_log
+from mlflow_cv.tracking.artifacts import RunFiles
 from mlflow_cv.tracking.git import loaded_code
 from mlflow_cv.tracking.lineage import Lineage, active_lineage
 from mlflow_cv.tracking.preflight import PinnedRun, PreflightReport, run_preflight
@@ -35,15 +37,20 @@ from mlflow_cv.tracking.preflight import PinnedRun, PreflightReport, run_preflig
 if TYPE_CHECKING:
     from mlflow_cv.registry.register import Registration
 from mlflow_cv.serving.processing import labelmap_json
-from mlflow_cv.tracking.store import ARTIFACTS_DIR, resolve_tracking_uri, using_tracking_uri
+from mlflow_cv.tracking.result_record import ResultRecord, write_result
+from mlflow_cv.tracking.store import using_tracking_uri
 from mlflow_cv.tracking.writer import RunWriter
-from mlflow_cv.yolo import FitResult, WeightsInfo, configure_ultralytics, example_image, fit, weights_info
+from mlflow_cv.yolo.export import example_image
+from mlflow_cv.yolo.fit import FitResult, fit
+from mlflow_cv.yolo.settings import configure_ultralytics
+from mlflow_cv.yolo.weights import WeightsInfo, weights_info
 
 __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
 
 # Ultralytics outputs worth keeping with the run (plots, the results table, its own resolved args)
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
 CODE_RECORD = "lineage/code.json"  # the project files the job imported: path → git blob id
+STAGING = "mlflow-cv"  # the folder under the job's output folder where the run's own files are written
 _HEADLINE = ("val/mAP50", "val/mAP50-95", "val/mask_mAP50", "val/pose_mAP50", "val/accuracy_top1")
 
 
@@ -99,11 +106,19 @@ def compose_job(project_root: Path, overrides: Sequence[str] = ()) -> JobConfig:
         raise ConfigError(f"cannot compose the config: {exc}") from exc
 
 
-def preflight_job(job: JobConfig, *, project: Project, show_progress: bool = False) -> tuple[PreflightReport, str]:
-    """The preflight report of ``job`` and the tracking URI it checked (what ``train`` runs first)."""
-    tracking_uri = resolve_tracking_uri(job.tracking.uri, project_root=project.root)
-    report = run_preflight(job, project=project, tracking_uri=tracking_uri, show_progress=show_progress)
-    return report, tracking_uri
+def preflight_job(
+    job: JobConfig,
+    *,
+    project: Project,
+    entry_point: Path | None = None,
+    trains: JobConfig | None = None,
+    show_progress: bool = False,
+) -> PreflightReport:
+    """The preflight report of ``job`` (what :func:`train` runs first). Its pinned run carries the lineage
+    of ``trains``, the job as it will train (default: ``job`` with an unset seed drawn, :func:`seeded`), run
+    by ``entry_point`` (default: the project's ``train.py``)."""
+    pin = job_pin(trains or seeded(job), source_name=str(entry_point or project.root / "train.py"))
+    return run_preflight(job, project=project, pin=pin, show_progress=show_progress)
 
 
 def main(cfg: Any) -> TrainResult:
@@ -144,28 +159,12 @@ def train(
     """
 
     started = time.monotonic()
-    report, tracking_uri = preflight_job(job, project=project, show_progress=True)
+    trains = seeded(job)  # an unset seed (only an overridden preflight lets it through) is drawn and recorded
+    report = preflight_job(job, project=project, entry_point=entry_point, trains=trains, show_progress=True)
     print(report.table(), file=sys.stderr)
     pinned = report.pinned()
-    if job.train.seed is None:  # overridden: train with a fresh seed, and record the one used
-        job = replace(job, train=replace(job.train, seed=random.randrange(2**31)))
-    lineage = Lineage(
-        snapshot_id=pinned.manifest.snapshot_id,
-        manifest_sha256=pinned.manifest.sha256,
-        split_seed=pinned.manifest.split.seed,
-        commit=pinned.git.commit,
-        dirty=pinned.git.dirty,
-        config_sha256=config_digest(job),
-        hparams_sha256=hparams_digest(job),
-        train_seed=job.train.seed,
-        preflight=pinned.verdict,
-        source_name=str(entry_point or project.root / "train.py"),
-        branch=pinned.git.branch,
-        remote_url=pinned.git.remote_url,
-        init_weights_sha256=sha256_file(pinned.weights_path) if pinned.weights_path else None,
-    )
-    with using_tracking_uri(tracking_uri), _data_held(pinned.checkout):
-        return _tracked_run(job, pinned, lineage, project, tracking_uri, output_dir, overrides, started)
+    with using_tracking_uri(pinned.tracking_uri), _data_held(pinned.checkout):
+        return _tracked_run(trains, pinned, output_dir, overrides, started)
 
 
 @contextmanager
@@ -186,45 +185,35 @@ def _data_held(checkout: Path) -> Iterator[None]:
 
 
 def _tracked_run(
-    job: JobConfig,
-    pinned: PinnedRun,
-    lineage: Lineage,
-    project: Project,
-    tracking_uri: str,
-    output_dir: Path,
-    overrides: Sequence[str],
-    started: float,
+    job: JobConfig, pinned: PinnedRun, output_dir: Path, overrides: Sequence[str], started: float
 ) -> TrainResult:
     """Train while the writer process (:mod:`mlflow_cv.tracking.writer`) logs the run beside it."""
+    project, tracking_uri = pinned.project, pinned.tracking_uri
     ultralytics_config = project.state_dir / "ultralytics"
     configure_ultralytics(ultralytics_config)
-    inputs = _stage_inputs(job, pinned, overrides, output_dir)
+    inputs = _stage_inputs(job, pinned, overrides, RunFiles(folder=output_dir / STAGING))
     from mlflow_cv.tracking import doctor
 
     orphans = doctor.end_orphaned_runs(project, tracking_uri=tracking_uri)  # runs left by trainings now gone
     if orphans.ended or orphans.problems:
         print(orphans, file=sys.stderr)
-    sqlite = tracking_uri.startswith("sqlite:")  # MLflow would put artifacts in the current folder
-    with RunWriter() as writer, active_lineage(lineage):  # runs started inside carry the lineage too
+    with RunWriter() as writer, active_lineage(pinned.lineage):  # runs started inside carry the lineage too
         writer.send(
             run_log.open_run,
-            tracking_uri=tracking_uri,
+            pinned,
             experiment=job.tracking.experiment,
-            artifact_location=(project.root / ARTIFACTS_DIR).as_uri() if sqlite else None,
             run_name=job.tracking.run_name,
-            lineage=lineage,
             params=flat_params(job),
-            tags={TAG_LABELMAP_SHA256: inputs["labelmap.json"][1]},
-            manifest=pinned.manifest,
-            manifest_path=pinned.manifest_path,
-            artifacts={name: path for name, (path, _) in inputs.items()},
+            tags={TAG_LABELMAP_SHA256: inputs.sha256("labelmap.json")},
+            files=inputs,
             owner_records=doctor.runs_dir(project),
             owner=doctor.Process.current(),
         )
         writer.send(run_log.warm_up, ultralytics_config=ultralytics_config)
         try:
             fitted = _fit(job, pinned, writer, output_dir)
-            weights = _log_results(writer, job, pinned, fitted.save_dir, {name: h for name, (_, h) in inputs.items()})
+            files = _check_still_pinned(pinned, inputs)
+            weights = _log_results(writer, job, pinned, fitted.save_dir, files, logged=inputs.names)
             ended = writer.call(run_log.end_run, "FINISHED")
         except KeyboardInterrupt:
             marked = _end_run(writer, "KILLED", project)
@@ -241,17 +230,27 @@ def _tracked_run(
     if ended is None:
         raise TrackingError("the MLflow writer held no run at the end of training")
     run_id, experiment_id = ended
+    record = ResultRecord(
+        run_id=run_id,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        weights_sha256=weights.sha256,
+        weights_digest=weights.digest,
+    )
+    write_result(output_dir, record)  # for the program that ran train.py (mlflow-cv reproduce)
     registration = None
     if job.registry.name:
         from mlflow_cv.registry.client import registry_client
         from mlflow_cv.registry.register import register
+        from mlflow_cv.semver import Bump
 
-        registration = register(registry_client(tracking_uri), run_id, name=job.registry.name, bump=job.registry.bump)
+        client, bump = registry_client(tracking_uri), Bump.choice(job.registry.bump)
+        registration = register(client, run_id, name=job.registry.name, project=project, bump=bump)
     return TrainResult(
         run_id=run_id,
         experiment_id=experiment_id,
         tracking_uri=tracking_uri,
-        lineage=lineage,
+        lineage=pinned.lineage,
         weights=weights,
         metrics=fitted.metrics,
         save_dir=fitted.save_dir,
@@ -280,25 +279,16 @@ def _end_run(writer: RunWriter, status: str, project: Project) -> str | None:
     return result.ended[0].run_id if result.ended else None
 
 
-def _stage_inputs(
-    job: JobConfig, pinned: PinnedRun, overrides: Sequence[str], output_dir: Path
-) -> dict[str, tuple[Path, str]]:
-    """The lineage artifacts logged before training (manifest, resolved config, overrides, label map),
-    written under ``output_dir``: ``name in the run → (local file, SHA-256)``."""
-    manifest, manifest_path = pinned.manifest, pinned.manifest_path
-    files = {
-        f"data/{manifest.snapshot_id}.json": manifest_path.read_bytes(),
-        "config/resolved.yaml": yaml.safe_dump(job_dict(job), sort_keys=True).encode(),
-        "config/overrides.yaml": yaml.safe_dump(list(overrides)).encode(),
-        "labelmap.json": labelmap_json(manifest.class_map).encode(),
-    }
-    staged = {}
-    for name, data in files.items():
-        local = output_dir / "mlflow-cv" / name
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(data)
-        staged[name] = (local, hashlib.sha256(data).hexdigest())
-    return staged
+def _stage_inputs(job: JobConfig, pinned: PinnedRun, overrides: Sequence[str], files: RunFiles) -> RunFiles:
+    """``files`` with the lineage artifacts logged before training (manifest, resolved config, overrides,
+    label map) staged."""
+    manifest = pinned.manifest
+    return (
+        files.stage(f"data/{manifest.snapshot_id}.json", pinned.manifest_path.read_bytes())
+        .stage("config/resolved.yaml", yaml.safe_dump(job_dict(job), sort_keys=True).encode())
+        .stage("config/overrides.yaml", yaml.safe_dump(list(overrides)).encode())
+        .stage("labelmap.json", labelmap_json(manifest.class_map).encode())
+    )
 
 
 def _fit(job: JobConfig, pinned: PinnedRun, writer: RunWriter, output_dir: Path) -> FitResult:
@@ -320,7 +310,6 @@ def _fit(job: JobConfig, pinned: PinnedRun, writer: RunWriter, output_dir: Path)
         slice_of=_slice_of(pinned),
     )
     log(fitted.per_class, fitted.steps)
-    _check_still_pinned(pinned, output_dir)
     return fitted
 
 
@@ -333,9 +322,9 @@ def _slice_of(pinned: PinnedRun) -> dict[str, dict[str, str]]:
     }
 
 
-def _check_still_pinned(pinned: PinnedRun, output_dir: Path) -> None:
+def _check_still_pinned(pinned: PinnedRun, files: RunFiles) -> RunFiles:
     """What the run says it trained on is what it trained on: the checkout still verifies (stat cache,
-    cheap), and every project file the job imported is committed; the loaded set is recorded."""
+    cheap), and every project file the job imported is committed; ``files`` with the loaded set staged."""
     report = verify(pinned.project, pinned.manifest.snapshot_id, pinned.checkout, manifest=pinned.manifest)
     if not report.ok:
         raise TrainingError(
@@ -350,32 +339,27 @@ def _check_still_pinned(pinned: PinnedRun, output_dir: Path) -> None:
             "preflight.allow=[dirty_code], which is recorded)",
             problems=code.unpinned,
         )
-    record = output_dir / "mlflow-cv" / CODE_RECORD
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(canonical_json(code.to_dict()) + "\n", encoding="utf-8")
+    return files.stage(CODE_RECORD, (canonical_json(code.to_dict()) + "\n").encode())
 
 
 def _log_results(
-    writer: RunWriter, job: JobConfig, pinned: PinnedRun, save_dir: Path, hashes: dict[str, str]
+    writer: RunWriter, job: JobConfig, pinned: PinnedRun, save_dir: Path, files: RunFiles, *, logged: frozenset[str]
 ) -> WeightsInfo:
-    """Hash the best weights and Ultralytics' plots and tables here, then have the writer log them
-    with the index of every hash and the servable model; waits until all of it is logged."""
+    """Hash the best weights and Ultralytics' plots and tables here, then have the writer log them and
+    the ``files`` not ``logged`` yet, with the index of every hash and the servable model; waits until all
+    of it is logged."""
     best = save_dir / "weights" / "best.pt"
     if not best.is_file():
         raise TrainingError(f"Ultralytics finished without {best}; nothing to log as the model")
     weights = weights_info(best)
-    outputs = {"weights/best.pt": best}
-    hashes["weights/best.pt"] = weights.sha256
-    code = save_dir.parent / "mlflow-cv" / CODE_RECORD  # written by _check_still_pinned
-    outputs[CODE_RECORD], hashes[CODE_RECORD] = code, sha256_file(code)
+    files = files.add("weights/best.pt", best, sha256=weights.sha256)
     for pattern in _ULTRALYTICS_OUTPUTS:
         for path in sorted(save_dir.glob(pattern)):
-            outputs[f"ultralytics/{path.name}"] = path
-            hashes[f"ultralytics/{path.name}"] = sha256_file(path)
+            files = files.add(f"ultralytics/{path.name}", path)
     writer.call(
         run_log.log_results,
-        artifacts=outputs,
-        hashes=hashes,
+        files=files,
+        logged=logged,
         tags={
             TAG_WEIGHTS_SHA256: weights.sha256,
             TAG_WEIGHTS_DIGEST: weights.digest,

@@ -138,12 +138,17 @@ def test_only_code_changed(client: Any, repo: tuple[Project, str, str]) -> None:
 def test_regressed_alias_holder_gets_rollback_advice(client: Any, repo: tuple[Project, str, str]) -> None:
     """diff compares both on the gate data, with the metrics gate's own verdict: what promote would say."""
     name = "advice"
-    register(client, make_run(client, metrics={"val/mAP50-95": 0.5}), name=name)
-    register(client, make_run(client, metrics={"val/mAP50-95": 0.9}, **{"cv.config.sha256": "9" * 64}), name=name)
+    register(client, make_run(client, metrics={"val/mAP50-95": 0.5}), name=name, project=repo[0])
+    register(
+        client,
+        make_run(client, metrics={"val/mAP50-95": 0.9}, **{"cv.config.sha256": "9" * 64}),
+        name=name,
+        project=repo[0],
+    )
     record_evaluation(client, name, "1", metrics={"eval/mAP50-95": 0.5})
     record_evaluation(client, name, "2", metrics={"eval/mAP50-95": 0.4})  # better on its own val, worse here
-    promote(client, name, "1.0.0", alias="canary")
-    promote(client, name, "1.1.0", alias="canary")  # unprotected: moves despite the regression
+    promote(client, name, "1.0.0", alias="canary", project=repo[0])
+    promote(client, name, "1.1.0", alias="canary", project=repo[0])  # unprotected: moves despite the regression
     d = diff_runs(client, f"models:/{name}/1", f"{name}@canary", project=repo[0])
     assert d.b.aliases == ("canary",)
     assert d.comparison is not None and str(d.comparison.data).startswith("DS-1.0.0/val")
@@ -154,7 +159,8 @@ def test_regressed_alias_holder_gets_rollback_advice(client: Any, repo: tuple[Pr
         f"{d.comparison.data} (worst: eval/mAP50-95 -0.1000); roll back with: mlflow-cv model rollback {name} "
         "--alias canary",
     )
-    dry = promote(client, name, "1.1.0", alias="production", dry_run=True)  # no holder: nothing to compare with
+    # no holder: nothing to compare with
+    dry = promote(client, name, "1.1.0", alias="production", dry_run=True, project=repo[0])
     assert not dry.refused
     by_semver = diff_runs(client, "1.0.0", "1.1.0", project=repo[0], model=name)
     assert by_semver.b.run_id == d.b.run_id and by_semver.comparison == d.comparison
@@ -180,12 +186,13 @@ def test_diff_promote_and_triage_reach_one_verdict(client: Any, repo: tuple[Proj
         "eval/slice/time_of_day:day/mAP50-95": 0.56,
         "eval/precision": 0.1,
     }
-    register(client, make_run(client), name=name)
-    register(client, make_run(client, **{"cv.code.commit": "9" * 40}), name=name)  # a code-only hotfix: PATCH
+    register(client, make_run(client), name=name, project=repo[0])
+    hotfix = make_run(client, **{"cv.code.commit": "9" * 40})  # a code-only hotfix: PATCH
+    register(client, hotfix, name=name, project=repo[0])
     for version, metrics in (("1", old), ("2", new)):
         record_evaluation(client, name, version, metrics=metrics, slices_of="time_of_day")
-    promote(client, name, "1.0.0", alias="production")
-    moved = promote(client, name, "1.0.1", alias="production")  # slices are not gated by default
+    promote(client, name, "1.0.0", alias="production", project=repo[0])
+    moved = promote(client, name, "1.0.1", alias="production", project=repo[0])  # slices are not gated by default
     assert moved.moved and all(g.passed for g in moved.gates)
 
     t = triage(client, name, project=repo[0])
@@ -226,7 +233,7 @@ def test_diff_promote_and_triage_reach_one_verdict(client: Any, repo: tuple[Proj
         triage(client, name, project=repo[0], against="1.0.1", rollback=True)
     set_policy(client, name, json.dumps({"slices": ["time_of_day"]}))
     with pytest.raises(GateError) as refused:
-        promote(client, name, "1.0.1", alias="production")
+        promote(client, name, "1.0.1", alias="production", project=repo[0])
     assert f"{night}mAP50-95: 0.2000 < 0.4500 - 0.05" in str(refused.value)
 
 

@@ -105,7 +105,7 @@ def test_a_registered_version_gets_an_evaluation_record_the_guard_checks(
     full, _ = eval_data
     client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")  # the embedded store's guard
     name = f"eval-{uuid.uuid4().hex[:6]}"
-    register(client, trained[0], name=name)
+    register(client, trained[0], name=name, project=train_project)
     done = evaluate(client, f"models:/{name}/1", project=full, data="DS-1.0.0", split="val")
     sha = load_manifest(full, "DS-1.0.0").sha256
     assert client.get_model_version(name, "1").tags[record_key(sha, "val")] == done.run_id
@@ -160,7 +160,7 @@ def test_mlflow_evaluate_is_the_same_evaluation(
     with mlflow.start_run(experiment_id=client.get_run(scored_run).info.experiment_id) as run:
         result = mlflow.models.evaluate(
             f"models:/{model_id}",
-            data=snapshot_dataset(full, "DS-1.0.0", "val"),
+            data=snapshot_dataset("DS-1.0.0", "val", project=full),
             model_type="detect",
             evaluators="mlflow_cv",
         )
@@ -188,8 +188,8 @@ def test_promote_compares_both_versions_on_the_gate_data(
 
     client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
     name = f"gated-{uuid.uuid4().hex[:6]}"
-    register(client, scored_run, name=name)
-    register(client, trained[0], name=name)
+    register(client, scored_run, name=name, project=train_project)
+    register(client, trained[0], name=name, project=train_project)
     assert promote(client, name, "1.0.0", alias="production", project=train_project).moved
     with pytest.raises(GateError) as info:
         promote(client, name, "1.1.0", alias="production", project=train_project)

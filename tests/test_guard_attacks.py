@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlflow_cv import history, register
+from mlflow_cv.project import Project
 from tests.helpers.registry import BASE_TAGS, make_run, record_evaluation, register_evaluated
 from tests.helpers.servers import Server, free_port, running
 
@@ -90,10 +91,10 @@ def test_raw_rest_meets_the_same_rules(client: MlflowClient, guarded_server: Ser
     assert status == 400 and GUARD in text, text
 
 
-def test_a_run_that_backs_a_version_cannot_be_deleted(client: MlflowClient) -> None:
+def test_a_run_that_backs_a_version_cannot_be_deleted(client: MlflowClient, project: Project) -> None:
     name = f"guarded-{uuid.uuid4().hex[:8]}"
     run = make_run(client)
-    register(client, run, name=name)
+    register(client, run, name=name, project=project)
     refused(client.delete_run, run, match=f"backs {name} version 1")
     spare = make_run(client, **{"cv.config.sha256": "9" * 64})
     client.delete_run(spare)  # nothing depends on it
@@ -145,9 +146,9 @@ def test_the_ui_we_print_is_guarded(tmp_path: Path) -> None:
 # --- the registry: every cv.* version fact is checked when written, names and stages are no side doors ---
 
 
-def test_version_facts_are_checked_whenever_written(client: MlflowClient) -> None:
+def test_version_facts_are_checked_whenever_written(client: MlflowClient, project: Project) -> None:
     name = f"forged-{uuid.uuid4().hex[:8]}"
-    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name, project=project)
     experiment = client.get_experiment_by_name("registry").experiment_id
     empty = client.create_run(experiment).info.run_id
     client.set_terminated(empty)
@@ -185,22 +186,22 @@ def test_an_abandoned_version_gets_a_semver_below_the_later_ones(tmp_path: Path,
     store.set_model_version_tag("m", "2", ModelVersionTag("cv.semver", "1.5.0"))
 
 
-def test_names_and_stages_are_no_side_doors(client: MlflowClient) -> None:
+def test_names_and_stages_are_no_side_doors(client: MlflowClient, project: Project) -> None:
     name = f"doors-{uuid.uuid4().hex[:8]}"
-    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name, project=project)
     from mlflow_cv import promote
 
-    promote(client, name, "1.0.0", alias="production")
+    promote(client, name, "1.0.0", alias="production", project=project)
     refused(client.rename_registered_model, name, f"{name}-old", match="cannot be renamed")
     refused(client.delete_registered_model, name, match="cannot be deleted")
     refused(client.transition_model_version_stage, name, "1", "Production", match="aliases, not stages")
     worse = make_run(client, metrics={"val/mAP50-95": 0.1, "val/mAP50": 0.2}, **{"cv.config.sha256": "8" * 64})
-    register_evaluated(client, worse, name=name)
+    register_evaluated(client, worse, name=name, project=project)
     refused(client.set_registered_model_alias, name, "Production", "2", match="spelled otherwise")
     refused(client.set_registered_model_alias, name, "production", "2", match="may not become")
     assert client.get_registered_model(name).aliases == {"production": "1"}
     scratch = f"scratch-{uuid.uuid4().hex[:8]}"  # only unprotected moves in its history: nothing pins it
-    register_evaluated(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=scratch)
+    register_evaluated(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=scratch, project=project)
     client.set_registered_model_alias(scratch, "candidate", "1")
     client.delete_registered_model_alias(scratch, "candidate")
     client.delete_registered_model(scratch)
@@ -225,10 +226,10 @@ def test_a_tag_without_a_key_is_refused_cleanly(tmp_path: Path) -> None:
 
 
 def test_history_records_what_the_server_knows_not_what_the_client_claims(
-    client: MlflowClient, guarded_server: Server
+    client: MlflowClient, guarded_server: Server, project: Project
 ) -> None:
     name = f"claims-{uuid.uuid4().hex[:8]}"
-    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name, project=project)
     request = {
         "alias": "candidate",
         "version": "1",
@@ -256,14 +257,14 @@ def test_history_records_what_the_server_knows_not_what_the_client_claims(
 # --- the rules cannot be switched off; the server reads the artifacts itself -------------------------------
 
 
-def test_the_rules_cannot_be_switched_off(client: MlflowClient) -> None:
+def test_the_rules_cannot_be_switched_off(client: MlflowClient, project: Project) -> None:
     from mlflow_cv import promote
 
     name = f"rules-{uuid.uuid4().hex[:8]}"
-    register_evaluated(client, make_run(client), name=name)
-    promote(client, name, "1.0.0", alias="production")
+    register_evaluated(client, make_run(client), name=name, project=project)
+    promote(client, name, "1.0.0", alias="production", project=project)
     worse = make_run(client, metrics={"val/mAP50-95": 0.3, "val/mAP50": 0.5}, **{"cv.config.sha256": "8" * 64})
-    register_evaluated(client, worse, name=name)
+    register_evaluated(client, worse, name=name, project=project)
     for loose in (
         '{"tolerance": 1000}',
         '{"tolerance": 1000, "protected": ["production"]}',
@@ -291,10 +292,12 @@ def test_the_rules_cannot_be_switched_off(client: MlflowClient) -> None:
     assert looser.why == "ship it" and "cv.policy.request" not in client.get_registered_model(name).tags
 
 
-def test_the_server_rehashes_the_artifacts_itself(client: MlflowClient, guarded_server: Server) -> None:
+def test_the_server_rehashes_the_artifacts_itself(
+    client: MlflowClient, guarded_server: Server, project: Project
+) -> None:
     name = f"bytes-{uuid.uuid4().hex[:8]}"
     run = make_run(client)
-    register(client, run, name=name)
+    register(client, run, name=name, project=project)
     experiment = client.get_run(run).info.experiment_id
     weights = guarded_server.root / "artifacts" / experiment / run / "artifacts" / "weights" / "best.pt"
     data = bytearray(weights.read_bytes())
@@ -307,6 +310,7 @@ def test_the_server_rehashes_the_artifacts_itself(client: MlflowClient, guarded_
 
 def test_unreadable_artifacts_stop_a_protected_move_unless_the_policy_leaves_them_to_the_client(
     tmp_path: Path,
+    project: Project,
 ) -> None:
     """The in-process guard of the embedded store meets a run whose artifacts are proxied by a server it
     is not: it cannot re-hash them, so the move is refused, unless the policy says ``artifacts: client``."""
@@ -319,7 +323,7 @@ def test_unreadable_artifacts_stop_a_protected_move_unless_the_policy_leaves_the
     run = local.create_run(experiment, tags=BASE_TAGS).info.run_id
     local.set_terminated(run)
     name = "proxied"
-    register(local, run, name=name)
+    register(local, run, name=name, project=project)
     refused(local.set_registered_model_alias, name, "production", "1", match="the server cannot re-hash them")
     set_policy(local, name, '{"artifacts": "client"}', allow_loosen=True, why="artifacts live behind another server")
     local.set_registered_model_alias(name, "production", "1")
@@ -327,16 +331,18 @@ def test_unreadable_artifacts_stop_a_protected_move_unless_the_policy_leaves_the
     assert any("checked by the client" in line for line in event.gates), event.gates
 
 
-def test_the_legal_path_still_works(client: MlflowClient) -> None:
+def test_the_legal_path_still_works(client: MlflowClient, project: Project) -> None:
     """register → promote → promote → rollback through mlflow-cv, on each server, with the history intact."""
     from mlflow_cv import promote, rollback
 
     name = f"legal-{uuid.uuid4().hex[:8]}"
     better = {"val/mAP50-95": 0.6, "val/mAP50": 0.8, "val/AP50-95/circle": 0.65, "val/AP50-95/square": 0.55}
-    register_evaluated(client, make_run(client), name=name)
-    register_evaluated(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
-    assert promote(client, name, "1.0.0", alias="production", why="first").moved
-    assert promote(client, name, "1.1.0", alias="production", why="better").moved
+    register_evaluated(client, make_run(client), name=name, project=project)
+    register_evaluated(
+        client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
+    assert promote(client, name, "1.0.0", alias="production", why="first", project=project).moved
+    assert promote(client, name, "1.1.0", alias="production", why="better", project=project).moved
     assert rollback(client, name, alias="production", why="night regression").semver == "1.0.0"
     events = history(client, name)
     assert [(e.kind, e.to_semver, e.why) for e in events.moves] == [
@@ -347,16 +353,16 @@ def test_the_legal_path_still_works(client: MlflowClient) -> None:
     assert all(" artifacts " in " ".join(e.gates) and "every hash verifies" in " ".join(e.gates) for e in events.moves)
 
 
-def test_protected_moves_need_evaluations_on_the_same_data(client: MlflowClient) -> None:
+def test_protected_moves_need_evaluations_on_the_same_data(client: MlflowClient, project: Project) -> None:
     """Own validation metrics are not evidence: a raw move needs both versions' evaluation records on the
     same gate data, and their numbers decide; a forged record is refused when written."""
     from mlflow_cv import promote
 
     name = f"gate-{uuid.uuid4().hex[:8]}"
-    register_evaluated(client, make_run(client), name=name)
-    promote(client, name, "1.0.0", alias="production")
+    register_evaluated(client, make_run(client), name=name, project=project)
+    promote(client, name, "1.0.0", alias="production", project=project)
     own_better = {"val/mAP50-95": 0.9, "val/mAP50": 0.95, "val/AP50-95/circle": 0.9, "val/AP50-95/square": 0.9}
-    register(client, make_run(client, metrics=own_better, **{"cv.config.sha256": "9" * 64}), name=name)
+    register(client, make_run(client, metrics=own_better, **{"cv.config.sha256": "9" * 64}), name=name, project=project)
     refused(client.set_registered_model_alias, name, "production", "2", match="no evaluations of both versions")
     key = f"cv.eval.{'a' * 12}.val"
     refused(
@@ -370,23 +376,24 @@ def test_protected_moves_need_evaluations_on_the_same_data(client: MlflowClient)
     record_evaluation(client, name, "2", metrics={"eval/mAP50-95": 0.45, "eval/mAP50": 0.60})
     refused(client.set_registered_model_alias, name, "production", "2", match="eval/mAP50: 0.6000 < 0.7000")
     good = {"eval/mAP50-95": 0.55, "eval/mAP50": 0.75, "eval/AP50-95/circle": 0.6, "eval/AP50-95/square": 0.5}
-    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name)
+    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name, project=project)
     record_evaluation(client, name, "3", metrics=good)
     client.set_registered_model_alias(name, "production", "3")  # evaluated better on the same data
     (event,) = [e for e in history(client, name).moves if e.to_version == "3"]
     assert any("on DS-1.0.0/val (manifest aaaaaaaaaaaa)" in line for line in event.gates), event.gates
 
 
-def test_the_guard_compares_on_the_gate_data_the_policy_names(client: MlflowClient) -> None:
+def test_the_guard_compares_on_the_gate_data_the_policy_names(client: MlflowClient, project: Project) -> None:
     """``gate_data`` names a snapshot and split (or ``latest``): evaluations elsewhere do not count."""
     from mlflow_cv import promote
     from mlflow_cv.registry.client import set_policy
 
     name = f"named-{uuid.uuid4().hex[:8]}"
-    register_evaluated(client, make_run(client), name=name)
-    promote(client, name, "1.0.0", alias="production")
+    register_evaluated(client, make_run(client), name=name, project=project)
+    promote(client, name, "1.0.0", alias="production", project=project)
     set_policy(client, name, '{"gate_data": {"snapshot": "DS-1.2.0", "split": "test"}}', allow_loosen=True)
-    register_evaluated(client, make_run(client, **{"cv.config.sha256": "9" * 64}), name=name)  # on DS-1.0.0/val
+    on_its_own = make_run(client, **{"cv.config.sha256": "9" * 64})  # evaluated on DS-1.0.0/val
+    register_evaluated(client, on_its_own, name=name, project=project)
     refused(client.set_registered_model_alias, name, "production", "2", match="no evaluations of both versions")
     newer = {"snapshot": "DS-1.2.0", "manifest": "c" * 64, "split": "test"}
     scores = {"eval/mAP50-95": 0.5, "eval/mAP50": 0.7}
@@ -395,7 +402,7 @@ def test_the_guard_compares_on_the_gate_data_the_policy_names(client: MlflowClie
     record_evaluation(client, name, "1", metrics=scores, **newer)
     client.set_registered_model_alias(name, "production", "2")
     set_policy(client, name, '{"gate_data": {"snapshot": "latest", "split": "test"}}', allow_loosen=True)
-    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name)
+    register(client, make_run(client, **{"cv.config.sha256": "7" * 64}), name=name, project=project)
     record_evaluation(client, name, "3", metrics={"eval/mAP50-95": 0.4, "eval/mAP50": 0.6}, **newer)
     refused(
         client.set_registered_model_alias,

@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_cv import history, promote
 from mlflow_cv.errors import RegistryError
+from mlflow_cv.project import Project
 from mlflow_cv.registry.client import set_policy
 from tests.helpers.registry import make_run, register_evaluated
 from tests.helpers.servers import Server, guarded_mlflow_server
@@ -72,13 +73,17 @@ def as_user(monkeypatch: pytest.MonkeyPatch) -> Any:
     return switch
 
 
-def test_only_a_manager_moves_production_and_the_history_names_them(auth_server: Server, as_user: Any) -> None:
+def test_only_a_manager_moves_production_and_the_history_names_them(
+    auth_server: Server, as_user: Any, project: Project
+) -> None:
     client = MlflowClient(auth_server.url)
     name = f"auth-{uuid.uuid4().hex[:8]}"
     as_user("admin")
-    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name, project=project)
     better = {"val/mAP50-95": 0.6, "val/mAP50": 0.8, "val/AP50-95/circle": 0.65, "val/AP50-95/square": 0.55}
-    register_evaluated(client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(
+        client, make_run(client, metrics=better, **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
     grant = {"resource_type": "registered_model", "resource_id": name}
     call(auth_server, "3.0/mlflow/users/permissions/grant", {**grant, "username": "alice", "permission": "MANAGE"})
     call(auth_server, "3.0/mlflow/users/permissions/grant", {**grant, "username": "carol", "permission": "EDIT"})
@@ -88,16 +93,16 @@ def test_only_a_manager_moves_production_and_the_history_names_them(auth_server:
         client.set_registered_model_alias(name, "production", "1")
     as_user("carol")  # EDIT: MLflow would let her set an alias; a protected one needs MANAGE
     with pytest.raises(RegistryError, match="mlflow-cv guard: carol may not move 'production' of .* needs MANAGE"):
-        promote(client, name, "1.0.0", alias="production", why="carol's try")
+        promote(client, name, "1.0.0", alias="production", why="carol's try", project=project)
     with pytest.raises(RegistryError, match="mlflow-cv guard: carol may not change the policy"):
         set_policy(client, name, '{"tolerance": 0.005}')
     client.set_registered_model_alias(name, "candidate", "1")  # an alias nobody protects: EDIT is enough
     assert "production" not in client.get_registered_model(name).aliases
 
     as_user("alice")
-    assert promote(client, name, "1.0.0", alias="production", why="first release").moved
+    assert promote(client, name, "1.0.0", alias="production", why="first release", project=project).moved
     set_policy(client, name, '{"tolerance": 0.005}', why="tighter")
-    assert promote(client, name, "1.1.0", alias="production").moved
+    assert promote(client, name, "1.1.0", alias="production", project=project).moved
     events = history(client, name)
     assert [(e.kind, e.who) for e in events] == [
         ("direct", "carol"),
@@ -108,12 +113,14 @@ def test_only_a_manager_moves_production_and_the_history_names_them(auth_server:
     assert events[1].why == "first release"
 
 
-def test_a_claimed_identity_is_not_an_identity(auth_server: Server, as_user: Any, tmp_path: Path) -> None:
+def test_a_claimed_identity_is_not_an_identity(
+    auth_server: Server, as_user: Any, tmp_path: Path, project: Project
+) -> None:
     """Without credentials nothing moves; with them, the request's ``who`` claim is ignored."""
     client = MlflowClient(auth_server.url)
     name = f"claim-{uuid.uuid4().hex[:8]}"
     as_user("admin")
-    register_evaluated(client, make_run(client), name=name)
+    register_evaluated(client, make_run(client), name=name, project=project)
     request = urllib.request.Request(
         f"{auth_server.url}/api/2.0/mlflow/registered-models/alias",
         json.dumps({"name": name, "alias": "production", "version": "1"}).encode(),

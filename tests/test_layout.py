@@ -94,3 +94,49 @@ def test_client_paths_never_import_the_server_plugin() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_private_mlflow_names_live_in_mlflow_py() -> None:
+    """Only ``mlflow_cv/_mlflow.py`` imports a private MLflow name (``from mlflow.x import _y``, a module path
+    with a ``_`` segment) or reaches one as ``mlflow.x._y``: a new one goes there, with its checked version."""
+
+    def private(dotted: str) -> bool:
+        return any(part.startswith("_") and not part.startswith("__") for part in dotted.split("."))
+
+    def is_mlflow(module: str) -> bool:
+        return module == "mlflow" or module.startswith("mlflow.")
+
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "_mlflow.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and is_mlflow(node.module or ""):
+                names = [a.name for a in node.names if private(a.name)]
+                if private(node.module or "") or names:
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: from {node.module} import {names}")
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if is_mlflow(a.name) and private(a.name)]
+                found += [f"{path.relative_to(PACKAGE)}:{node.lineno}: import {name}" for name in names]
+            elif isinstance(node, ast.Attribute) and private(node.attr):
+                chain, inner = [node.attr], node.value
+                while isinstance(inner, ast.Attribute):
+                    chain.append(inner.attr)
+                    inner = inner.value
+                if isinstance(inner, ast.Name) and inner.id == "mlflow":
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: mlflow.{'.'.join(reversed(chain))}")
+    assert not found, "private MLflow names outside mlflow_cv/_mlflow.py (move them there):\n" + "\n".join(found)
+
+
+def test_the_guard_scheme_lives_in_tags_py() -> None:
+    """A ``"cv-guard-…"`` string (a URI, a message, a part of an f-string) anywhere but mlflow_cv/tags.py is
+    a second home for the guard scheme: use ``tags.GUARD_SCHEME`` or ``tags.guarded_uri``."""
+    strays = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: {value!r}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "tags.py"
+        for line, value in _string_literals(path)
+        if tags.GUARD_SCHEME in value
+    ]
+    assert not strays, "use tags.GUARD_SCHEME or tags.guarded_uri:\n" + "\n".join(strays)
+    assert tags.guarded_uri("sqlite:///x.db") == "cv-guard-sqlite:///x.db"

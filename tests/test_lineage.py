@@ -16,7 +16,7 @@ from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.project import Project
 from mlflow_cv.tracking.dataset import SnapshotSource, snapshot_datasets
 from mlflow_cv.tracking.lineage import Lineage, LineageRunContext, active_lineage
-from mlflow_cv.yolo import metric_name
+from mlflow_cv.yolo.scoring import metric_name
 
 LINEAGE = Lineage(
     snapshot_id="DS-1.1.1",

@@ -119,8 +119,8 @@ def test_unwritable_artifact_location_is_refused_before_training(proj: Project, 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the artifact root should be")
     client_for(proj).create_experiment("blocked", artifact_location=(blocker / "artifacts").as_uri())
-    report, _ = preflight_job(compose_job(proj.root, ["data=DS-1.0.0", "tracking.experiment=blocked"]), project=proj)
+    report = preflight_job(compose_job(proj.root, ["data=DS-1.0.0", "tracking.experiment=blocked"]), project=proj)
     problems = {c.name: c.detail for c in report.failed}
     assert "artifacts" in problems and "is a file, not a folder" in problems["artifacts"], problems
-    fresh, _ = preflight_job(compose_job(proj.root, ["data=DS-1.0.0", "tracking.experiment=new"]), project=proj)
+    fresh = preflight_job(compose_job(proj.root, ["data=DS-1.0.0", "tracking.experiment=new"]), project=proj)
     assert fresh.passed and any(c.name == "artifacts" and c.detail.endswith("/mlruns") for c in fresh.checks)

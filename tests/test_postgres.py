@@ -32,10 +32,10 @@ def test_train_register_promote_on_postgres(pg_mlflow_server: Server, train_proj
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["cv.data.snapshot"] == "DS-1.0.0"
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied through the server
-    moved = promote(client, "pg-detector", "1.0.0", alias="production", why="on postgres")
+    moved = promote(client, "pg-detector", "1.0.0", alias="production", why="on postgres", project=train_project)
     assert moved.moved and all(g.passed for g in moved.gates)
     assert client.get_model_version_by_alias("pg-detector", "production").tags["cv.semver"] == "1.0.0"
-    assert register(client, run_id, name=f"pg-{uuid.uuid4().hex[:6]}").semver.major == 1
+    assert register(client, run_id, name=f"pg-{uuid.uuid4().hex[:6]}", project=train_project).semver.major == 1
 
 
 def test_raw_clients_and_registrations_race_on_postgres_with_four_workers(pg_mlflow_server: Server) -> None:

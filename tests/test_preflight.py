@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from mlflow_cv.cli import cli
-from mlflow_cv.config import config_digest, flat_params
+from mlflow_cv.config import config_digest, flat_params, hparams_digest
 from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.data.store import ObjectStore
 from mlflow_cv.errors import ConfigError, PreflightError
 from mlflow_cv.project import Project
-from mlflow_cv.tracking.preflight import PreflightReport
+from mlflow_cv.tracking.preflight import CHECKS, PreflightReport
 from mlflow_cv.training import compose_job, preflight_job
 from tests.helpers.data import ShapeStages
 from tests.helpers.projects import make_train_project
@@ -29,7 +29,7 @@ def proj(tmp_path: Path, shape_stages: ShapeStages) -> Project:
 
 
 def preflight(project: Project, *overrides: str) -> PreflightReport:
-    report, _ = preflight_job(compose_job(project.root, ["data=DS-1.0.0", *overrides]), project=project)
+    report = preflight_job(compose_job(project.root, ["data=DS-1.0.0", *overrides]), project=project)
     return report
 
 
@@ -54,6 +54,44 @@ def test_a_pinned_project_passes(proj: Project) -> None:
         "snapshot",
         "snapshot_verified",
     ]
+
+
+def test_the_report_lists_the_checks_in_the_documented_order(proj: Project) -> None:
+    assert [c.name for c in preflight(proj).checks] == list(CHECKS)
+
+
+def test_the_pinned_run_carries_what_the_preflight_checked(proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracking URI, artifact location and lineage, each the one the report shows (the run starts from them)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    job = compose_job(proj.root, ["data=DS-1.0.0"])
+    report = preflight_job(job, project=proj, entry_point=proj.root / "train.py")
+    pinned, shown = report.pinned(), {c.name: c.detail for c in report.checks}
+    assert pinned.tracking_uri == shown["tracking"] == f"sqlite:///{proj.root}/mlflow.db"
+    assert pinned.artifact_location == shown["artifacts"] == (proj.root / "mlruns").as_uri()
+    manifest = load_manifest(proj, "DS-1.0.0")
+    lineage = pinned.lineage
+    assert (lineage.snapshot_id, lineage.manifest_sha256, lineage.split_seed) == ("DS-1.0.0", manifest.sha256, 42)
+    assert (lineage.commit, lineage.dirty, lineage.branch) == (pinned.git.commit, False, "main")
+    assert (lineage.config_sha256, lineage.hparams_sha256) == (config_digest(job), hparams_digest(job))
+    assert (lineage.train_seed, lineage.preflight, pinned.verdict) == (0, "passed", "passed")
+    assert lineage.source_name == str(proj.root / "train.py") and lineage.init_weights_sha256 is None
+
+
+def test_a_server_decides_the_artifact_location(proj: Project) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    report = preflight(proj, f"tracking.uri=http://127.0.0.1:{port}")
+    assert {c.name: c.detail for c in report.checks}["artifacts"] == "mlflow-artifacts: (through the tracking server)"
+
+
+def test_an_unseeded_run_that_is_let_through_records_the_seed_it_draws(proj: Project) -> None:
+    job = compose_job(proj.root, ["data=DS-1.0.0", "train.seed=null", "preflight.allow=[seed]"])
+    lineage = preflight_job(job, project=proj).pinned().lineage
+    assert isinstance(lineage.train_seed, int)
+    seeded = compose_job(proj.root, ["data=DS-1.0.0", f"train.seed={lineage.train_seed}"])
+    assert lineage.config_sha256 == config_digest(seeded) != config_digest(job)
+    assert lineage.preflight == "overridden: seed (train.seed is null: the run cannot be repeated)"
 
 
 def test_dirty_code_is_refused_and_can_be_overridden(proj: Project) -> None:

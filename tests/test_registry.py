@@ -12,17 +12,18 @@ from mlflow.tracking import MlflowClient
 
 from mlflow_cv import history, promote, register, rollback
 from mlflow_cv.errors import BumpError, ConfigError, GateError, RegistryError, SemverError
-from mlflow_cv.registry.policy import (
+from mlflow_cv.project import Project
+from mlflow_cv.registry.facts import VersionFacts
+from mlflow_cv.registry.gates import (
     GateData,
     GateScores,
-    Policy,
-    VersionFacts,
     evaluate_gates,
     metric_regressions,
     metrics_gate,
     required_bump,
 )
-from mlflow_cv.semver import Bump
+from mlflow_cv.registry.policy import Policy
+from mlflow_cv.semver import Bump, Version
 from tests.helpers.registry import BASE_TAGS, METRICS, make_run, register_concurrently, register_evaluated
 from tests.helpers.servers import Server
 
@@ -180,6 +181,30 @@ def test_policy_from_json() -> None:
         Policy.from_json('{"gates": ["vibes"]}')
 
 
+def test_one_view_of_a_version_whoever_read_it() -> None:
+    """A client's ModelVersion, the guard's database fields and a run about to be registered give the
+    same kind of value: gate metrics from ``cv.metrics`` (none when it does not parse), a label, a number."""
+    from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
+
+    tags = {**BASE_TAGS, "cv.semver": "1.4.2", "cv.metrics": json.dumps(METRICS)}
+    entity = ModelVersion(
+        "m", "3", 0, run_id="r" * 32, source="models:/m-1", tags=[ModelVersionTag(k, v) for k, v in tags.items()]
+    )
+    seen = VersionFacts.of_model_version(entity)
+    assert seen == VersionFacts.registered(name="m", version=3, run_id="r" * 32, source="models:/m-1", tags=tags)
+    assert (seen.label, seen.version, seen.semver, dict(seen.metrics)) == (
+        "v1.4.2 (#3)",
+        "3",
+        Version(1, 4, 2),
+        METRICS,
+    )
+    broken = VersionFacts.registered(name="m", version="4", run_id=None, source="", tags={"cv.metrics": "[1]"})
+    assert (broken.metrics, broken.label, broken.semver) == ({}, "v? (#4)", None)
+    run = VersionFacts.of_run("3f2a9c1b" * 4, tags=BASE_TAGS, metrics=METRICS)
+    assert (run.label, run.version, run.run_id, run.name) == ("run 3f2a9c1b", None, "3f2a9c1b" * 4, "")
+    assert required_bump(seen, run, policy=Policy())[0] is Bump.NONE  # the rules read both alike
+
+
 # --- against a real mlflow server ------------------------------------------------------------------------
 
 
@@ -197,36 +222,38 @@ def better(delta: float = 0.05) -> dict[str, float]:
     return {k: v + delta for k, v in METRICS.items()}
 
 
-def test_register_bump_rules_both_ways(client: MlflowClient, name: str) -> None:
-    first = register_evaluated(client, make_run(client), name=name)
+def test_register_bump_rules_both_ways(client: MlflowClient, name: str, project: Project) -> None:
+    first = register_evaluated(client, make_run(client), name=name, project=project)
     assert (str(first.semver), first.bump) == ("1.0.0", Bump.NONE)
     data_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.data.snapshot": "DS-1.1.1"})
     with pytest.raises(BumpError, match="requires MINOR"):
-        register(client, data_run, name=name, bump="patch")
-    assert str(register(client, data_run, name=name).semver) == "1.1.0"
+        register(client, data_run, name=name, project=project, bump=Bump.PATCH)
+    assert str(register(client, data_run, name=name, project=project).semver) == "1.1.0"
     arch_run = make_run(client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64})
     with pytest.raises(BumpError, match="1.2.0 is a MINOR bump of v1.1.0, but the change requires MAJOR"):
-        register(client, arch_run, name=name, version="1.2.0")
-    assert str(register(client, arch_run, name=name, version="2.0.0").semver) == "2.0.0"
+        register(client, arch_run, name=name, project=project, version="1.2.0")
+    assert str(register(client, arch_run, name=name, project=project, version="2.0.0").semver) == "2.0.0"
     code_run = make_run(
         client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64, "cv.code.commit": "7" * 40}
     )
-    patch = register(client, code_run, name=name)
+    patch = register(client, code_run, name=name, project=project)
     assert (str(patch.semver), patch.bump) == ("2.0.1", Bump.PATCH)
     with pytest.raises(BumpError, match=r"already registered as v2.0.1"):
-        register(client, code_run, name=name)
+        register(client, code_run, name=name, project=project)
     with pytest.raises(BumpError, match=r"already registered as v1.0.0"):  # not only the latest version counts
-        register_evaluated(client, make_run(client), name=name)
+        register_evaluated(client, make_run(client), name=name, project=project)
     minor_anyway = make_run(
         client, **{"cv.data.manifest_sha256": "9" * 64, "cv.model.arch_sha256": "8" * 64, "cv.code.commit": "6" * 40}
     )
-    assert str(register(client, minor_anyway, name=name, bump="minor").semver) == "2.1.0"  # more than required: fine
+    assert (
+        str(register(client, minor_anyway, name=name, project=project, bump=Bump.MINOR).semver) == "2.1.0"
+    )  # more than required: fine
     semvers = sorted(v.tags["cv.semver"] for v in client.search_model_versions(f"name='{name}'"))
     assert semvers == ["1.0.0", "1.1.0", "2.0.0", "2.0.1", "2.1.0"]  # refused registrations left nothing
 
 
-def test_release_notes(client: MlflowClient, name: str) -> None:
-    register_evaluated(client, make_run(client), name=name)
+def test_release_notes(client: MlflowClient, name: str, project: Project) -> None:
+    register_evaluated(client, make_run(client), name=name, project=project)
     run = make_run(
         client,
         metrics=better(),
@@ -236,7 +263,7 @@ def test_release_notes(client: MlflowClient, name: str) -> None:
             "cv.preflight": "overridden: dirty_code (1 uncommitted: x.py)",
         },
     )
-    r = register(client, run, name=name)
+    r = register(client, run, name=name, project=project)
     notes = client.get_model_version(name, r.version).description
     assert notes == r.notes
     for expected in (
@@ -255,63 +282,73 @@ def test_release_notes(client: MlflowClient, name: str) -> None:
     assert version.tags["cv.semver"] == "1.1.0" and version.tags["cv.data.snapshot"] == "DS-1.0.0"
 
 
-def test_bad_input(client: MlflowClient, name: str) -> None:
+def test_bad_input(client: MlflowClient, name: str, project: Project) -> None:
     with pytest.raises(RegistryError, match="unknown run"):
-        register(client, "0" * 32, name=name)
+        register(client, "0" * 32, name=name, project=project)
     incomplete = make_run(client, **{"cv.config.id": ""})  # (deleting a cv.* tag is refused by the guard)
     with pytest.raises(RegistryError, match="lacks lineage tags") as info:
-        register(client, incomplete, name=name)
+        register(client, incomplete, name=name, project=project)
     assert info.value.problems == ("cv.config.id",)
     with pytest.raises(SemverError):
-        register_evaluated(client, make_run(client), name=name, version="1.0")
-    register_evaluated(client, make_run(client), name=name, version="3.0.0")
+        register_evaluated(client, make_run(client), name=name, project=project, version="1.0")
+    register_evaluated(client, make_run(client), name=name, project=project, version="3.0.0")
     with pytest.raises(SemverError, match="must be higher than v3.0.0"):
-        register_evaluated(client, make_run(client, **{"cv.model.arch_sha256": "1" * 64}), name=name, version="3.0.0")
+        register_evaluated(
+            client, make_run(client, **{"cv.model.arch_sha256": "1" * 64}), name=name, project=project, version="3.0.0"
+        )
     with pytest.raises(RegistryError, match="no registered model"):
-        promote(client, "no-such-model", "1.0.0", alias="production")
+        promote(client, "no-such-model", "1.0.0", alias="production", project=project)
     with pytest.raises(RegistryError, match="has no version 9.9.9 .known: 3.0.0"):
-        promote(client, name, "9.9.9", alias="production")
+        promote(client, name, "9.9.9", alias="production", project=project)
     with pytest.raises(RegistryError, match="nothing to roll back"):
         rollback(client, name, alias="production")
-    promote(client, name, "3.0.0", alias="production")
+    promote(client, name, "3.0.0", alias="production", project=project)
     with pytest.raises(RegistryError, match="no previous holder"):
         rollback(client, name, alias="production")
 
 
-def test_gates_and_per_class_regression(client: MlflowClient, name: str, mlflow_server: Server) -> None:
-    register_evaluated(client, make_run(client), name=name)
-    promote(client, name, "1.0.0", alias="production")
+def test_gates_and_per_class_regression(
+    client: MlflowClient, name: str, mlflow_server: Server, project: Project
+) -> None:
+    register_evaluated(client, make_run(client), name=name, project=project)
+    promote(client, name, "1.0.0", alias="production", project=project)
     worse_circle = {**better(), "val/AP50-95/circle": 0.40}
-    register_evaluated(client, make_run(client, metrics=worse_circle, **{"cv.config.sha256": "9" * 64}), name=name)
-    dry = promote(client, name, "1.1.0", alias="production", dry_run=True)
+    register_evaluated(
+        client, make_run(client, metrics=worse_circle, **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
+    dry = promote(client, name, "1.1.0", alias="production", project=project, dry_run=True)
     assert [g.name for g in dry.gates if not g.passed] == ["metrics"] and not dry.moved
     with pytest.raises(GateError) as info:
-        promote(client, name, "1.1.0", alias="production")
+        promote(client, name, "1.1.0", alias="production", project=project)
     assert info.value.problems == (
         "metrics: on DS-1.0.0/val (manifest aaaaaaaaaaaa): eval/AP50-95/circle: 0.4000 < 0.5500 - 0.01",
     )
     overridden = make_run(
         client, metrics=better(), **{"cv.config.sha256": "8" * 64, "cv.preflight": "overridden: seed (x)"}
     )
-    register_evaluated(client, overridden, name=name)
+    register_evaluated(client, overridden, name=name, project=project)
     with pytest.raises(GateError, match="preflight"):
-        promote(client, name, "1.2.0", alias="production")
+        promote(client, name, "1.2.0", alias="production", project=project)
     tampered = make_run(client, metrics=better(), **{"cv.config.sha256": "7" * 64})
-    register_evaluated(client, tampered, name=name)
+    register_evaluated(client, tampered, name=name, project=project)
     weights = next((mlflow_server.root / "artifacts").rglob(f"{tampered}/artifacts/weights/best.pt"))
     weights.write_bytes(b"swapped")
     with pytest.raises(GateError) as info:
-        promote(client, name, "1.3.0", alias="production")
+        promote(client, name, "1.3.0", alias="production", project=project)
     assert info.value.problems == ("artifacts: weights/best.pt: content changed since the run logged it",)
-    assert promote(client, name, "1.1.0", alias="experiments").moved  # unprotected alias: gates only reported
+    assert promote(
+        client, name, "1.1.0", alias="experiments", project=project
+    ).moved  # unprotected alias: gates only reported
     assert client.get_model_version_by_alias(name, "production").tags["cv.semver"] == "1.0.0"
 
 
-def test_history_promote_promote_rollback(client: MlflowClient, name: str) -> None:
-    register_evaluated(client, make_run(client), name=name)
-    register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
-    promote(client, name, "1.0.0", alias="production", why="first release")
-    promote(client, name, "1.1.0", alias="production", why="better data")
+def test_history_promote_promote_rollback(client: MlflowClient, name: str, project: Project) -> None:
+    register_evaluated(client, make_run(client), name=name, project=project)
+    register_evaluated(
+        client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
+    promote(client, name, "1.0.0", alias="production", project=project, why="first release")
+    promote(client, name, "1.1.0", alias="production", project=project, why="better data")
     back = rollback(client, name, alias="production", why="night images regressed")
     assert (back.kind, back.semver, back.previous) == ("rollback", "1.0.0", "1.1.0")
     events = history(client, name)
@@ -324,12 +361,14 @@ def test_history_promote_promote_rollback(client: MlflowClient, name: str) -> No
     assert client.get_model_version_by_alias(name, "production").tags["cv.semver"] == "1.0.0"
 
 
-def test_guard_refuses_plain_client_and_allows_legal_moves(client: MlflowClient, name: str) -> None:
-    register_evaluated(client, make_run(client), name=name)
+def test_guard_refuses_plain_client_and_allows_legal_moves(client: MlflowClient, name: str, project: Project) -> None:
+    register_evaluated(client, make_run(client), name=name, project=project)
     low = register_evaluated(
-        client, make_run(client, metrics=better(-0.2), **{"cv.config.sha256": "9" * 64}), name=name
+        client, make_run(client, metrics=better(-0.2), **{"cv.config.sha256": "9" * 64}), name=name, project=project
     )
-    high = register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "8" * 64}), name=name)
+    high = register_evaluated(
+        client, make_run(client, metrics=better(), **{"cv.config.sha256": "8" * 64}), name=name, project=project
+    )
     client.set_registered_model_alias(name, "production", high.version)  # legal: gates pass
     with pytest.raises(MlflowException, match="mlflow-cv guard: .* may not become 'production': metrics: .*semver"):
         client.set_registered_model_alias(name, "production", low.version)
@@ -383,29 +422,31 @@ def test_a_policy_knows_when_another_loosens_it() -> None:
         Policy.from_json('{"artifacts": "nobody"}')
 
 
-def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Server) -> None:
+def test_policy_is_per_model(client: MlflowClient, name: str, mlflow_server: Server, project: Project) -> None:
     from click.testing import CliRunner
 
     from mlflow_cv.cli import cli
     from mlflow_cv.registry.client import set_policy
 
-    register_evaluated(client, make_run(client), name=name)
-    promote(client, name, "1.0.0", alias="production")
-    register_evaluated(client, make_run(client, metrics=better(-0.03), **{"cv.config.sha256": "9" * 64}), name=name)
+    register_evaluated(client, make_run(client), name=name, project=project)
+    promote(client, name, "1.0.0", alias="production", project=project)
+    register_evaluated(
+        client, make_run(client, metrics=better(-0.03), **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
     with pytest.raises(GateError, match="metrics"):
-        promote(client, name, "1.1.0", alias="production")
+        promote(client, name, "1.1.0", alias="production", project=project)
     with pytest.raises(RegistryError, match="loosens the rules") as info:
         set_policy(client, name, '{"tolerance": 0.05}')
     assert info.value.problems == ("tolerance 0.01 → 0.05",)
     set_policy(client, name, '{"tolerance": 0.05}', allow_loosen=True, why="noisy val set")
-    assert promote(client, name, "1.1.0", alias="production").moved
+    assert promote(client, name, "1.1.0", alias="production", project=project).moved
     with pytest.raises(MlflowException, match="not a valid policy"):
         client.set_registered_model_tag(name, "cv.policy", '{"tolerence": 1}')
     shown = CliRunner().invoke(cli, ["model", "policy", name, "--tracking-uri", mlflow_server.url])
     assert shown.exit_code == 0 and json.loads(shown.output)["tolerance"] == 0.05
 
 
-def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, name: str) -> None:
+def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, name: str, project: Project) -> None:
     run = make_run(client, **{"cv.preflight": "overridden: dirty_code (x)"})
     with pytest.raises(MlflowException, match="cv.preflight='passed' is not the tag of run"):
         client.create_registered_model(name)
@@ -419,8 +460,8 @@ def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, n
             run_id=run,
             tags={"cv.metrics": json.dumps({"val/mAP50-95": 0.99})},
         )
-    first = register_evaluated(client, make_run(client), name=name)
-    promote(client, name, "1.0.0", alias="production")
+    first = register_evaluated(client, make_run(client), name=name, project=project)
+    promote(client, name, "1.0.0", alias="production", project=project)
     with pytest.raises(MlflowException, match="holds production"):
         client.delete_model_version(name, first.version)
     with pytest.raises(MlflowException, match="protected aliases"):
@@ -429,15 +470,21 @@ def test_guard_refuses_claims_deletions_and_policy_holes(client: MlflowClient, n
         with pytest.raises(MlflowException, match="not a valid policy|stays protected"):
             client.set_registered_model_tag(name, "cv.policy", bad)
     client.set_registered_model_tag(name, "cv.move.request", "[]")  # malformed: the next move counts as direct
-    register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
-    assert promote(client, name, "1.1.0", alias="production").moved
+    register_evaluated(
+        client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
+    assert promote(client, name, "1.1.0", alias="production", project=project).moved
 
 
-def test_a_second_rollback_does_not_bring_the_bad_version_back(client: MlflowClient, name: str) -> None:
-    register_evaluated(client, make_run(client), name=name)
-    register_evaluated(client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name)
-    promote(client, name, "1.0.0", alias="production")
-    promote(client, name, "1.1.0", alias="production")
+def test_a_second_rollback_does_not_bring_the_bad_version_back(
+    client: MlflowClient, name: str, project: Project
+) -> None:
+    register_evaluated(client, make_run(client), name=name, project=project)
+    register_evaluated(
+        client, make_run(client, metrics=better(), **{"cv.config.sha256": "9" * 64}), name=name, project=project
+    )
+    promote(client, name, "1.0.0", alias="production", project=project)
+    promote(client, name, "1.1.0", alias="production", project=project)
     assert rollback(client, name, alias="production").semver == "1.0.0"
     with pytest.raises(RegistryError, match="no previous holder"):
         rollback(client, name, alias="production")

@@ -22,10 +22,10 @@ from safetensors.torch import save_file as write_tensors
 
 from mlflow_cv.errors import ServingError, WeightsMismatchError
 from mlflow_cv.serving import flavor
-from mlflow_cv.serving.flavor import read_tensors
+from mlflow_cv.serving.model import read_tensors, weights_problems
 from mlflow_cv.serving.processing import labelmap_json
 from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
-from mlflow_cv.yolo import arch_sha256, plain_model, tensor_digest, weights_info
+from mlflow_cv.yolo.weights import arch_sha256, plain_model, read_checkpoint, tensor_digest, weights_info
 
 NAMES = {i: f"c{i}" for i in range(80)}
 
@@ -115,8 +115,8 @@ def test_a_registered_model_loads_once_its_hashes_match_the_version(
     model = flavor.load_model("models:/det@production")
     assert model.registry is not None and model.registry[:2] == ("det", "1")
     assert not list(registered.rglob("*.pt"))
-    assert flavor.weights_problems(registered, tags_of(checkpoints[0])) == []
-    problems = flavor.weights_problems(registered, tags_of(checkpoints[1]))
+    assert weights_problems(registered, tags_of(checkpoints[0])) == []
+    problems = weights_problems(registered, tags_of(checkpoints[1]))
     assert [p.split(" is ")[0] for p in problems] == [
         "the tensors' digest",
         "the SHA-256 of the checkpoint it was saved from",
@@ -176,6 +176,19 @@ def test_a_pickle_in_place_of_the_weights_never_runs(registered: Path, tmp_path:
             refused = exc
         assert not marker.exists(), f"loading {uri} ran the pickle's code"
         assert isinstance(refused, ServingError), refused
+
+
+def test_training_weights_whose_pickle_would_run_code_are_refused_unrun(tmp_path: Path) -> None:
+    """Training hashes its ``best.pt`` with ``weights_info`` and the flavor takes it apart with
+    ``plain_model``; both read it through the one restricted loader, so a pickle that would run code is
+    refused and its payload never runs."""
+    marker = tmp_path / "payload-ran"
+    best = tmp_path / "ultralytics" / "weights" / "best.pt"
+    plant_bomb(best, marker)
+    for read in (weights_info, plain_model, read_checkpoint):
+        with pytest.raises(ServingError, match="is not an Ultralytics checkpoint that loads without code"):
+            read(best)
+        assert not marker.exists(), f"{read.__name__} ran the pickle's code"
 
 
 def test_an_architecture_that_would_run_code_is_not_built(tmp_path: Path, checkpoints: tuple[Path, Path]) -> None:

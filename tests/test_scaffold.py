@@ -37,7 +37,7 @@ def test_a_new_project_snapshots_and_passes_the_preflight(tmp_path: Path) -> Non
     write_yolo(tmp_path / "export", {"a": "0 0.5 0.5 0.2 0.2\n", "b": "1 0.4 0.4 0.2 0.2\n"}, names=("road", "car"))
     create_snapshot(project, tmp_path / "export", snapshot_id="ROADS-1.0.0")
     commit_all(root, "ROADS-1.0.0")
-    report, _ = preflight_job(compose_job(root, ["data=ROADS-1.0.0", "model=yolo"]), project=project)
+    report = preflight_job(compose_job(root, ["data=ROADS-1.0.0", "model=yolo"]), project=project)
     assert not report.failed and report.pinned_run is not None, report.failed  # a fresh project's pins hold
 
 

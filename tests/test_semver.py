@@ -57,3 +57,14 @@ def test_bump_parse():
     assert Bump.parse("Minor") is Bump.MINOR
     with pytest.raises(SemverError):
         Bump.parse("none")
+
+
+def test_bump_choice_auto_is_none():
+    """``auto`` (the CLI's and Hydra's word) is None for the library: the bump the lineage requires."""
+    from mlflow_cv.config import BumpChoice
+
+    assert Bump.choice("auto") is None and Bump.choice(BumpChoice.auto) is None
+    assert Bump.choice("patch") is Bump.PATCH and Bump.choice(BumpChoice.major) is Bump.MAJOR
+    assert {Bump.choice(c) for c in BumpChoice} == {None, Bump.PATCH, Bump.MINOR, Bump.MAJOR}
+    with pytest.raises(SemverError):
+        Bump.choice("mayor")

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from mlflow_cv.errors import WeightsMismatchError
 from mlflow_cv.project import Project
 from mlflow_cv.serving import flavor
 from tests.helpers.projects import client_for
@@ -106,7 +107,7 @@ def test_tampered_weights_are_refused_before_loading(tracking: str, tmp_path: Pa
     local = Path(shutil.copytree(mlflow.artifacts.download_artifacts(tracking), tmp_path / "m"))
     weights = local / "weights" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
-    with pytest.raises(flavor.WeightsMismatchError, match="not the .* recorded at save time"):
+    with pytest.raises(WeightsMismatchError, match="not the .* recorded at save time"):
         mlflow.pyfunc.load_model(str(local))
 
 
@@ -149,8 +150,8 @@ def served(train_project: Project, trained: tuple[str, list[str]], logged: tuple
     from mlflow_cv import promote, register, registry_client
 
     client = registry_client(logged[0])
-    registration = register(client, trained[0], name="served")
-    promote(client, "served", str(registration.semver), alias="production")
+    registration = register(client, trained[0], name="served", project=train_project)
+    promote(client, "served", str(registration.semver), alias="production", project=train_project)
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "MLFLOW_TRACKING_URI": logged[0], "PATH": f"{bin_dir}:{os.environ['PATH']}"}

@@ -16,9 +16,19 @@ import pytest
 from mlflow_cv.config import config_digest, flat_params, hparams_digest
 from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.project import Project
+from mlflow_cv.tracking.result_record import read_result
 from mlflow_cv.training import compose_job, train
 from tests.helpers.data import ShapeStages
-from tests.helpers.projects import RUN_LINE, TINY, client_for, git, make_train_project, run_id_of, run_train
+from tests.helpers.projects import (
+    RUN_LINE,
+    TINY,
+    client_for,
+    commit_all,
+    git,
+    make_train_project,
+    run_id_of,
+    run_train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -211,11 +221,29 @@ def test_a_trained_run_registers_and_promotes(train_project: Project, trained: t
     from mlflow_cv import promote, register, registry_client
 
     client = registry_client(f"sqlite:///{train_project.root / 'mlflow.db'}")
-    first = register(client, trained[0], name="shapes")
+    first = register(client, trained[0], name="shapes", project=train_project)
     assert str(first.semver) == "1.0.0"
-    moved = promote(client, "shapes", "1.0.0", alias="production", why="first")
+    moved = promote(client, "shapes", "1.0.0", alias="production", why="first", project=train_project)
     assert moved.moved and all(g.passed for g in moved.gates)
     assert [g.detail for g in moved.gates if g.name == "artifacts"] == ["every hash verifies"]
+
+
+def test_a_patch_registered_after_chdir_is_checked_on_the_projects_data(
+    tmp_path: Path, shape_stages: ShapeStages
+) -> None:
+    """A code-only change registered by train.py is a PATCH, so both models are evaluated on the gate data,
+    which is the project's snapshot: also when Hydra made its output folder the current directory."""
+    project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",))
+    overrides = ["data=DS-1.0.0", *TINY, "registry.name=hotfix", "hydra.job.chdir=true"]
+    first = run_train(project, *overrides, f"hydra.run.dir={tmp_path}/out1")
+    assert "registered hotfix v1.0.0 (NONE)" in first.stdout
+    (project.root / "NOTES.md").write_text("a code-only change\n")
+    commit_all(project.root, "a hotfix")
+    second = run_train(project, *overrides, f"hydra.run.dir={tmp_path}/out2", check=False)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "registered hotfix v1.0.1 (PATCH)" in second.stdout
+    assert not list((tmp_path / "out2").rglob("mlflow.db"))
+    assert read_result(tmp_path / "out2").run_id == run_id_of(second)  # what a program running train.py reads
 
 
 def test_a_store_that_refuses_the_run_stops_the_training(train_project: Project, tmp_path: Path) -> None:

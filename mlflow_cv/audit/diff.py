@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow_cv.data.diff import SnapshotDiff, diff_manifests
 from mlflow_cv.errors import MlflowCvError
 from mlflow_cv.registry.comparison import Comparison, compare, entity_of, gate_scores
-from mlflow_cv.registry.policy import Policy, VersionFacts, facts_of
+from mlflow_cv.registry.policy import Policy
 from mlflow_cv.tags import (
     DIRTY_TRUE,
     TAG_COMMIT,
@@ -28,7 +28,10 @@ from mlflow_cv.tags import (
 from mlflow_cv.tracking.refs import RunRef, manifest_of, resolve
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
+
+    from mlflow_cv.project import Project
 
 __all__ = ["RunDiff", "comparable", "compared", "diff_runs"]
 
@@ -161,11 +164,11 @@ def comparable(metric: str) -> bool:
 
 
 def diff_runs(
-    client: Any,
+    client: MlflowClient,
     ref_a: str,
     ref_b: str,
     *,
-    project: Any,
+    project: Project,
     model: str | None = None,
     tolerance: float | None = None,
     evaluate: bool = True,
@@ -228,10 +231,7 @@ def compared(
         return None, f"cannot evaluate both on the gate data: {exc}"
     if scores is None or scores.holder is None:
         return None, "no evaluations of both on the same gate data (run mlflow-cv evaluate, or drop --no-evaluate)"
-    facts = [
-        facts_of(e) if e.version else VersionFacts(tags=e.tags, label=ref.label) for e, ref in ((old, a), (new, b))
-    ]
-    return compare(scores, facts[1], facts[0], policy=rules), ""
+    return compare(scores, new, old, policy=rules), ""
 
 
 def _code(project: Any, ta: dict[str, str], tb: dict[str, str]) -> CodeDiff:

@@ -3,7 +3,8 @@
 From the lineage only: the recorded commit is checked out into a temporary git worktree (its own
 ``train.py``, ``conf/`` and code, which goes first on ``PYTHONPATH``), the snapshot's manifest comes
 from the project or the run's artifacts and its objects from the store (each verified first), and
-``train.py`` runs again with the run's recorded overrides. Then, as a table of checks: same commit,
+``train.py`` runs again with the run's recorded overrides; the result record it leaves in its output
+folder (:mod:`mlflow_cv.tracking.result_record`) names the new run. Then, as a table of checks: same commit,
 manifest and config; equal weight tensors (exact mode) or metrics within ``tolerance``; the original
 run's artifacts still match their hashes. The reproduction is a run of its own, tagged
 ``cv.reproduces=<run id>`` and ``cv.reproduce.verdict``.
@@ -12,7 +13,6 @@ run's artifacts still match their hashes. The reproduction is a run of its own, 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,9 +28,9 @@ from mlflow_cv.checks import Check, all_passed, render_checks
 from mlflow_cv.data.checkout import verify
 from mlflow_cv.data.snapshots import install_manifest
 from mlflow_cv.data.store import ObjectStore
-from mlflow_cv.errors import ReproductionError
+from mlflow_cv.errors import ReproductionError, TrackingError
 from mlflow_cv.project import Project
-from mlflow_cv.registry.policy import metric_shifts
+from mlflow_cv.registry.gates import metric_shifts
 from mlflow_cv.tags import (
     DIRTY_FALSE,
     PREFLIGHT_PASSED,
@@ -47,13 +47,14 @@ from mlflow_cv.tags import (
     VERDICT_PASSED,
 )
 from mlflow_cv.tracking.refs import RunRef, manifest_of, resolve
+from mlflow_cv.tracking.result_record import read_result
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
 __all__ = ["Reproduction", "reproduce"]
 
-_RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
 # recorded overrides that name where a run went, not what it trained: the reproduction sets its own
 _NOT_TRAINING = ("tracking.", "registry.", "hydra.", "preflight.")
 
@@ -83,10 +84,10 @@ class Reproduction:
 
 
 def reproduce(
-    client: Any,
+    client: MlflowClient,
     ref: str,
     *,
-    project: Any,
+    project: Project,
     model: str | None = None,
     tolerance: float | None = None,
     keep: Path | None = None,
@@ -134,7 +135,7 @@ def reproduce(
     if keep is not None and keep.exists() and any(keep.iterdir()):
         raise ReproductionError(f"--keep {keep} is not empty: choose a new folder")
     work = Path(tempfile.mkdtemp(prefix="mlflow-cv-reproduce-")) if keep is None else keep
-    source = work / "source"
+    source, outputs = work / "source", work / "outputs"  # the worktree; Hydra's output folder
     try:
         repo.git.worktree("add", "--detach", str(source), commit)
         install_manifest(Project(root=source), manifest)  # when the commit does not hold them
@@ -146,7 +147,7 @@ def reproduce(
             f"tracking.uri={client.tracking_uri}",
             f"tracking.experiment={experiment}",
             f"tracking.run_name=reproduce-{original.run_id[:8]}",
-            f"hydra.run.dir={work / 'outputs'}",
+            f"hydra.run.dir={outputs}",
         ]
         env = {
             **os.environ,
@@ -155,13 +156,13 @@ def reproduce(
         }
         env.pop("MLFLOW_TRACKING_URI", None)
         out = subprocess.run(cmd, cwd=source, env=env, capture_output=True, text=True)
-        found = _RUN_LINE.findall(out.stdout)
-        if out.returncode != 0 or not found:
-            raise ReproductionError(
-                f"the re-run of {original.label} failed (exit {out.returncode})",
-                problems=[line for line in out.stderr.splitlines()[-15:] if line.strip()],
-            )
-        new_id = found[-1]
+        said = [line for line in out.stderr.splitlines()[-15:] if line.strip()]
+        if out.returncode != 0:
+            raise ReproductionError(f"the re-run of {original.label} failed (exit {out.returncode})", problems=said)
+        try:
+            new_id = read_result(outputs).run_id
+        except TrackingError as exc:
+            raise ReproductionError(f"the re-run of {original.label} named no run: {exc}", problems=said) from None
         new = client.get_run(new_id)
         checks = _checks(tags, dict(new.data.tags), run.data.metrics, new.data.metrics, tolerance)
         broken = verify_artifacts(client, original.run_id, tags)

@@ -10,7 +10,7 @@ The holder of the alias against the previous holder (from the history) or ``--ag
 5. the exact rollback command; ``--rollback`` rolls back, through the gates, recorded in the history.
 
 Every verdict comes from the code the registry decides with (:mod:`mlflow_cv.registry.comparison`,
-:func:`~mlflow_cv.registry.policy.required_bump`), so triage cannot disagree with ``promote``.
+:func:`~mlflow_cv.registry.gates.required_bump`), so triage cannot disagree with ``promote``.
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from mlflow_cv.audit.diff import RunDiff, diff_runs
 from mlflow_cv.errors import BumpError, MlflowCvError, RegistryError
 from mlflow_cv.registry.client import holder_of, policy
 from mlflow_cv.registry.comparison import gate_scores
+from mlflow_cv.registry.facts import VersionFacts
+from mlflow_cv.registry.gates import required_bump
 from mlflow_cv.registry.history import previous_holder
-from mlflow_cv.registry.policy import facts_of, required_bump
 from mlflow_cv.semver import Bump, Version
 from mlflow_cv.tags import TAG_SEMVER
 from mlflow_cv.tracking.refs import find_version
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
     from mlflow_cv.project import Project
@@ -138,7 +140,7 @@ class Triage:
 
 
 def triage(
-    client: Any,
+    client: MlflowClient,
     name: str,
     *,
     alias: str = "production",
@@ -171,9 +173,10 @@ def triage(
     a, b = Version.parse(old.tags[TAG_SEMVER]), Version.parse(holder.tags[TAG_SEMVER])
     declared = _bump_between(a, b)
     rules = policy(client, name)
-    scores = (lambda: gate_scores(client, rules, holder, old, project=project)) if d.comparison else None
+    was, now = VersionFacts.of_model_version(old), VersionFacts.of_model_version(holder)
+    scores = (lambda: gate_scores(client, rules, now, was, project=project)) if d.comparison else None
     try:
-        need, reasons = required_bump(facts_of(old), facts_of(holder), policy=rules, scores=scores)
+        need, reasons = required_bump(was, now, policy=rules, scores=scores)
         bad = False
     except BumpError as exc:
         need, reasons, bad = Bump.PATCH, [exc.message, *exc.problems], True
@@ -225,7 +228,7 @@ def _processing(client: Any, name: str, a: str, b: str) -> tuple[tuple[str, str,
     """The packaged pre/post-processing settings (the flavor's ``settings.json``) that differ."""
     from mlflow.artifacts import download_artifacts
 
-    from mlflow_cv.serving.flavor import SETTINGS
+    from mlflow_cv.serving.model import SETTINGS
     from mlflow_cv.tracking.store import using_tracking_uri
 
     found = []

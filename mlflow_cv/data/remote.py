@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mlflow_cv._mlflow import download_file
 from mlflow_cv.data.atomic import atomic_write_text
 from mlflow_cv.data.manifest import Manifest, load_manifest, read_manifest
 from mlflow_cv.data.snapshots import install_manifest
@@ -240,7 +241,7 @@ def _download(project: Project, repo: Any, shas: list[str], tmp: Path, workers: 
         try:
             # the one-file download every artifact repository implements; the public download_artifacts
             # first asks whether the path is a folder, one more request per object
-            repo._download_file(f"objects/{sha[:2]}/{sha[2:]}", str(path))
+            download_file(repo, f"objects/{sha[:2]}/{sha[2:]}", str(path))
         except (MlflowException, OSError) as exc:
             return f"{sha}: cannot download ({exc})"
         with open(path, "rb") as f:

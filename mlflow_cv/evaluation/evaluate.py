@@ -19,6 +19,7 @@ from mlflow_cv.errors import DatasetError, RegistryError
 from mlflow_cv.evaluation.charts import charts
 from mlflow_cv.evaluation.scoring import EvalSettings, score
 from mlflow_cv.tags import (
+    EVAL_SPLITS,
     TAG_EVAL_DEVICE,
     TAG_EVAL_MANIFEST,
     TAG_EVAL_MODEL,
@@ -35,13 +36,12 @@ from mlflow_cv.tags import (
 from mlflow_cv.tracking.refs import resolve
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
     from mlflow_cv.project import Project
 
 __all__ = ["Evaluation", "eval_tags", "evaluate", "keys_of", "log_scores", "score_on"]
-
-SPLITS = ("val", "test", "all")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def device_label(device: str) -> str:
 
 
 def evaluate(
-    client: Any,
+    client: MlflowClient,
     ref: str,
     *,
     project: Project,
@@ -115,8 +115,8 @@ def evaluate(
     from mlflow_cv.serving.flavor import load_model
     from mlflow_cv.tracking.store import using_tracking_uri
 
-    if split not in SPLITS:
-        raise DatasetError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    if split not in EVAL_SPLITS:
+        raise DatasetError(f"--split {split!r}: expected one of {', '.join(EVAL_SPLITS)}")
     target = resolve(client, ref, model=model)
     run = client.get_run(target.run_id)
     tags = dict(run.data.tags)
@@ -199,9 +199,9 @@ def score_on(
     project: Project, manifest: Any, loaded: Any, *, split: str, attributes: tuple[str, ...], device: str
 ) -> Any:
     """The one implementation behind both doors: check the snapshot out (verified) and score ``loaded``
-    (a :class:`~mlflow_cv.serving.flavor.YoloModel`) on ``split``."""
+    (a :class:`~mlflow_cv.serving.model.YoloModel`) on ``split``."""
     from mlflow_cv.data.checkout import checkout
-    from mlflow_cv.yolo import configure_ultralytics
+    from mlflow_cv.yolo.settings import configure_ultralytics
 
     if loaded.names != dict(manifest.class_map):
         raise DatasetError(

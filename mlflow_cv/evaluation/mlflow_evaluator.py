@@ -37,15 +37,15 @@ class SnapshotEvaluator(ModelEvaluator):
         from mlflow_cv.data.manifest import read_manifest
         from mlflow_cv.evaluation.evaluate import device_label, eval_tags, keys_of, log_scores, score_on
         from mlflow_cv.project import Project
-        from mlflow_cv.tags import TAG_WEIGHTS_SHA256
+        from mlflow_cv.tags import EVAL_SPLITS, SPLIT_NAMES, TAG_WEIGHTS_SHA256
 
         config = dict(evaluator_config or {})
         name, path = str(getattr(dataset, "name", "") or ""), str(getattr(dataset, "path", "") or "")
         split = name.partition("/")[2]
-        if not path.startswith("file:") or split not in ("val", "test"):
+        if not path.startswith("file:") or split not in set(SPLIT_NAMES) & set(EVAL_SPLITS):  # val, test
             raise DatasetError(
                 "evaluators='mlflow_cv' scores a snapshot split: pass "
-                "data=mlflow_cv.snapshot_dataset(project, 'DS-x.y.z', 'val') (got "
+                "data=mlflow_cv.snapshot_dataset('DS-x.y.z', 'val', project=project) (got "
                 f"{type(dataset).__name__} {name!r})"
             )
         manifest_path = Path(urllib.parse.urlparse(path).path)

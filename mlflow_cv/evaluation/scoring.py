@@ -84,7 +84,7 @@ def score(
     device: str = "cpu",
 ) -> Scores:
     """Every metric of ``yolo`` on ``split`` of the snapshot checked out at ``checkout``."""
-    from mlflow_cv.yolo import class_metrics, overall_metrics, slice_metrics, validate_images
+    from mlflow_cv.yolo.scoring import class_metrics, overall_metrics, slice_metrics, validate_images
 
     items = split_items(manifest, split)
     unknown = sorted(set(attributes) - set(manifest.attributes))
@@ -149,7 +149,7 @@ def _score_classifier(
     folder per class id (``00000``, ``00001``: sorted as the class map, as Ultralytics numbers folders),
     then accuracy overall, per class and per slice from the same per-image predictions."""
     from mlflow_cv.data.checkout import checkout_layout
-    from mlflow_cv.yolo import accuracy_metrics, classify_images
+    from mlflow_cv.yolo.scoring import accuracy_metrics, classify_images
 
     layout = checkout_layout(manifest)
     class_id = {name: cid for cid, name in manifest.class_map.items()}
@@ -190,7 +190,7 @@ def _latency(yolo: Any, images: Sequence[Path], settings: EvalSettings, device: 
         "device": device,
         "verbose": False,
     }
-    from mlflow_cv.yolo import quiet
+    from mlflow_cv.yolo.settings import quiet
 
     times = []
     with quiet():

@@ -8,19 +8,22 @@ Without a guard, the move is recorded here.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlflow_cv.checks import Check
 from mlflow_cv.errors import GateError, RegistryError
 from mlflow_cv.registry.client import holder_of, policy, who_am_i
 from mlflow_cv.registry.comparison import gate_scores
+from mlflow_cv.registry.facts import VersionFacts
+from mlflow_cv.registry.gates import evaluate_gates
 from mlflow_cv.registry.history import AliasEvent, History, MoveRequest, parse_history, previous_holder
-from mlflow_cv.registry.policy import Policy, evaluate_gates, facts_of
+from mlflow_cv.registry.policy import Policy
 from mlflow_cv.tags import MOVE_PROMOTE, MOVE_ROLLBACK, TAG_MOVE_REQUEST, TAG_SEMVER
 from mlflow_cv.tracking.artifacts import served_weights_problems, verify_artifacts
 from mlflow_cv.tracking.refs import call, find_version, versions
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
     from mlflow_cv.project import Project
@@ -63,60 +66,65 @@ class Promotion:
         return Group(checks_table(self.gates), lines(outcome))
 
 
-def _artifact_problems(client: Any, version: Any) -> list[str]:
+def _artifact_problems(client: MlflowClient, version: VersionFacts) -> list[str]:
     """The run's artifacts against their hashes, and the served model's weights against ``cv.weights.sha256``."""
-    return verify_artifacts(client, version.run_id, dict(version.tags)) + served_weights_problems(client, version)
+    return verify_artifacts(client, str(version.run_id), version.tags) + served_weights_problems(client, version)
+
+
+def _holder(client: MlflowClient, name: str, alias: str) -> VersionFacts | None:
+    found = holder_of(client, name, alias)
+    return None if found is None else VersionFacts.of_model_version(found)
 
 
 def promote(
-    client: Any,
+    client: MlflowClient,
     name: str,
     semver: str,
     *,
     alias: str,
+    project: Project,
     why: str = "",
     dry_run: bool = False,
-    project: Project | None = None,
 ) -> Promotion:
     """Move ``alias`` to version ``semver`` when every gate passes (only reported for unprotected aliases).
 
     A protected move compares the candidate and the holder on the same gate data (DESIGN §4a): their
     evaluation records are used, and a version without one is evaluated first (``project`` holds the
-    snapshot; default: the current folder's project)."""
+    snapshot)."""
     rules = policy(client, name)
-    target = find_version(client, name, semver)
-    holder = holder_of(client, name, alias)
+    target = VersionFacts.of_model_version(find_version(client, name, semver))
+    holder = _holder(client, name, alias)
     artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
     scores = None
     if rules.protects(alias) and "metrics" in rules.gates and (holder is not None or rules.min_metrics):
         scores = gate_scores(client, rules, target, holder, project=project)
-    gates = evaluate_gates(
-        facts_of(target), facts_of(holder) if holder else None, policy=rules, artifacts=artifacts, scores=scores
-    )
+    gates = evaluate_gates(target, holder, policy=rules, artifacts=artifacts, scores=scores)
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_PROMOTE)
 
 
-def rollback(client: Any, name: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
+def rollback(client: MlflowClient, name: str, *, alias: str, why: str = "", dry_run: bool = False) -> Promotion:
     """Move ``alias`` back to the holder recorded before the current one (recorded as a rollback)."""
-    holder = holder_of(client, name, alias)
+    holder = _holder(client, name, alias)
     if holder is None:
         raise RegistryError(f"{name!r} has no alias {alias!r}: nothing to roll back")
     before = previous_holder(reversed(history(client, name).events), alias, str(holder.version))
     if before is None or before.from_version is None:
         raise RegistryError(f"no previous holder of {alias!r} is recorded before version {holder.version}")
-    target = call("the previous holder is gone", client.get_model_version, name, before.from_version)
+    target = VersionFacts.of_model_version(
+        call("the previous holder is gone", client.get_model_version, name, before.from_version)
+    )
     rules = policy(client, name)
     artifacts = _artifact_problems(client, target) if "artifacts" in rules.gates else []
-    gates = evaluate_gates(facts_of(target), facts_of(holder), policy=rules, artifacts=artifacts, rollback=True)
+    gates = evaluate_gates(target, holder, policy=rules, artifacts=artifacts, rollback=True)
     return _finish(client, name, alias, target, holder, gates, rules, why=why, dry_run=dry_run, kind=MOVE_ROLLBACK)
 
 
 def _finish(
-    client: Any,
+    client: MlflowClient,
     name: str,
     alias: str,
-    target: Any,
-    holder: Any | None,
+    target: VersionFacts,
+    holder: VersionFacts | None,
     gates: list[Check],
     policy: Policy,
     *,
@@ -166,7 +174,7 @@ def _finish(
     return replace(result, moved=True)
 
 
-def history(client: Any, name: str) -> History:
+def history(client: MlflowClient, name: str) -> History:
     """Every recorded event of ``name``, oldest first: policy changes (on the model) and alias moves (on the
     versions they moved to), read page by page."""
     tags = dict(call(f"no registered model {name!r}", client.get_registered_model, name).tags)

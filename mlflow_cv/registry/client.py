@@ -9,13 +9,17 @@ from __future__ import annotations
 import getpass
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlflow_cv.errors import RegistryError
 from mlflow_cv.registry.history import PolicyEvent, PolicyRequest, parse_history
 from mlflow_cv.registry.policy import Policy
-from mlflow_cv.tags import TAG_POLICY, TAG_POLICY_REQUEST
+from mlflow_cv.tags import TAG_POLICY, TAG_POLICY_REQUEST, guarded_uri
 from mlflow_cv.tracking.refs import call
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 __all__ = [
     "holder_of",
@@ -26,7 +30,7 @@ __all__ = [
 ]
 
 
-def registry_client(tracking_uri: str | None = None, *, project_root: Path | None = None) -> Any:
+def registry_client(tracking_uri: str | None = None, *, project_root: Path | None = None) -> MlflowClient:
     """An ``MlflowClient`` for ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the project's
     ``sqlite:///<project_root>/mlflow.db`` (:func:`~mlflow_cv.tracking.store.resolve_tracking_uri`);
     with the embedded SQLite store its registry goes through the guard too."""
@@ -35,7 +39,7 @@ def registry_client(tracking_uri: str | None = None, *, project_root: Path | Non
     from mlflow_cv.tracking.store import resolve_tracking_uri
 
     tracking_uri = resolve_tracking_uri(tracking_uri, project_root=project_root or Path.cwd())
-    registry = f"cv-guard-{tracking_uri}" if tracking_uri.startswith("sqlite:") else tracking_uri
+    registry = guarded_uri(tracking_uri) if tracking_uri.startswith("sqlite:") else tracking_uri
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry)
 
 
@@ -44,13 +48,13 @@ def who_am_i() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-def policy(client: Any, name: str) -> Policy:
+def policy(client: MlflowClient, name: str) -> Policy:
     """The registered model's policy (its ``cv.policy`` tag, else the defaults)."""
     model = call(f"no registered model {name!r}", client.get_registered_model, name)
     return Policy.from_json(dict(model.tags).get(TAG_POLICY))
 
 
-def set_policy(client: Any, name: str, text: str, *, allow_loosen: bool = False, why: str = "") -> Policy:
+def set_policy(client: MlflowClient, name: str, text: str, *, allow_loosen: bool = False, why: str = "") -> Policy:
     """Validate ``text`` (JSON) and store it as the model's policy; a policy looser than the current one
     (:meth:`Policy.loosened_by`) is refused unless ``allow_loosen``. The change is an event of the history."""
     chosen = Policy.from_json(text)
@@ -81,7 +85,7 @@ def set_policy(client: Any, name: str, text: str, *, allow_loosen: bool = False,
     return chosen
 
 
-def holder_of(client: Any, name: str, alias: str) -> Any | None:
+def holder_of(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     model = call(f"no registered model {name!r}", client.get_registered_model, name)
     number = (model.aliases or {}).get(alias)
     return None if number is None else client.get_model_version(name, number)

@@ -5,23 +5,25 @@
 it: a version's evaluation record, else an evaluation made now (cached runs are reused); a plain run
 has no record and is evaluated (again: reused when cached). :func:`compare` turns the scores into every
 delta, overall, per class, per slice and per slice and class, worst first, and the metrics gate's
-verdict (:func:`~mlflow_cv.registry.policy.metrics_gate`) on them.
+verdict (:func:`~mlflow_cv.registry.gates.metrics_gate`) on them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.checks import Check
 from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.errors import RegistryError
+from mlflow_cv.registry.facts import VersionFacts
 from mlflow_cv.registry.gate_data import gate_data, recorded_metrics
-from mlflow_cv.registry.policy import GateData, GateScores, Policy, VersionFacts, beyond_tolerance, metrics_gate
+from mlflow_cv.registry.gates import GateData, GateScores, beyond_tolerance, metrics_gate
+from mlflow_cv.registry.policy import Policy
 from mlflow_cv.tags import TAG_SNAPSHOT, eval_record_key
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
     from mlflow_cv.project import Project
@@ -136,31 +138,29 @@ def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def entity_of(client: Any, ref: RunRef) -> Any:
-    """What the gate data reads of a ref: its model version, or for a plain run a stand-in with the run's
-    tags (``version`` None: it has no evaluation record)."""
+def entity_of(client: MlflowClient, ref: RunRef) -> VersionFacts:
+    """What the gate data reads of a ref: its model version, or a plain run with its tags, named as the
+    ref names it (``version`` None: it has no evaluation record)."""
     if ref.model and ref.version:
-        return client.get_model_version(ref.model, ref.version)
-    return SimpleNamespace(tags=dict(client.get_run(ref.run_id).data.tags), run_id=ref.run_id, version=None)
+        return VersionFacts.of_model_version(client.get_model_version(ref.model, ref.version))
+    return VersionFacts.of_run(ref.run_id, tags=client.get_run(ref.run_id).data.tags, label=ref.label)
 
 
 def gate_scores(
-    client: Any,
+    client: MlflowClient,
     rules: Policy,
-    candidate: Any,
-    holder: Any | None,
+    candidate: VersionFacts,
+    holder: VersionFacts | None,
     *,
-    project: Project | None,
+    project: Project,
     evaluate_missing: bool = True,
 ) -> GateScores | None:
-    """Both models' evaluations on the gate data (model versions, or stand-ins of :func:`entity_of`):
-    recorded ones, else evaluated now (``evaluate_missing``); None when the candidate has none and none
-    is made."""
+    """Both models' evaluations on the gate data (registered versions, or runs): recorded ones, else
+    evaluated now (``evaluate_missing``) on ``project``'s snapshot; None when the candidate has none and
+    none is made."""
     from mlflow_cv.evaluation.evaluate import evaluate
-    from mlflow_cv.project import Project
     from mlflow_cv.tracking.refs import call
 
-    project = project or Project.at()
     chosen = dict(rules.gate_data).get("snapshot")
     latest = _latest(project, candidate) if chosen == "latest" else None
     explicit = bool(chosen) and chosen != "latest"
@@ -182,7 +182,7 @@ def gate_scores(
             runs.append("")
             continue
         metrics = recorded_metrics(entity, data, client.get_run, rules.slices) if entity.version else None
-        run_id = dict(entity.tags).get(eval_record_key(data.manifest_sha256, data.split), "")
+        run_id = entity.tags.get(eval_record_key(data.manifest_sha256, data.split), "")
         if metrics is None and evaluate_missing:
             manifest = load_manifest(project, data.snapshot)
             if manifest.sha256 != data.manifest_sha256:
@@ -190,13 +190,13 @@ def gate_scores(
                     f"the gate data is {data}, but this project's {data.snapshot} is manifest "
                     f"{manifest.sha256[:12]}: pull the snapshot the models were trained on"
                 )
-            ref = f"models:/{entity.name}/{entity.version}" if entity.version else entity.run_id
+            ref = f"models:/{entity.name}/{entity.version}" if entity.version else str(entity.run_id)
             done = evaluate(
                 client, ref, project=project, data=data.snapshot, split=data.split, slices=rules.slices or None
             )
             run_id = done.run_id
             if entity.version:  # read back from its record, as the guard will
-                entity = call("", client.get_model_version, entity.name, entity.version)
+                entity = VersionFacts.of_model_version(call("", client.get_model_version, entity.name, entity.version))
                 metrics = recorded_metrics(entity, data, client.get_run, rules.slices)
             else:
                 metrics = done.metrics
@@ -207,9 +207,9 @@ def gate_scores(
     return GateScores(data, scored[0], scored[1], evaluations=(runs[0], runs[1]))
 
 
-def _latest(project: Project, version: Any) -> str | None:
+def _latest(project: Project, version: VersionFacts) -> str | None:
     """The project's newest snapshot in the lineage of the one ``version`` was trained on."""
-    lineage = str(dict(version.tags).get(TAG_SNAPSHOT, "")).split("-")[0]
+    lineage = str(version.tags.get(TAG_SNAPSHOT, "")).split("-")[0]
     ids = [i for i in project.snapshot_ids() if i.split("-")[0] == lineage]
     return ids[-1] if ids else None
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlflow_cv.registry.policy import GateData, GateScores, Policy, VersionFacts, default_split, newer_training_snapshot
+from mlflow_cv.registry.facts import VersionFacts
+from mlflow_cv.registry.gates import GateData, GateScores, default_split, newer_training_snapshot
+from mlflow_cv.registry.policy import Policy
 from mlflow_cv.semver import parse_snapshot_id
 from mlflow_cv.tags import (
     EVAL_RECORD_PREFIX,
@@ -35,31 +37,30 @@ Runs = Callable[[str], Any]  # run id → MLflow Run
 
 def gate_data(
     policy: Policy,
-    candidate: Any,
-    holder: Any | None,
+    candidate: VersionFacts,
+    holder: VersionFacts | None,
     *,
     runs: Runs,
     manifest_of: Callable[[str], str] | None = None,
     latest: str | None = None,
 ) -> GateData | None:
-    """The gate data of moving an alias from ``holder`` to ``candidate`` (model versions), or None when it
+    """The gate data of moving an alias from ``holder`` to ``candidate``, or None when it
     cannot be known (then there is no evaluation on it). ``manifest_of`` (the client's project) maps an
     explicit snapshot id to its manifest hash; without it the candidate's evaluation records tell."""
     chosen = dict(policy.gate_data)
     snapshot = chosen.get("snapshot")
     if not snapshot:
-        facts = [VersionFacts(tags=dict(v.tags)) for v in (candidate, holder) if v is not None]
-        snap, sha = newer_training_snapshot(facts[0], facts[1] if len(facts) > 1 else None)
-        owner = next(v for v in (candidate, holder) if v is not None and dict(v.tags).get(TAG_SNAPSHOT) == snap)
+        snap, sha = newer_training_snapshot(candidate, holder)
+        owner = next(v for v in (candidate, holder) if v is not None and v.tags.get(TAG_SNAPSHOT) == snap)
         splits = {
             str(i.dataset.name).partition("/")[2]
-            for i in runs(owner.run_id).inputs.dataset_inputs
+            for i in runs(str(owner.run_id)).inputs.dataset_inputs
             if str(i.dataset.name).startswith(f"{snap}/")
         }
         return GateData(snap, sha, chosen.get("split") or default_split(splits))
     split = chosen.get("split", "val")
     if snapshot == "latest":
-        floor = newer_training_snapshot(*[VersionFacts(tags=dict(v.tags)) for v in (candidate, holder) if v])[0]
+        floor = newer_training_snapshot(candidate, holder)[0]
         snapshot = latest or _newest_evaluated(candidate, split, runs, not_before=floor) or ""
     if not snapshot:
         return None
@@ -67,8 +68,8 @@ def gate_data(
     return GateData(snapshot, sha, split) if sha else None
 
 
-def _evaluations(version: Any, split: str, runs: Runs) -> list[Any]:
-    tags = dict(version.tags)
+def _evaluations(version: VersionFacts, split: str, runs: Runs) -> list[Any]:
+    tags = version.tags
     keys = [k for k in tags if k.startswith(EVAL_RECORD_PREFIX) and k.endswith(f".{split}") and k.count(".") == 3]
     out = []
     for key in keys:
@@ -79,14 +80,14 @@ def _evaluations(version: Any, split: str, runs: Runs) -> list[Any]:
     return out
 
 
-def _evaluated_manifest(version: Any, snapshot: str, split: str, runs: Runs) -> str:
+def _evaluated_manifest(version: VersionFacts, snapshot: str, split: str, runs: Runs) -> str:
     for run in _evaluations(version, split, runs):
         if run.data.tags.get(TAG_EVAL_SNAPSHOT) == snapshot:
             return str(run.data.tags.get(TAG_EVAL_MANIFEST, ""))
     return ""
 
 
-def _newest_evaluated(version: Any, split: str, runs: Runs, *, not_before: str) -> str | None:
+def _newest_evaluated(version: VersionFacts, split: str, runs: Runs, *, not_before: str) -> str | None:
     """The newest snapshot of ``not_before``'s lineage, not older than it, that ``version`` was evaluated on."""
     try:
         floor = parse_snapshot_id(not_before)
@@ -105,7 +106,12 @@ def _newest_evaluated(version: Any, split: str, runs: Runs, *, not_before: str) 
 
 
 def recorded_scores(
-    data: GateData | None, candidate: Any, holder: Any | None, *, runs: Runs, slices: tuple[str, ...]
+    data: GateData | None,
+    candidate: VersionFacts,
+    holder: VersionFacts | None,
+    *,
+    runs: Runs,
+    slices: tuple[str, ...],
 ) -> GateScores | None:
     """Both versions' evaluations on ``data`` from their records; None when the candidate has none."""
     if data is None:
@@ -116,9 +122,11 @@ def recorded_scores(
     return GateScores(data, mine, recorded_metrics(holder, data, runs, slices) if holder is not None else None)
 
 
-def recorded_metrics(version: Any, data: GateData, runs: Runs, slices: tuple[str, ...]) -> dict[str, float] | None:
+def recorded_metrics(
+    version: VersionFacts, data: GateData, runs: Runs, slices: tuple[str, ...]
+) -> dict[str, float] | None:
     """The version's evaluation on ``data`` from its record, if it is one (see the module doc)."""
-    tags = dict(version.tags)
+    tags = version.tags
     run_id = tags.get(eval_record_key(data.manifest_sha256, data.split))
     if not run_id:
         return None

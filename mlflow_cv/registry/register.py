@@ -14,24 +14,16 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.errors import BumpError, RegistryError
 from mlflow_cv.registry.client import policy
 from mlflow_cv.registry.comparison import gate_scores
+from mlflow_cv.registry.facts import VersionFacts
 from mlflow_cv.registry.gate_data import gate_data
-from mlflow_cv.registry.policy import (
-    STALE_MS,
-    GateScores,
-    Policy,
-    VersionFacts,
-    facts_of,
-    missing_lineage,
-    required_bump,
-    same_lineage,
-)
+from mlflow_cv.registry.gates import STALE_MS, GateScores, missing_lineage, required_bump, same_lineage
+from mlflow_cv.registry.policy import Policy
 from mlflow_cv.semver import Bump, Version, check_bump
 from mlflow_cv.tags import (
     CV_PREFIX,
@@ -53,6 +45,7 @@ from mlflow_cv.tracking.refs import call, versions
 from mlflow_cv.tracking.store import using_tracking_uri
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
     from mlflow_cv.project import Project
@@ -82,20 +75,21 @@ class Registration:
 
 
 def register(
-    client: Any,
+    client: MlflowClient,
     run_id: str,
     *,
     name: str,
-    bump: str = "auto",
+    project: Project,
+    bump: Bump | None = None,
     version: str | None = None,
-    project: Project | None = None,
 ) -> Registration:
     """Register the run's model under ``name`` with the semver its lineage requires (DESIGN §4).
 
-    A code-only change (a PATCH) is checked on the gate data: the run and the version it supersedes are
-    evaluated there (``project`` holds the snapshot; default: the current folder's), as the metrics gate
-    compares them. A run without a servable model is compared on its own validation metrics (the same
-    manifest: a PATCH changes no data), and the reason says so."""
+    ``bump`` None takes the bump the lineage requires; a declared one may be larger, never smaller; a
+    declared ``version`` is checked the same way. A code-only change (a PATCH) is checked on the gate
+    data: the run and the version it supersedes are evaluated there (``project`` holds the snapshot), as
+    the metrics gate compares them. A run without a servable model is compared on its own validation
+    metrics (the same manifest: a PATCH changes no data), and the reason says so."""
     from mlflow.exceptions import MlflowException
 
     run = call(f"unknown run {run_id!r}", client.get_run, run_id)
@@ -106,7 +100,6 @@ def register(
             f"run {run_id} lacks lineage tags, so it cannot be registered; train it with train.py", problems=missing
         )
     declared = Version.parse(version) if version else None
-    kind = None if bump == "auto" else Bump.parse(bump)
     try:
         client.create_registered_model(name)
     except MlflowException as exc:
@@ -128,26 +121,24 @@ def register(
             description="being registered by mlflow-cv",
             await_creation_for=0,  # SQL-backed registries create versions READY
         )
-    new = VersionFacts(tags=lineage, metrics=metrics, label=f"run {run_id[:8]}")
+    new = VersionFacts.of_run(run_id, tags=lineage, metrics=metrics)
     try:
         prior = _settled_before(client, name, int(created.version))
 
-        def patch_scores(top: Any) -> GateScores | None:
-            if not (model_id and dict(top.tags).get(TAG_MODEL_ID)):
+        def patch_scores(top: VersionFacts) -> GateScores | None:
+            if not (model_id and top.tags.get(TAG_MODEL_ID)):
                 return None
-            me = SimpleNamespace(tags=lineage, run_id=run_id, version=None)
-            return gate_scores(client, rules, me, top, project=project)
+            return gate_scores(client, rules, new, top, project=project)
 
         semver, chosen, reasons, old = _decide(
-            prior, new, declared=declared, kind=kind, policy=rules, patch_scores=patch_scores
+            prior, new, declared=declared, kind=bump, policy=rules, patch_scores=patch_scores
         )
         call(f"cannot set {TAG_SEMVER}", client.set_model_version_tag, name, created.version, TAG_SEMVER, str(semver))
     except BaseException:
         with contextlib.suppress(MlflowException):
             client.delete_model_version(name, created.version)
         raise
-    top = next((v for v in prior if old is not None and v.tags.get(TAG_SEMVER) == str(old.semver)), None)
-    gate = _gate_text(client, rules, SimpleNamespace(tags=lineage, run_id=run_id, version=None), top, old)
+    gate = _gate_text(client, rules, new, old)
     notes = release_notes(name, semver, chosen, reasons, old, run_id=run_id, tags=tags, metrics=metrics, gate=gate)
     call("cannot write the release notes", client.update_model_version, name, created.version, description=notes)
     return Registration(
@@ -161,7 +152,7 @@ def register(
     )
 
 
-def _settled_before(client: Any, name: str, number: int) -> list[Any]:
+def _settled_before(client: MlflowClient, name: str, number: int) -> list[VersionFacts]:
     """Lower-numbered versions once each has its semver (stale ones, from crashed registrations, ignored)."""
     deadline = time.monotonic() + WAIT_S
     while True:
@@ -169,7 +160,7 @@ def _settled_before(client: Any, name: str, number: int) -> list[Any]:
         now_ms = time.time() * 1000
         pending = [v for v in lower if TAG_SEMVER not in v.tags and now_ms - v.creation_timestamp < STALE_MS]
         if not pending:
-            return [v for v in lower if TAG_SEMVER in v.tags]
+            return [VersionFacts.of_model_version(v) for v in lower if TAG_SEMVER in v.tags]
         if time.monotonic() > deadline:
             raise RegistryError(
                 f"versions {', '.join(v.version for v in pending)} of {name!r} are still being registered; "
@@ -179,25 +170,23 @@ def _settled_before(client: Any, name: str, number: int) -> list[Any]:
 
 
 def _decide(
-    prior: Sequence[Any],
+    prior: Sequence[VersionFacts],
     new: VersionFacts,
     *,
     declared: Version | None,
     kind: Bump | None,
     policy: Policy,
-    patch_scores: Callable[[Any], GateScores | None] | None = None,
+    patch_scores: Callable[[VersionFacts], GateScores | None] | None = None,
 ) -> tuple[Version, Bump, list[str], VersionFacts | None]:
     if not prior:
         first = declared or Version(1, 0, 0)
         return first, Bump.NONE, ["first version of this model"], None
-    for version in prior:
-        same = facts_of(version)
+    for same in prior:
         if same_lineage(same, new):
             raise BumpError(f"{new.label} is already registered as {same.label}: same data, config, code and weights")
-    top = max(prior, key=lambda v: Version.parse(v.tags[TAG_SEMVER]))
-    old = facts_of(top)
+    old = max(prior, key=lambda v: Version.parse(v.tags[TAG_SEMVER]))
     assert old.semver is not None
-    scores = (lambda: patch_scores(top)) if patch_scores else None
+    scores = (lambda: patch_scores(old)) if patch_scores else None
     required, reasons = required_bump(old, new, policy=policy, scores=scores)
     if required is Bump.NONE:
         raise BumpError(f"nothing changed against {old.label}: no new version is needed", problems=reasons)
@@ -214,12 +203,12 @@ def _decide(
     return old.semver.bump(chosen), chosen, reasons, old
 
 
-def _gate_text(client: Any, rules: Policy, me: Any, top: Any | None, old: VersionFacts | None) -> str:
+def _gate_text(client: MlflowClient, rules: Policy, me: VersionFacts, old: VersionFacts | None) -> str:
     """Which data protected moves compare this version on (DESIGN §4a), for the release notes."""
     chosen = dict(rules.gate_data)
     if chosen.get("snapshot"):
         return f"{chosen['snapshot']}/{chosen['split']} (the policy's gate_data)"
-    data = gate_data(rules, me, top, runs=client.get_run)
+    data = gate_data(rules, me, old, runs=client.get_run)
     against = f" against {old.label}" if old is not None else ""
     return f"{data}{against}: the newer training snapshot, its test split if it has one (policy gate_data unset)"
 

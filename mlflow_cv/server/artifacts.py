@@ -32,11 +32,12 @@ def _readable(uri: str) -> str:
     if urllib.parse.urlparse(uri).scheme not in ("mlflow-artifacts", "http", "https"):
         return uri
     from mlflow.server import ARTIFACTS_DESTINATION_ENV_VAR  # type: ignore[attr-defined]
-    from mlflow.server.handlers import _get_proxied_run_artifact_destination_path, _is_serving_proxied_artifacts
 
-    if not (_is_serving_proxied_artifacts() and os.environ.get(ARTIFACTS_DESTINATION_ENV_VAR)):
+    from mlflow_cv._mlflow import is_serving_proxied_artifacts, proxied_artifact_path
+
+    if not (is_serving_proxied_artifacts() and os.environ.get(ARTIFACTS_DESTINATION_ENV_VAR)):
         raise Unreadable(f"{uri} is proxied, and this server does not serve artifacts (--artifacts-destination)")
-    path = _get_proxied_run_artifact_destination_path(uri) or ""
+    path = proxied_artifact_path(uri) or ""
     return posixpath.join(os.environ[ARTIFACTS_DESTINATION_ENV_VAR], path)
 
 
@@ -56,13 +57,13 @@ def artifact_problems(tracking_store: Any, version: Any, tags: dict[str, str]) -
     """Every mismatch the server finds in ``version``'s artifacts (empty: all verify); raises
     :class:`Unreadable` when it cannot read them."""
     run = tracking_store.get_run(version.run_id)
-    with tempfile.TemporaryDirectory(prefix="cv-guard-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cv-rehash-") as tmp:
         problems = verify_tree(_download(run.info.artifact_uri, f"{tmp}/run"), tags)
         source = str(version.source)
         if source.startswith("models:/"):
             model_id = source[len("models:/") :].strip("/")
             location = tracking_store.get_logged_model(model_id).artifact_location
-            from mlflow_cv.serving.flavor import weights_problems
+            from mlflow_cv.serving.model import weights_problems
 
             if found := weights_problems(_download(location, f"{tmp}/model"), tags):
                 problems.append(f"the served model {source} is not the run's: {'; '.join(found)}")

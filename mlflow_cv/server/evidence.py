@@ -21,6 +21,7 @@ from mlflow_cv.registry.policy import Policy
 from mlflow_cv.tags import (
     CV_PREFIX,
     EVAL_RECORD_PREFIX,
+    EVAL_SPLITS,
     TAG_EVAL_MANIFEST,
     TAG_EVAL_OF,
     TAG_EVAL_SPLIT,
@@ -74,7 +75,9 @@ def _run_tag(evidence: Evidence, key: str, value: str) -> str | None:
     return f"{key}={value!r} is not the tag of run {evidence.run_id}"
 
 
-_RECORD = re.compile(re.escape(EVAL_RECORD_PREFIX) + r"(?P<manifest>[0-9a-f]{12})\.(?P<split>val|test|all)")
+_RECORD = re.compile(
+    re.escape(EVAL_RECORD_PREFIX) + r"(?P<manifest>[0-9a-f]{12})\.(?P<split>" + "|".join(EVAL_SPLITS) + ")"
+)
 
 
 def _evaluation_record(evidence: Evidence, key: str, value: str) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from mlflow_cv._mlflow import user_permission
 from mlflow_cv.server.refusal import refuse
 
 __all__ = ["authenticated_user", "require_manage", "who"]
@@ -51,7 +52,7 @@ def require_manage(name: str, action: str) -> None:
         return
     if auth.store.get_user(user).is_admin:
         return
-    if auth._resolve_user_permission_for_resource(user, "registered_model", name).can_manage:
+    if user_permission(auth, user, "registered_model", name).can_manage:
         return
     raise refuse(
         f"{user} may not {action} {name}: that needs MANAGE permission on the registered model "

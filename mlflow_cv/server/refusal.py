@@ -1,13 +1,12 @@
 """How the guard stores say no: an ``MlflowException`` with ``INVALID_PARAMETER_VALUE`` (HTTP 400) whose
-message starts ``mlflow-cv guard:``, and the URI schemes they answer to. Light: imported by both guards."""
+message starts ``mlflow-cv guard:``. Light: imported by both guards. (The URI scheme they answer to is
+:data:`mlflow_cv.tags.GUARD_SCHEME`.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SCHEME_PREFIX", "refuse"]
-
-SCHEME_PREFIX = "cv-guard-"
+__all__ = ["refuse"]
 
 
 def refuse(message: str, *, code: str = "INVALID_PARAMETER_VALUE") -> Any:

@@ -39,44 +39,28 @@ permission) whose message starts ``mlflow-cv guard:``.
 
 from __future__ import annotations
 
-import heapq
-import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from mlflow.entities.model_registry import ModelVersionTag, RegisteredModelTag
 from mlflow.entities.model_registry.model_version_stages import STAGE_DELETED_INTERNAL
-from mlflow.store.model_registry.dbmodels.models import (
-    SqlModelVersion,
-    SqlModelVersionTag,
-    SqlRegisteredModelAlias,
-    SqlRegisteredModelTag,
-)
-from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
-from sqlalchemy import and_, or_
+from mlflow.store.model_registry.dbmodels.models import SqlModelVersion, SqlModelVersionTag
 
 from mlflow_cv.errors import MlflowCvError, SemverError
+from mlflow_cv.registry.facts import VersionFacts
 from mlflow_cv.registry.gate_data import gate_data, recorded_scores
-from mlflow_cv.registry.history import (
-    AliasEvent,
-    Event,
-    MoveRequest,
-    PolicyEvent,
-    PolicyRequest,
-    new_nonce,
-    parse_events,
-    previous_holder,
-)
-from mlflow_cv.registry.policy import STALE_MS, GateScores, Policy, evaluate_gates, facts_of
+from mlflow_cv.registry.gates import STALE_MS, GateScores, evaluate_gates
+from mlflow_cv.registry.history import AliasEvent, Event, MoveRequest, PolicyEvent, PolicyRequest, new_nonce
+from mlflow_cv.registry.policy import Policy
 from mlflow_cv.semver import Version
 from mlflow_cv.server.artifacts import Unreadable, artifact_problems
 from mlflow_cv.server.dblock import serialized
 from mlflow_cv.server.evidence import Evidence, problem_with
 from mlflow_cv.server.identity import require_manage, who
-from mlflow_cv.server.refusal import SCHEME_PREFIX, refuse
+from mlflow_cv.server.refusal import refuse
+from mlflow_cv.server.registry_reads import RegistryReads, is_history
 from mlflow_cv.tags import (
-    HISTORY_PREFIX,
+    GUARD_SCHEME,
     MOVE_DIRECT,
     MOVE_ROLLBACK,
     TAG_MOVE_REQUEST,
@@ -86,126 +70,21 @@ from mlflow_cv.tags import (
     ours,
 )
 
-__all__ = ["SCHEME_PREFIX", "GuardedRegistryStore", "build_store", "refuse"]
+__all__ = ["GuardedRegistryStore", "build_store"]
 
 
 def build_store(store_uri: str, tracking_uri: str | None = None) -> GuardedRegistryStore:
     """The ``mlflow.model_registry_store`` entry point: ``cv-guard-sqlite:///x.db`` → guarded ``sqlite:///x.db``."""
-    if not store_uri.startswith(SCHEME_PREFIX):
-        raise refuse(f"{store_uri!r}: expected a {SCHEME_PREFIX}<sqlalchemy URI>")
-    store = GuardedRegistryStore(store_uri[len(SCHEME_PREFIX) :])
+    if not store_uri.startswith(GUARD_SCHEME):
+        raise refuse(f"{store_uri!r}: expected a {GUARD_SCHEME}<sqlalchemy URI>")
+    store = GuardedRegistryStore(store_uri.removeprefix(GUARD_SCHEME))
     store.tracking_uri = tracking_uri
     return store
 
 
-def _history(key: str | None) -> bool:
-    return bool(key) and str(key).startswith(HISTORY_PREFIX)
-
-
-# History keys as a range of the tag tables' primary keys, (workspace, key, …), so the database skips them
-# (or reads only them) through its index: "cv.history." ≤ key < "cv.history/" ("/" follows ".").
-_HISTORY_END = HISTORY_PREFIX[:-1] + chr(ord(HISTORY_PREFIX[-1]) + 1)
-
-
-def _in_history(key: Any) -> Any:
-    return and_(key >= HISTORY_PREFIX, key < _HISTORY_END)
-
-
-def _outside_history(key: Any) -> Any:
-    return or_(key < HISTORY_PREFIX, key >= _HISTORY_END)
-
-
-@dataclass(frozen=True)
-class _Version:
-    """A version as the rules see it, read without its history tags (a move costs the same however long
-    the history is)."""
-
-    version: str
-    run_id: str | None
-    source: str
-    tags: dict[str, str]
-
-
-@dataclass(frozen=True)
-class _Model:
-    """A registered model as the rules see it: its tags (without the history) and aliases."""
-
-    tags: dict[str, str]
-    aliases: dict[str, str]  # alias → version number
-
-
-class GuardedRegistryStore(SqlAlchemyStore):
-    """SqlAlchemyStore whose writes follow mlflow-cv's registry rules (see the module doc)."""
-
-    tracking_uri: str | None = None  # where runs are read from outside a server (in-process use)
-
-    def _tracking_store(self) -> Any:
-        """The server's tracking store (or the client's, in-process)."""
-        from mlflow.server import BACKEND_STORE_URI_ENV_VAR  # type: ignore[attr-defined]
-
-        if os.environ.get(BACKEND_STORE_URI_ENV_VAR):
-            from mlflow.server.handlers import _get_tracking_store
-
-            return _get_tracking_store()
-        from mlflow.tracking._tracking_service.utils import _get_store
-
-        return _get_store(self.tracking_uri)
-
-    def _policy(self, name: str) -> Policy:
-        return Policy.from_json(self._model(name).tags.get(TAG_POLICY))
-
-    # --- narrow reads: what the rules need, never the whole history ------------------------------
-    # (MLflow's get_registered_model also loads its latest versions with every tag of theirs)
-
-    def _model(self, name: str) -> _Model:
-        with self.ManagedSessionMaker() as session:
-            self._get_registered_model(session, name)  # raises RESOURCE_DOES_NOT_EXIST
-            tags = (
-                self._get_query(session, SqlRegisteredModelTag)
-                .filter(SqlRegisteredModelTag.name == name)
-                .filter(_outside_history(SqlRegisteredModelTag.key))
-            )
-            aliases = self._get_query(session, SqlRegisteredModelAlias).filter(SqlRegisteredModelAlias.name == name)
-            return _Model({t.key: t.value for t in tags}, {a.alias: str(a.version) for a in aliases})
-
-    def _version(self, name: str, version: str | int) -> _Version:
-        with self.ManagedSessionMaker() as session:
-            row = self._get_sql_model_version(session, name, version)  # raises RESOURCE_DOES_NOT_EXIST
-            tags = (
-                self._get_query(session, SqlModelVersionTag)
-                .filter(SqlModelVersionTag.name == name, SqlModelVersionTag.version == row.version)
-                .filter(_outside_history(SqlModelVersionTag.key))
-            )
-            return _Version(str(row.version), row.run_id, str(row.source), {t.key: t.value for t in tags})
-
-    def _previous_holder(self, name: str, alias: str, current: str) -> AliasEvent | None:
-        """The promotion that put ``current`` on ``alias`` (:func:`previous_holder`), reading the history
-        newest first, only as far as needed: the moves on the versions (and any recorded on the model
-        itself, as releases before the versions' history did)."""
-        with self.ManagedSessionMaker() as session:
-            streams = [
-                self._get_query(session, table)
-                .filter(table.name == name, _in_history(table.key))
-                .order_by(table.key.desc())
-                .yield_per(50)
-                for table in (SqlModelVersionTag, SqlRegisteredModelTag)
-            ]
-            rows = heapq.merge(*streams, key=lambda row: row.key, reverse=True)
-            return previous_holder(parse_events(row.value for row in rows), alias, current)
-
-    def _in_the_record(self, name: str, policy: Policy, version: str | None = None) -> bool:
-        """Whether the history holds evidence about ``name`` (or its ``version``): a move of a protected
-        alias, or a policy change. Moves of other aliases are recorded too, but pin nothing."""
-        with self.ManagedSessionMaker() as session:
-            tables = (SqlModelVersionTag,) if version is not None else (SqlModelVersionTag, SqlRegisteredModelTag)
-            for table in tables:
-                query = self._get_query(session, table).filter(table.name == name, _in_history(table.key))
-                if version is not None:
-                    query = query.filter(SqlModelVersionTag.version == int(version))
-                for event in parse_events(row.value for row in query.yield_per(200)):
-                    if isinstance(event, PolicyEvent) or policy.protects(event.alias):
-                        return True
-        return False
+class GuardedRegistryStore(RegistryReads):
+    """SqlAlchemyStore whose writes follow mlflow-cv's registry rules (see the module doc); what it reads,
+    and how, is :class:`~mlflow_cv.server.registry_reads.RegistryReads`."""
 
     # --- model versions and their tags -----------------------------------------------------------
 
@@ -230,7 +109,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
 
     @staticmethod
     def _check_claim(evidence: Evidence, key: str, value: str) -> None:
-        if _history(key):
+        if is_history(key):
             raise refuse("the alias history is written by the registry only")
         if problem := problem_with(evidence, key, value):
             raise refuse(problem)
@@ -243,14 +122,14 @@ class GuardedRegistryStore(SqlAlchemyStore):
             return
         with serialized(self, f"model:{name}"):
             target = self._version(name, version)
-            if _history(tag.key):
+            if is_history(tag.key):
                 raise refuse("the alias history is written by the registry only")
             if tag.key in target.tags:
                 if target.tags[tag.key] == tag.value:
                     return
                 raise refuse(f"{tag.key} of {name} version {version} is set once and never changed")
             if tag.key == TAG_SEMVER:
-                self._check_semver(name, int(target.version), tag.value)
+                self._check_semver(name, int(version), tag.value)
             else:
                 self._check_claim(
                     Evidence(target.run_id, self._tracking_store().get_run, self._policy(name)), tag.key, tag.value
@@ -348,7 +227,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
         """A policy given at creation may be stricter than the defaults, never looser (a looser one is set
         afterwards, with ``--allow-loosen``); it is the history's first event."""
         given = {t.key: t.value for t in tags or () if ours(t.key)}
-        if any(_history(k) for k in given):
+        if any(is_history(k) for k in given):
             raise refuse("the history is written by the registry only")
         if TAG_POLICY not in given:
             return super().create_registered_model(name, tags, *args, **kwargs)
@@ -376,7 +255,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             raise refuse(str(exc)) from None
 
     def set_registered_model_tag(self, name: str, tag: Any) -> None:
-        if _history(tag.key):
+        if is_history(tag.key):
             raise refuse("the history is written by the registry only")
         if tag.key == TAG_POLICY:
             self._change_policy(name, self._parsed_policy(tag.value))
@@ -384,7 +263,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             super().set_registered_model_tag(name, tag)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        if _history(key):
+        if is_history(key):
             raise refuse("the history cannot be deleted")
         if key == TAG_POLICY:
             self._change_policy(name, None)
@@ -456,13 +335,13 @@ class GuardedRegistryStore(SqlAlchemyStore):
                 request = None  # stated for another move
             rollback = False
             if request is not None and request.kind == MOVE_ROLLBACK and holder is not None:
-                before = self._previous_holder(name, alias, holder.version)
+                before = self._previous_holder(name, alias, str(holder.version))
                 rollback = before is not None and before.from_version == str(version)
                 if not rollback:
                     raise refuse(f"version {version} is not the holder of {alias!r} before version {holder.version}")
             gates = evaluate_gates(
-                facts_of(candidate),
-                facts_of(holder) if holder is not None else None,
+                candidate,
+                holder,
                 policy=policy,
                 artifacts=self._artifacts_verdict(candidate, policy) if protected else "not checked: not protected",
                 rollback=rollback,
@@ -491,7 +370,7 @@ class GuardedRegistryStore(SqlAlchemyStore):
             if request is not None:  # used once
                 super().delete_registered_model_tag(name, TAG_MOVE_REQUEST)
 
-    def _gate_scores(self, policy: Policy, candidate: _Version, holder: _Version | None) -> GateScores | None:
+    def _gate_scores(self, policy: Policy, candidate: VersionFacts, holder: VersionFacts | None) -> GateScores | None:
         """Both versions' evaluations on the gate data, from their evaluation records and runs."""
         if "metrics" not in policy.gates or (holder is None and not policy.min_metrics):
             return None
@@ -499,13 +378,13 @@ class GuardedRegistryStore(SqlAlchemyStore):
         data = gate_data(policy, candidate, holder, runs=runs)
         return recorded_scores(data, candidate, holder, runs=runs, slices=policy.slices)
 
-    def _artifacts_verdict(self, candidate: _Version, policy: Policy) -> list[str] | str:
+    def _artifacts_verdict(self, candidate: VersionFacts, policy: Policy) -> list[str] | str:
         """The artifacts gate as this server sees it: the mismatches it found re-hashing them, or, where it
         cannot read them, a failure (policy ``artifacts: server``) or a note that the client checks them."""
         if "artifacts" not in policy.gates:
             return "not a gate of this policy"
         try:
-            return artifact_problems(self._tracking_store(), candidate, candidate.tags)
+            return artifact_problems(self._tracking_store(), candidate, dict(candidate.tags))
         except Unreadable as exc:
             if policy.artifacts == "client":
                 return f"checked by the client (policy: artifacts client); the server cannot: {exc}"

@@ -29,8 +29,8 @@ from mlflow.store.model_registry.dbmodels.models import SqlModelVersion
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_cv.server.dblock import serialized
-from mlflow_cv.server.refusal import SCHEME_PREFIX, refuse
-from mlflow_cv.tags import TAG_REPRODUCE_VERDICT, TAG_REPRODUCES, ours
+from mlflow_cv.server.refusal import refuse
+from mlflow_cv.tags import GUARD_SCHEME, TAG_REPRODUCE_VERDICT, TAG_REPRODUCES, ours
 
 __all__ = ["GuardedTrackingStore", "build_tracking_store"]
 
@@ -41,12 +41,13 @@ _LIVE = frozenset({"RUNNING", "SCHEDULED"})
 def build_tracking_store(store_uri: str, artifact_uri: str | None = None) -> GuardedTrackingStore:
     """``cv-guard-sqlite:///x.db`` → the guarded tracking store on ``sqlite:///x.db``."""
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-    from mlflow.tracking._tracking_service.utils import _SERVER_ARTIFACT_ROOT_ENV_VAR
 
-    if not store_uri.startswith(SCHEME_PREFIX):
-        raise refuse(f"{store_uri!r}: expected {SCHEME_PREFIX}<sqlalchemy URI>")
-    root = artifact_uri or os.environ.get(_SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-    return GuardedTrackingStore(store_uri[len(SCHEME_PREFIX) :], root)
+    from mlflow_cv._mlflow import SERVER_ARTIFACT_ROOT_ENV_VAR
+
+    if not store_uri.startswith(GUARD_SCHEME):
+        raise refuse(f"{store_uri!r}: expected {GUARD_SCHEME}<sqlalchemy URI>")
+    root = artifact_uri or os.environ.get(SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+    return GuardedTrackingStore(store_uri.removeprefix(GUARD_SCHEME), root)
 
 
 class GuardedTrackingStore(SqlAlchemyStore):

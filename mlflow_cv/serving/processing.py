@@ -68,6 +68,10 @@ class Settings:
     max_det: int = 300
     batch: int = 16
 
+    def predict_options(self) -> dict[str, Any]:
+        """The keyword arguments of Ultralytics' ``predict`` (and ``val``) that these settings set."""
+        return {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det, "batch": self.batch}
+
     def with_params(self, params: Mapping[str, Any] | None) -> Settings:
         if not params:
             return self

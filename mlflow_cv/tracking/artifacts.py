@@ -3,6 +3,9 @@
 ``lineage/artifacts.json`` maps every artifact the run logged to its SHA-256; the run's
 ``cv.artifacts.sha256`` tag is the hash of the index itself, so changing an artifact, or the index,
 shows. Promotion and reproduction verify through :func:`verify_artifacts`.
+
+While a training runs, :class:`RunFiles` collects its files from staging to logging: each one's name in
+the run, local file and SHA-256 (hashed once, in the training process), which the index is made of.
 """
 
 from __future__ import annotations
@@ -11,15 +14,75 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mlflow_cv.data.hashing import sha256_file
+from mlflow_cv.errors import TrackingError
 from mlflow_cv.tags import TAG_ARTIFACTS_SHA256, TAG_WEIGHTS_SHA256
 from mlflow_cv.tracking.store import using_tracking_uri
 
-__all__ = ["ARTIFACT_INDEX", "index_text", "served_weights_problems", "verify_artifacts", "verify_tree"]
+__all__ = [
+    "ARTIFACT_INDEX",
+    "RunFile",
+    "RunFiles",
+    "index_text",
+    "served_weights_problems",
+    "verify_artifacts",
+    "verify_tree",
+]
 
 ARTIFACT_INDEX = "lineage/artifacts.json"
+
+
+@dataclass(frozen=True)
+class RunFile:
+    name: str  # its path among the run's artifacts
+    path: Path  # the local file
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """A run's files and their hashes, from staging to logging. Adding a file gives a new value;
+    :meth:`stage` writes one under ``folder`` first (the training's output folder)."""
+
+    folder: Path
+    files: tuple[RunFile, ...] = ()
+
+    def stage(self, name: str, data: bytes) -> RunFiles:
+        """With ``data`` written to ``folder/name`` as the artifact ``name``."""
+        local = self.folder / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data)
+        return self._with(RunFile(name, local, hashlib.sha256(data).hexdigest()))
+
+    def add(self, name: str, path: Path, *, sha256: str | None = None) -> RunFiles:
+        """With the local file ``path`` as the artifact ``name`` (hashed here unless ``sha256`` is known)."""
+        return self._with(RunFile(name, path, sha256 or sha256_file(path)))
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(f.name for f in self.files)
+
+    @property
+    def paths(self) -> dict[str, Path]:
+        """``name in the run → local file``, in the order they were added."""
+        return {f.name: f.path for f in self.files}
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        """``name in the run → SHA-256``: what the index records."""
+        return {f.name: f.sha256 for f in self.files}
+
+    def sha256(self, name: str) -> str:
+        return self.hashes[name]
+
+    def _with(self, file: RunFile) -> RunFiles:
+        if file.name in self.names:
+            raise TrackingError(f"{file.name} is already among the run's files (from {self.paths[file.name]})")
+        return replace(self, files=(*self.files, file))
 
 
 def index_text(hashes: Mapping[str, str]) -> str:
@@ -74,7 +137,7 @@ def served_weights_problems(client: Any, version: Any) -> list[str]:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=tmp))
         except Exception as exc:  # any artifact-store failure means the served weights cannot be vouched for
             return [f"cannot download the served model {version.source}: {exc}"]
-        from mlflow_cv.serving.flavor import weights_problems
+        from mlflow_cv.serving.model import weights_problems
 
         if problems := weights_problems(local, version.tags):
             return [f"the served model {version.source} is not the run's: {'; '.join(problems)}"]

@@ -18,6 +18,7 @@ from mlflow_cv.tags import (
 )
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from rich.console import RenderableType
 
 __all__ = ["Comparison", "compare_runs", "latest_runs"]
@@ -52,7 +53,7 @@ class Comparison:
 
 
 def compare_runs(
-    client: Any, run_ids: Sequence[str] = (), *, experiment: str | None = None, last: int = 2
+    client: MlflowClient, run_ids: Sequence[str] = (), *, experiment: str | None = None, last: int = 2
 ) -> Comparison:
     """Lineage tags, every parameter that differs between the runs, and every final val metric.
 

@@ -7,7 +7,7 @@ and the full hash is in the run's ``cv.data.manifest_sha256`` tag (DESIGN §3).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source import DatasetSource
@@ -15,6 +15,9 @@ from mlflow.data.pyfunc_dataset_mixin import PyFuncConvertibleDatasetMixin, PyFu
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.data.manifest import Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from mlflow_cv.project import Project
 
 __all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_dataset", "snapshot_datasets"]
 
@@ -108,7 +111,7 @@ class SnapshotDataset(Dataset, PyFuncConvertibleDatasetMixin):
         return EvaluationDataset(self.to_pyfunc().inputs[0], name=self.name, path=self.source.uri, digest=self.digest)
 
 
-def snapshot_dataset(project: Any, snapshot_id: str, split: str) -> SnapshotDataset:
+def snapshot_dataset(snapshot_id: str, split: str, *, project: Project) -> SnapshotDataset:
     """Split ``split`` of the project's frozen snapshot, as an MLflow dataset (``data=`` of
     ``mlflow.models.evaluate(…, evaluators="mlflow_cv")``)."""
     from mlflow_cv.errors import DatasetError

@@ -1,6 +1,7 @@
 """The lineage every training run carries: DESIGN §3's ``cv.*`` tags and MLflow's own source tags.
 
-:class:`Lineage` is the record; :func:`active_lineage` makes it the current one, and
+:class:`Lineage` is the record, built once by :meth:`Lineage.pinned` from what the preflight pinned and the
+job's own part (:class:`JobPin`); :func:`active_lineage` makes it the current one, and
 :class:`LineageRunContext` (registered through the ``mlflow.run_context_provider`` entry point) hands
 its tags to every ``mlflow.start_run`` made while it is active, so a nested run, or any other code that
 starts a run inside the training job, carries the same lineage.
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from mlflow_cv.tags import (
     DIRTY_FALSE,
@@ -30,13 +32,29 @@ from mlflow_cv.tags import (
     TAG_TRAIN_SEED,
 )
 
+if TYPE_CHECKING:
+    from mlflow_cv.data.manifest import Manifest
+    from mlflow_cv.tracking.git import GitState
+
 __all__ = [
+    "JobPin",
     "Lineage",
     "LineageRunContext",
     "active_lineage",
 ]
 
 CONFIG_ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class JobPin:
+    """The job's own part of a lineage, worked out by the config layer (:func:`mlflow_cv.config.job_pin`)
+    from the job as it trains: its config hashes, the seed it trains with and the entry point running it."""
+
+    config_sha256: str
+    hparams_sha256: str
+    train_seed: int | None
+    source_name: str  # absolute path of the entry point (train.py)
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,25 @@ class Lineage:
     remote_url: str | None = None
     init_weights_sha256: str | None = None
     hparams_sha256: str | None = None
+
+    @classmethod
+    def pinned(
+        cls, job: JobPin, *, manifest: Manifest, git: GitState, verdict: str, init_weights_sha256: str | None
+    ) -> Lineage:
+        """The lineage of a run the preflight passed: ``job`` on ``manifest`` at the ``git`` state it found,
+        with its ``verdict`` (``cv.preflight``) and the hash of the initial weights, if any."""
+        return cls(
+            **asdict(job),  # config hashes, seed, entry point: the names are the lineage's
+            snapshot_id=manifest.snapshot_id,
+            manifest_sha256=manifest.sha256,
+            split_seed=manifest.split.seed,
+            preflight=verdict,
+            commit=git.commit,
+            dirty=git.dirty,
+            branch=git.branch,
+            remote_url=git.remote_url,
+            init_weights_sha256=init_weights_sha256,
+        )
 
     @property
     def config_id(self) -> str:

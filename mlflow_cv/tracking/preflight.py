@@ -1,10 +1,15 @@
 """The preflight gate: nothing trains unless code, config and data are pinned (DESIGN §3).
 
-Every check runs (cheap ones first) and every failure is reported with how to fix it. Only the checks
-in :data:`OVERRIDABLE` can be overridden (``preflight.allow=[dirty_code]``); an overridden run is tagged
-``cv.preflight=overridden: …`` and can never be promoted. The snapshot check materializes the
-snapshot from the store (verifying every object) or re-verifies an earlier checkout incrementally,
-which is what training then reads.
+The checks run in the order of :data:`CHECKS` (cheap ones first; the code and conf checks only once
+the project is a git repository, ``snapshot_verified`` only once the snapshot check passed) and every
+failure is reported with how to fix it. Only the checks in :data:`OVERRIDABLE` can be overridden
+(``preflight.allow=[dirty_code]``); an overridden run is tagged ``cv.preflight=overridden: …`` and can
+never be promoted. ``snapshot_verified`` materializes the snapshot from the store (verifying every
+object) or re-verifies an earlier checkout incrementally, which is what training then reads.
+
+A passed preflight pins the run (:class:`PinnedRun`): the tracking URI and the artifact location it
+checked, the verified checkout and the run's :class:`~mlflow_cv.tracking.lineage.Lineage`. Training
+starts from exactly that.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from mlflow_cv.checks import Check, render_checks
 from mlflow_cv.data.checkout import checkout
+from mlflow_cv.data.hashing import sha256_file
 from mlflow_cv.data.manifest import Manifest, load_manifest
 from mlflow_cv.data.splits import describe_gaps
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
@@ -22,7 +28,13 @@ from mlflow_cv.project import Project
 from mlflow_cv.render import progress_on_stderr
 from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
 from mlflow_cv.tracking.git import GitState, git_state, loaded_code
-from mlflow_cv.tracking.store import ARTIFACTS_DIR, artifact_location, artifact_location_problem, tracking_problem
+from mlflow_cv.tracking.lineage import JobPin, Lineage
+from mlflow_cv.tracking.store import (
+    artifact_location,
+    artifact_location_problem,
+    resolve_tracking_uri,
+    tracking_problem,
+)
 
 if TYPE_CHECKING:
     from mlflow_cv.config import JobConfig
@@ -39,17 +51,19 @@ CHECKS = {
     "weights": "initial weights, if any, are a readable local file",
     "tracking": "the tracking store answers",
     "artifacts": "the run's artifact location can be written",
+    "registry": "the model name and bump for registration, if any, are usable",
     "snapshot": "the snapshot is frozen and conf/data pins its manifest hash",
     "snapshot_verified": "every file of the snapshot verifies against the manifest",
-    "registry": "the model name and bump for registration, if any, are usable",
 }
 OVERRIDABLE = frozenset({"dirty_code", "dirty_conf", "seed"})
+_SERVER_ARTIFACTS = "mlflow-artifacts: (through the tracking server)"  # what the report says of a server's
 
 
 @dataclass(frozen=True)
 class PinnedRun:
     """What a passed preflight pins: a run may start from exactly this, and nothing here is optional
-    but the initial weights (a model built from its architecture has none)."""
+    but the initial weights (a model built from its architecture has none) and the artifact location
+    (None: a tracking server decides it)."""
 
     project: Project
     git: GitState
@@ -57,8 +71,15 @@ class PinnedRun:
     manifest_path: Path
     checkout: Path  # the verified checkout training reads
     weights_path: Path | None  # initial weights to fine-tune from, resolved
-    verdict: str  # the cv.preflight tag: passed, or overridden: …
+    tracking_uri: str  # resolved: absolute, from the config, $MLFLOW_TRACKING_URI or the project's default
+    artifact_location: str | None  # the one the artifacts check checked; a new experiment is created with it
+    lineage: Lineage  # the run's cv.* tags, its preflight verdict included
     allow: frozenset[str] = frozenset()  # the checks the user overrode by name
+
+    @property
+    def verdict(self) -> str:
+        """The ``cv.preflight`` tag: passed, or overridden: …"""
+        return self.lineage.preflight
 
     @property
     def project_root(self) -> Path:
@@ -110,15 +131,11 @@ def check_allow(allow: list[str]) -> frozenset[str]:
     return frozenset(allow)
 
 
-def run_preflight(
-    job: JobConfig,
-    *,
-    project: Project,
-    tracking_uri: str,
-    show_progress: bool = False,
-) -> PreflightReport:
-    """Run every check and return the report; :meth:`PreflightReport.pinned` gates."""
+def run_preflight(job: JobConfig, *, project: Project, pin: JobPin, show_progress: bool = False) -> PreflightReport:
+    """Run every check of ``job`` and return the report; :meth:`PreflightReport.pinned` gates. ``pin`` is
+    the job's part of the lineage (:func:`mlflow_cv.config.job_pin`, of the job as it will train)."""
     allow = check_allow(list(job.preflight.allow))
+    tracking_uri = resolve_tracking_uri(job.tracking.uri, project_root=project.root)
     checks: list[Check] = []
 
     def add(name: str, problem: str | None, ok_detail: str, fix: str = "") -> None:
@@ -166,11 +183,11 @@ def run_preflight(
         "give the path of a local .pt (nothing is downloaded)",
     )
     add("tracking", tracking_problem(tracking_uri), tracking_uri, "start the server, or set tracking.uri")
-    artifacts = artifact_location(tracking_uri, job.tracking.experiment, default=project.root / ARTIFACTS_DIR)
+    artifacts = artifact_location(tracking_uri, job.tracking.experiment, project_root=project.root)
     add(
         "artifacts",
         artifact_location_problem(artifacts),
-        artifacts,
+        artifacts or _SERVER_ARTIFACTS,
         "fix the folder's permissions, or train into another experiment (tracking.experiment=NAME)",
     )
     add(
@@ -200,6 +217,13 @@ def run_preflight(
             add("snapshot_verified", None, f"{len(manifest.files)} files verified in {dest}")
     pinned = None
     if git is not None and manifest is not None and dest is not None and not any(c.failed for c in checks):
+        lineage = Lineage.pinned(
+            pin,
+            manifest=manifest,
+            git=git,
+            verdict=_verdict(checks),
+            init_weights_sha256=sha256_file(weights) if weights else None,
+        )
         pinned = PinnedRun(
             project=project,
             git=git,
@@ -207,7 +231,9 @@ def run_preflight(
             manifest_path=project.manifest_path(manifest.snapshot_id),
             checkout=dest,
             weights_path=weights,
-            verdict=_verdict(checks),
+            tracking_uri=tracking_uri,
+            artifact_location=artifacts,
+            lineage=lineage,
             allow=allow,
         )
     return PreflightReport(checks=tuple(checks), pinned_run=pinned)

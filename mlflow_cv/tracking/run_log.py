@@ -2,8 +2,10 @@
 
 The training process sends these calls in order: :func:`open_run` as training starts, :func:`warm_up`,
 :func:`log_metrics` after each epoch, :func:`log_results` once the best weights exist, and
-:func:`end_run` last. Their arguments are plain values (paths, mappings, frozen dataclasses) that
-pickle; the hashing of what is logged happens in the training process, before the files are handed over.
+:func:`end_run` last. Their arguments are plain values (paths, mappings, frozen dataclasses: the
+:class:`~mlflow_cv.tracking.preflight.PinnedRun`, the :class:`~mlflow_cv.tracking.artifacts.RunFiles`)
+that pickle; the hashing of what is logged happens in the training process, before the files are handed
+over.
 
 While the run is open an owner record (:mod:`mlflow_cv.tracking.doctor`) says which training and writer
 hold it, so that whichever outlives the other, or a later process when both die, can end it.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -22,13 +24,14 @@ from typing import TYPE_CHECKING, Any, cast
 from mlflow_cv.errors import TrackingError
 from mlflow_cv.tags import TAG_ARTIFACTS_SHA256, TAG_MODEL_ID, TAG_SNAPSHOT
 from mlflow_cv.tracking.artifacts import ARTIFACT_INDEX, index_text
-from mlflow_cv.tracking.lineage import Lineage, active_lineage
+from mlflow_cv.tracking.lineage import active_lineage
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from mlflow_cv.data.manifest import Manifest
+    from mlflow_cv.tracking.artifacts import RunFiles
     from mlflow_cv.tracking.doctor import Process
+    from mlflow_cv.tracking.preflight import PinnedRun
 
 __all__ = ["end_run", "log_metrics", "log_results", "now_ms", "open_run", "warm_up"]
 
@@ -41,30 +44,28 @@ def now_ms() -> int:
 
 
 def open_run(
+    pinned: PinnedRun,
     *,
-    tracking_uri: str,
     experiment: str,
-    artifact_location: str | None,
     run_name: str | None,
-    lineage: Lineage,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
-    manifest: Manifest,
-    manifest_path: Path,
-    artifacts: Mapping[str, Path],
+    files: RunFiles,
     owner_records: Path,
     owner: Process,
 ) -> None:
-    """Start the run (tagged with ``lineage`` by the run context provider) and record in
-    ``owner_records`` that the training ``owner`` and this writer hold it; then log ``params``,
-    ``tags``, one dataset input per split and ``artifacts`` (``name in the run → local file``)."""
+    """Start the run in the store ``pinned`` checked (a new ``experiment`` at its artifact location), tagged
+    with its lineage by the run context provider, and record in ``owner_records`` that the training
+    ``owner`` and this writer hold it; then log ``params``, ``tags``, one dataset input per split and
+    ``files``."""
     import mlflow
 
     from mlflow_cv.tracking.dataset import snapshot_datasets
     from mlflow_cv.tracking.doctor import Process, write_record
 
+    tracking_uri, lineage = pinned.tracking_uri, pinned.lineage
     mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = _experiment(experiment, tracking_uri, artifact_location)
+    experiment_id = _experiment(experiment, tracking_uri, pinned.artifact_location)
     with active_lineage(lineage):
         run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name)
     run_id = run.info.run_id
@@ -80,11 +81,11 @@ def open_run(
         mlflow.set_tags(lineage.tags())
     mlflow.log_params(dict(params))
     mlflow.set_tags(dict(tags))
-    datasets = snapshot_datasets(manifest, manifest_path)
+    datasets = snapshot_datasets(pinned.manifest, pinned.manifest_path)
     mlflow.log_inputs(
         datasets=cast(list[Any], datasets), contexts=[d.split for d in datasets], tags_list=[None] * len(datasets)
     )
-    _log_artifacts(artifacts)
+    _log_artifacts(files.paths)
 
 
 def warm_up(*, ultralytics_config: Path) -> None:
@@ -92,16 +93,14 @@ def warm_up(*, ultralytics_config: Path) -> None:
     import pandas  # noqa: F401
 
     from mlflow_cv.serving import flavor  # noqa: F401
-    from mlflow_cv.yolo import configure_ultralytics
+    from mlflow_cv.yolo.settings import configure_ultralytics
 
     configure_ultralytics(ultralytics_config)  # imports Ultralytics: log_model loads the model it logs
     import torchvision  # noqa: F401  (imported by Ultralytics' first prediction, on the input example)
 
-    try:  # MLflow's map of installed packages, built on the first log_model; a private helper
-        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
-    except ImportError:  # a newer MLflow: log_model builds it itself, only later
-        return
-    _init_packages_to_modules_map()  # type: ignore[no-untyped-call]
+    from mlflow_cv._mlflow import init_packages_to_modules_map
+
+    init_packages_to_modules_map()  # MLflow's map of installed packages, built on the first log_model otherwise
 
 
 def log_metrics(metrics: Mapping[str, float], *, step: int, timestamp_ms: int) -> None:
@@ -113,22 +112,22 @@ def log_metrics(metrics: Mapping[str, float], *, step: int, timestamp_ms: int) -
 
 def log_results(
     *,
-    artifacts: Mapping[str, Path],
-    hashes: Mapping[str, str],
+    files: RunFiles,
+    logged: Collection[str],
     tags: Mapping[str, str],
     model: Mapping[str, Any],
     example_image: Path,
 ) -> str:
-    """Log ``artifacts``, the index of every artifact's hash (``hashes``), the servable model (keyword
-    arguments of :func:`mlflow_cv.serving.flavor.log_model`, with ``example_image`` as its input
-    example) and ``tags``; returns the model's id."""
+    """Log the ``files`` not ``logged`` yet (by :func:`open_run`), the index of every file's hash, the
+    servable model (keyword arguments of :func:`mlflow_cv.serving.flavor.log_model`, with ``example_image``
+    as its input example) and ``tags``; returns the model's id."""
     import mlflow
     import pandas as pd
 
     from mlflow_cv.serving import flavor
 
-    _log_artifacts(artifacts)
-    index = index_text(hashes)
+    _log_artifacts({name: path for name, path in files.paths.items() if name not in logged})
+    index = index_text(files.hashes)
     mlflow.log_text(index, ARTIFACT_INDEX)
     example = pd.DataFrame({"image": [example_image.read_bytes()]})
     info = flavor.log_model(name="model", input_example=example, **model)

@@ -13,12 +13,14 @@ from typing import Any
 
 from mlflow_cv.errors import ConfigError
 from mlflow_cv.health import health_problem
+from mlflow_cv.tags import GUARD_SCHEME, guarded_uri
 
 __all__ = [
     "ARTIFACTS_DIR",
     "DEFAULT_DB",
     "artifact_location",
     "artifact_location_problem",
+    "default_artifact_root",
     "guarded_server_argv",
     "open_ui",
     "resolve_tracking_uri",
@@ -94,12 +96,13 @@ def using_tracking_uri(uri: str) -> Iterator[None]:
             os.environ[ENV] = env_before
 
 
-def artifact_location(tracking_uri: str, experiment: str, *, default: Path) -> str:
-    """Where a run of ``experiment`` will write its artifacts: the experiment's recorded location in a
-    SQLite store (read with sqlite3, without importing MLflow), else ``default`` (a new experiment's).
-    For a server it is the server's business: ``mlflow-artifacts:`` through the server."""
+def artifact_location(tracking_uri: str, experiment: str, *, project_root: Path) -> str | None:
+    """Where a run of ``experiment`` will write its artifacts, as the preflight checks it and the run opens
+    with it: in a SQLite store the experiment's recorded location (read with sqlite3, without importing
+    MLflow), else where a new experiment's go, ``<project>/mlruns`` (MLflow would use the current folder).
+    None for a server: it is the server's business (``mlflow-artifacts:`` through the server)."""
     if not tracking_uri.startswith(_SQLITE):
-        return "mlflow-artifacts: (through the tracking server)"
+        return None
     import sqlite3
 
     db = Path(tracking_uri[len(_SQLITE) :])
@@ -111,12 +114,21 @@ def artifact_location(tracking_uri: str, experiment: str, *, default: Path) -> s
             row = None  # not an MLflow store yet (or locked): MLflow itself will say so
         if row and row[0]:
             return str(row[0])
-    return default.as_uri()
+    return default_artifact_root(project_root)
 
 
-def artifact_location_problem(location: str) -> str | None:
+def default_artifact_root(project_root: Path) -> str:
+    """Where experiments created in the project's embedded SQLite store keep their artifacts."""
+    return (project_root / ARTIFACTS_DIR).as_uri()
+
+
+def artifact_location_problem(location: str | None) -> str | None:
     """Why a local (``file:`` or plain path) artifact location cannot be written, or None."""
-    if location.startswith("mlflow-artifacts:") or ("://" in location and not location.startswith("file:")):
+    if (
+        location is None
+        or location.startswith("mlflow-artifacts:")
+        or ("://" in location and not location.startswith("file:"))
+    ):
         return None  # a server or an object store: the tracking check covers reaching it
     path = Path(
         urllib.parse.unquote(urllib.parse.urlparse(location).path) if location.startswith("file:") else location
@@ -137,9 +149,9 @@ def guarded_server_argv(tracking_uri: str, *, project_root: Path, port: int = 50
     if not tracking_uri.startswith(_SQLITE):
         raise ConfigError(
             f"{tracking_uri} is a tracking server already: open it in a browser (start it with "
-            "--backend-store-uri and --registry-store-uri cv-guard-<database URI>, see README)"
+            f"--backend-store-uri and --registry-store-uri {GUARD_SCHEME}<database URI>, see README)"
         )
-    guarded, artifacts = f"cv-guard-{tracking_uri}", (project_root / ARTIFACTS_DIR).as_uri()
+    guarded, artifacts = guarded_uri(tracking_uri), default_artifact_root(project_root)
     return [
         "mlflow",
         "server",

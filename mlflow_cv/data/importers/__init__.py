@@ -14,11 +14,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlflow_cv.data.importers.common import FORMATS, OUT_OF_BOUNDS, ImportOptions
+from mlflow_cv.data.importers.common import IMPORT_FORMATS, OUT_OF_BOUNDS, ImportOptions
 from mlflow_cv.data.importers.writer import LINKS, ImportResult, Provenance, check_dest, write_tree
 from mlflow_cv.errors import DatasetError
 
-__all__ = ["FORMATS", "OUT_OF_BOUNDS", "ImportResult", "Provenance", "import_dataset"]
+__all__ = ["IMPORT_FORMATS", "OUT_OF_BOUNDS", "ImportResult", "Provenance", "import_dataset"]
 
 
 def import_dataset(
@@ -54,8 +54,8 @@ def import_dataset(
     """
     from mlflow_cv.data.labels import parse_class_list
 
-    if format not in FORMATS:
-        raise DatasetError(f"unknown import format {format!r}: expected one of {', '.join(FORMATS)}")
+    if format not in IMPORT_FORMATS:
+        raise DatasetError(f"unknown import format {format!r}: expected one of {', '.join(IMPORT_FORMATS)}")
     if link not in LINKS:
         raise DatasetError(f"link must be one of {', '.join(LINKS)}, not {link!r}")
     if isinstance(palette, str):

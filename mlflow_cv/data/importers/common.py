@@ -31,7 +31,7 @@ from mlflow_cv.errors import DatasetError, UnsafePathError
 
 __all__ = [
     "DEFAULT_MIN_AREA",
-    "FORMATS",
+    "IMPORT_FORMATS",
     "OUT_OF_BOUNDS",
     "Conversion",
     "ImportOptions",
@@ -41,7 +41,7 @@ __all__ = [
     "fixed",
 ]
 
-FORMATS = ("coco", "voc", "cvat", "labelstudio", "masks", "folders")
+IMPORT_FORMATS = ("coco", "voc", "cvat", "labelstudio", "masks", "folders")
 OUT_OF_BOUNDS = ("refuse", "clip")
 DEFAULT_MIN_AREA = 10  # pixels: a mask component smaller than this is dropped (and counted)
 
