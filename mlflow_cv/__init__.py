@@ -45,7 +45,7 @@ _PUBLIC: dict[str, tuple[str, ...]] = {
     "mlflow_cv.render": ("progress_on_stderr", "show"),
     "mlflow_cv.scaffold": ("init_project",),
     "mlflow_cv.semver": ("Bump", "Version"),
-    "mlflow_cv.tags": ("TAG_PREFLIGHT",),
+    "mlflow_cv.tags": ("EVAL_SPLITS",),
     "mlflow_cv.tracking.compare": ("compare_runs",),
     "mlflow_cv.tracking.dataset": ("snapshot_dataset",),
     "mlflow_cv.tracking.doctor": ("end_orphaned_runs",),
@@ -128,7 +128,7 @@ if _TYPE_CHECKING:  # what type checkers see: the same names from the same modul
     from mlflow_cv.scaffold import init_project as init_project
     from mlflow_cv.semver import Bump as Bump
     from mlflow_cv.semver import Version as Version
-    from mlflow_cv.tags import TAG_PREFLIGHT as TAG_PREFLIGHT
+    from mlflow_cv.tags import EVAL_SPLITS as EVAL_SPLITS
     from mlflow_cv.tracking.compare import compare_runs as compare_runs
     from mlflow_cv.tracking.dataset import snapshot_dataset as snapshot_dataset
     from mlflow_cv.tracking.doctor import end_orphaned_runs as end_orphaned_runs

@@ -12,12 +12,16 @@ __all__ = [
     "CV_PREFIX",
     "DIRTY_FALSE",
     "DIRTY_TRUE",
+    "EVAL_HEAD",
     "EVAL_RECORD_PREFIX",
+    "EVAL_SLICE_HEAD",
     "EVAL_SPLITS",
     "EXPERIMENT_KIND",
     "GUARD_SCHEME",
     "HISTORY_PREFIX",
     "KIND_MODEL_TRAINING",
+    "LATENCY_P50",
+    "LATENCY_P95",
     "MOVE_DIRECT",
     "MOVE_POLICY",
     "MOVE_PROMOTE",
@@ -60,11 +64,16 @@ __all__ = [
     "TAG_TRAIN_SEED",
     "TAG_WEIGHTS_DIGEST",
     "TAG_WEIGHTS_SHA256",
+    "VAL_HEAD",
+    "VAL_SLICE_HEAD",
     "VERDICT_FAILED",
     "VERDICT_PASSED",
+    "eval_metric",
     "eval_record_key",
     "guarded_uri",
     "ours",
+    "sliced_metric",
+    "val_metric",
 ]
 
 CV_PREFIX = "cv."
@@ -163,6 +172,39 @@ MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_DIRECT = "promote", "rollback", "direct"  # ki
 MOVE_POLICY = "policy"  # the kind of a policy change in the history
 
 # --- split names --------------------------------------------------------------------------------------
+# --- metric names (DESIGN §4a) -------------------------------------------------------------------------
+# Training's final validation of the best weights logs val/<metric> (val/mAP50, val/AP50/<class>); an
+# evaluation run eval/<metric>; a slice puts slice/<attr>:<value>/ after either head
+# (eval/slice/time_of_day:night/mAP50). The gates compare eval/ names: a policy's val/ name stands for
+# the eval/ name with the same tail (eval_metric).
+VAL_HEAD = "val/"
+EVAL_HEAD = "eval/"
+VAL_SLICE_HEAD = f"{VAL_HEAD}slice/"
+EVAL_SLICE_HEAD = f"{EVAL_HEAD}slice/"
+LATENCY_P50, LATENCY_P95 = f"{EVAL_HEAD}latency_ms_p50", f"{EVAL_HEAD}latency_ms_p95"
+
+
+def eval_metric(name: str) -> str:
+    """The evaluation metric a validation metric stands for: ``val/mAP50`` → ``eval/mAP50`` (else as it is)."""
+    return EVAL_HEAD + name.removeprefix(VAL_HEAD) if name.startswith(VAL_HEAD) else name
+
+
+def sliced_metric(name: str) -> tuple[str | None, str]:
+    """``eval/slice/time_of_day:night/mAP50`` → (``time_of_day:night``, ``eval/mAP50``); the same for
+    ``val/``; a metric of no slice → (None, the name)."""
+    for head, slice_head in ((EVAL_HEAD, EVAL_SLICE_HEAD), (VAL_HEAD, VAL_SLICE_HEAD)):
+        if name.startswith(slice_head):
+            piece, _, tail = name.removeprefix(slice_head).partition("/")
+            return piece, head + tail
+    return None, name
+
+
+def val_metric(tail: str) -> str:
+    """``mAP50`` → ``val/mAP50``."""
+    return VAL_HEAD + tail
+
+
+# --- split names ----------------------------------------------------------------------------------------
 SPLIT_NAMES = ("train", "val", "test")  # the splits a snapshot holds
 EVAL_SPLITS = ("val", "test", "all")  # what an evaluation, and so the gates, may run on ("all": every image)
 

@@ -27,7 +27,14 @@ from mlflow_cv.config import JobConfig, flat_params, job_dict, job_pin, register
 from mlflow_cv.data.checkout import DERIVED_PATTERN, verify
 from mlflow_cv.errors import ConfigError, MlflowCvError, TrackingError, TrainingError
 from mlflow_cv.project import Project
-from mlflow_cv.tags import TAG_ARCH_SHA256, TAG_LABELMAP_SHA256, TAG_TASK, TAG_WEIGHTS_DIGEST, TAG_WEIGHTS_SHA256
+from mlflow_cv.tags import (
+    TAG_ARCH_SHA256,
+    TAG_LABELMAP_SHA256,
+    TAG_TASK,
+    TAG_WEIGHTS_DIGEST,
+    TAG_WEIGHTS_SHA256,
+    val_metric,
+)
 from mlflow_cv.tracking import run_log
 from mlflow_cv.tracking.artifacts import RunFiles
 from mlflow_cv.tracking.git import loaded_code
@@ -51,7 +58,7 @@ __all__ = ["TrainResult", "compose_job", "main", "preflight_job", "train"]
 _ULTRALYTICS_OUTPUTS = ("*.png", "*.jpg", "results.csv", "args.yaml")
 CODE_RECORD = "lineage/code.json"  # the project files the job imported: path → git blob id
 STAGING = "mlflow-cv"  # the folder under the job's output folder where the run's own files are written
-_HEADLINE = ("val/mAP50", "val/mAP50-95", "val/mask_mAP50", "val/pose_mAP50", "val/accuracy_top1")
+_HEADLINE = tuple(map(val_metric, ("mAP50", "mAP50-95", "mask_mAP50", "pose_mAP50", "accuracy_top1")))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ import ast
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 import mlflow_cv.tags as tags
 from mlflow_cv.tracking.lineage import Lineage
@@ -31,16 +34,55 @@ def _string_literals(path: Path) -> list[tuple[int, str]]:
     ]
 
 
-def test_every_cv_tag_name_lives_in_tags_py() -> None:
-    """A ``"cv.…"`` string anywhere but mlflow_cv/tags.py is a second home for a tag name."""
-    strays = [
+def _strays(found: Callable[[str], bool]) -> list[str]:
+    """Every string literal (docstrings aside) outside mlflow_cv/tags.py for which ``found`` is true."""
+    return [
         f"{path.relative_to(PACKAGE.parent)}:{line}: {value!r}"
         for path in sorted(PACKAGE.rglob("*.py"))
         if path.name != "tags.py"
         for line, value in _string_literals(path)
-        if value.startswith(tags.CV_PREFIX)
+        if found(value)
     ]
-    assert not strays, "use the names in mlflow_cv/tags.py:\n" + "\n".join(strays)
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "found"),
+    [
+        ("a cv.* tag name", lambda value: value.startswith(tags.CV_PREFIX)),
+        ("the guard scheme (tags.GUARD_SCHEME, tags.guarded_uri)", lambda value: tags.GUARD_SCHEME in value),
+        (
+            "a metric-name head (tags.VAL_HEAD, EVAL_HEAD, *_SLICE_HEAD, val_metric, eval_metric, sliced_metric)",
+            lambda value: value.startswith((tags.VAL_HEAD, tags.EVAL_HEAD)),
+        ),
+    ],
+)
+def test_each_vocabulary_lives_in_tags_py(vocabulary: str, found: Callable[[str], bool]) -> None:
+    """A tag name, the guard scheme or a metric head spelled anywhere but mlflow_cv/tags.py is a second home."""
+    strays = _strays(found)
+    assert not strays, f"{vocabulary} is spelled outside mlflow_cv/tags.py; use its name there:\n" + "\n".join(strays)
+
+
+def test_split_names_live_in_tags_py() -> None:
+    """A tuple or list of split names (``("val", "test", "all")``) outside tags.py is a second list of splits."""
+    names = {*tags.SPLIT_NAMES, *tags.EVAL_SPLITS}
+    strays = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "tags.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List)) and len(node.elts) >= 2:
+                values = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                if len(values) == len(node.elts) and set(values) <= names:
+                    strays.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {values}")
+    assert not strays, "use tags.SPLIT_NAMES or tags.EVAL_SPLITS:\n" + "\n".join(strays)
+
+
+def test_the_vocabulary_helpers() -> None:
+    assert tags.guarded_uri("sqlite:///x.db") == "cv-guard-sqlite:///x.db"
+    assert tags.eval_metric("val/AP50/car") == "eval/AP50/car" and tags.eval_metric("eval/mAP50") == "eval/mAP50"
+    assert tags.sliced_metric("eval/slice/time_of_day:night/AP50/car") == ("time_of_day:night", "eval/AP50/car")
+    assert tags.sliced_metric("val/slice/camera:b/mAP50") == ("camera:b", "val/mAP50")
+    assert tags.sliced_metric("eval/mAP50") == (None, "eval/mAP50")
 
 
 def test_tag_names_are_unique_and_namespaced() -> None:
@@ -126,17 +168,3 @@ def test_private_mlflow_names_live_in_mlflow_py() -> None:
                 if isinstance(inner, ast.Name) and inner.id == "mlflow":
                     found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: mlflow.{'.'.join(reversed(chain))}")
     assert not found, "private MLflow names outside mlflow_cv/_mlflow.py (move them there):\n" + "\n".join(found)
-
-
-def test_the_guard_scheme_lives_in_tags_py() -> None:
-    """A ``"cv-guard-…"`` string (a URI, a message, a part of an f-string) anywhere but mlflow_cv/tags.py is
-    a second home for the guard scheme: use ``tags.GUARD_SCHEME`` or ``tags.guarded_uri``."""
-    strays = [
-        f"{path.relative_to(PACKAGE.parent)}:{line}: {value!r}"
-        for path in sorted(PACKAGE.rglob("*.py"))
-        if path.name != "tags.py"
-        for line, value in _string_literals(path)
-        if tags.GUARD_SCHEME in value
-    ]
-    assert not strays, "use tags.GUARD_SCHEME or tags.guarded_uri:\n" + "\n".join(strays)
-    assert tags.guarded_uri("sqlite:///x.db") == "cv-guard-sqlite:///x.db"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -14,7 +16,8 @@ from mlflow_cv.cli import cli
 from mlflow_cv.data.manifest import load_manifest
 from mlflow_cv.data.snapshots import create_snapshot
 from mlflow_cv.project import Project
-from mlflow_cv.tracking.dataset import SnapshotSource, snapshot_datasets
+from mlflow_cv.tracking.dataset import snapshot_datasets
+from mlflow_cv.tracking.dataset_source import SnapshotSource
 from mlflow_cv.tracking.lineage import Lineage, LineageRunContext, active_lineage
 from mlflow_cv.yolo.scoring import metric_name
 
@@ -115,3 +118,21 @@ def test_compare_shows_lineage_and_what_differs(tracking: MlflowClient, tmp_path
     assert latest.exit_code == 0 and "DS-1.1.1" in latest.output
     missing = CliRunner().invoke(cli, ["compare", "--project", str(tmp_path), "0" * 32])
     assert missing.exit_code == 2 and "cannot read the runs" in missing.output
+
+
+@pytest.mark.parametrize("first", ["mlflow_cv.tracking.dataset", "mlflow"])
+def test_mlflow_registers_the_dataset_source_whichever_is_imported_first(first: str) -> None:
+    """MLflow imports every ``mlflow.dataset_source`` entry point while ``mlflow.data`` loads: ours must
+    register (it failed as a half-imported module when mlflow-cv's dataset module imported MLflow first)."""
+    code = (
+        f"import {first}\n"
+        "import mlflow_cv.tracking.dataset\n"
+        "from mlflow.data.dataset_source_registry import get_dataset_source_from_json\n"
+        "from mlflow_cv.tracking.dataset_source import SnapshotSource\n"
+        "s = SnapshotSource(snapshot_id='DS-1.0.0', manifest_sha256='a' * 64, uri='file:///m.json')\n"
+        "print(type(get_dataset_source_from_json(s.to_json(), source_type='mlflow_cv_snapshot')).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Failure attempting to register" not in out.stderr, out.stderr[-2000:]
+    assert out.stdout.strip() == "SnapshotSource"

@@ -24,6 +24,7 @@ from mlflow_cv.tags import (
     TAG_MANIFEST_SHA256,
     TAG_SNAPSHOT,
     TAG_WEIGHTS_DIGEST,
+    VAL_HEAD,
 )
 from mlflow_cv.tracking.refs import RunRef, manifest_of, resolve
 
@@ -160,7 +161,7 @@ class RunDiff:
 
 def comparable(metric: str) -> bool:
     """The final metrics two runs are compared on: validation results, not losses."""
-    return metric.startswith("val/") and not metric.endswith("_loss")
+    return metric.startswith(VAL_HEAD) and not metric.endswith("_loss")
 
 
 def diff_runs(

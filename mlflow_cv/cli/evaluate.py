@@ -13,7 +13,7 @@ __all__ = ["evaluate_cmd"]
 @click.command("evaluate")
 @click.argument("ref")
 @click.option("--data", "snapshot_id", required=True, help="The snapshot to evaluate on, e.g. DS-1.1.1.")
-@click.option("--split", type=click.Choice(["val", "test", "all"]), default="val", show_default=True)
+@click.option("--split", type=click.Choice(cv.EVAL_SPLITS), default="val", show_default=True)
 @click.option("--slices", "attributes", multiple=True, help="Score this attribute slice by slice (default: every one).")
 @click.option("--model", help="Registered model, when REF is a bare semantic version.")
 @click.option("--device", default="cpu", show_default=True, help="Where the model runs: cpu, cuda:0, ….")

@@ -24,8 +24,6 @@ def preflight(overrides: tuple[str, ...], project: cv.Project) -> None:
     """
     report = cv.preflight_job(cv.compose_job(project.root, overrides), project=project, show_progress=True)
     click.echo(report.table())
-    if report.overridden:
-        click.echo(f"{cv.TAG_PREFLIGHT} would be: {report.verdict}")
     if not report.passed:
         click.echo(f"refused: {len(report.failed)} check(s) failed", err=True)
         sys.exit(1)

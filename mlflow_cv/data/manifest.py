@@ -43,22 +43,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _FIELDS = frozenset(
-    {
-        "schema_version",
-        "snapshot_id",
-        "parent",
-        "created_at",
-        "task",
-        "label_format",
-        "class_map",
-        "kpt_shape",
-        "files",
-        "splits",
-        "split",
-        "stats",
-        "notes",
-        "tool_version",
-    }
+    "schema_version snapshot_id parent created_at task label_format class_map kpt_shape files splits split stats "
+    "notes tool_version".split()
 )
 # Present only when set, so a manifest without them hashes as before they existed.
 _OPTIONAL = frozenset({"attributes", "provenance"})

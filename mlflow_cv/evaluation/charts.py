@@ -7,22 +7,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mlflow_cv.tags import EVAL_HEAD, EVAL_SLICE_HEAD, sliced_metric
+
 __all__ = ["CHARTS", "charts"]
 
 CHARTS = ("charts/per_class.png", "charts/per_slice.png")
-SLICE_HEAD = "eval/slice/"
 
 
 def charts(metrics: Mapping[str, float], *, title: str) -> dict[str, Any]:
     """Artifact path → matplotlib figure, for the charts these metrics can fill (a snapshot without
     attributes has no slice chart)."""
-    per_class = _bars(metrics, "eval/", ("AP50", "AP50-95", "accuracy"), per="/")
-    slices = sorted({k.removeprefix(SLICE_HEAD).partition("/")[0] for k in metrics if k.startswith(SLICE_HEAD)})
+    per_class = _bars(metrics, EVAL_HEAD, ("AP50", "AP50-95", "accuracy"), per="/")
+    slices = sorted({piece for piece, inner in map(sliced_metric, metrics) if piece and inner.startswith(EVAL_HEAD)})
     heads = ("mAP50", "mAP50-95", "accuracy_top1")
-    per_slice = {"all": {m: metrics[f"eval/{m}"] for m in heads if f"eval/{m}" in metrics}}
+    per_slice = {"all": {m: metrics[EVAL_HEAD + m] for m in heads if EVAL_HEAD + m in metrics}}
     for piece in slices:
         per_slice[piece] = {
-            m: metrics[f"{SLICE_HEAD}{piece}/{m}"] for m in heads if f"{SLICE_HEAD}{piece}/{m}" in metrics
+            m: metrics[f"{EVAL_SLICE_HEAD}{piece}/{m}"] for m in heads if f"{EVAL_SLICE_HEAD}{piece}/{m}" in metrics
         }
     out = {}
     if per_class:

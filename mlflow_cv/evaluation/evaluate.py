@@ -19,7 +19,11 @@ from mlflow_cv.errors import DatasetError, RegistryError
 from mlflow_cv.evaluation.charts import charts
 from mlflow_cv.evaluation.scoring import EvalSettings, score
 from mlflow_cv.tags import (
+    EVAL_HEAD,
+    EVAL_SLICE_HEAD,
     EVAL_SPLITS,
+    LATENCY_P50,
+    LATENCY_P95,
     TAG_EVAL_DEVICE,
     TAG_EVAL_MANIFEST,
     TAG_EVAL_MODEL,
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
     from mlflow_cv.project import Project
 
 __all__ = ["Evaluation", "eval_tags", "evaluate", "keys_of", "log_scores", "score_on"]
+
+_LATENCY = (LATENCY_P50, LATENCY_P95)
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,13 @@ class Evaluation:
         head = lines(
             f"{self.label} on {self.snapshot}/{self.split} ({self.images} images, {self.device}): {how} {self.run_id}"
         )
-        headline = [k.removeprefix("eval/") for k in self.metrics if k.count("/") == 1 and "latency" not in k]
+        headline = [k.removeprefix(EVAL_HEAD) for k in self.metrics if k.count("/") == 1 and k not in _LATENCY]
         grid = table("", "images", *headline, right=("images", *headline))
-        add_row(grid, "all", self.images, *(f"{self.metrics[f'eval/{k}']:.4f}" for k in headline))
+        add_row(grid, "all", self.images, *(f"{self.metrics[EVAL_HEAD + k]:.4f}" for k in headline))
         for piece, n in self.slices.items():
-            cells = [self.metrics.get(f"eval/slice/{piece}/{k}") for k in headline]
+            cells = [self.metrics.get(f"{EVAL_SLICE_HEAD}{piece}/{k}") for k in headline]
             add_row(grid, piece, n, *(("empty" if n == 0 else f"{v:.4f}" if v is not None else "-") for v in cells))
-        latency = [f"{k.removeprefix('eval/')} {v:.1f}" for k, v in self.metrics.items() if "latency" in k]
+        latency = [f"{k.removeprefix(EVAL_HEAD)} {self.metrics[k]:.1f}" for k in _LATENCY if k in self.metrics]
         return Group(head, grid, lines("  ".join(latency)) if latency else lines())
 
 

@@ -22,6 +22,7 @@ from mlflow_cv.canonical import canonical_sha256
 from mlflow_cv.data.attributes import Slice
 from mlflow_cv.data.manifest import Manifest
 from mlflow_cv.errors import DatasetError
+from mlflow_cv.tags import EVAL_HEAD, EVAL_SLICE_HEAD, LATENCY_P50, LATENCY_P95
 
 __all__ = ["EvalSettings", "Scores", "score"]
 
@@ -120,12 +121,15 @@ def score(
             device=device,
         )
     names = dict(manifest.class_map)
-    metrics = {**overall_metrics(scores.metrics, head="eval/"), **class_metrics(scores.metrics, names, head="eval/")}
+    metrics = {
+        **overall_metrics(scores.metrics, head=EVAL_HEAD),
+        **class_metrics(scores.metrics, names, head=EVAL_HEAD),
+    }
     slice_of = {
         attr: {str(path_of[i]): value for i, value in manifest.attributes[attr].items() if i in path_of}
         for attr in attributes
     }
-    metrics |= slice_metrics(scores, slice_of, head="eval/slice/")  # empty slices get no metric, never a 0.0
+    metrics |= slice_metrics(scores, slice_of, head=EVAL_SLICE_HEAD)  # empty slices get no metric, never a 0.0
     sizes = {
         str(Slice(attr, value)): sum(v == value for v in slice_of[attr].values())
         for attr in attributes
@@ -166,14 +170,14 @@ def _score_classifier(
             item_of[str(link)], path_of[item] = item, source
         (root / "train").symlink_to(root / "val", target_is_directory=True)
         images = classify_images(yolo, root, imgsz=settings.imgsz, batch=settings.batch, device=device)
-    metrics = accuracy_metrics(images, names, head="eval/")
+    metrics = accuracy_metrics(images, names, head=EVAL_HEAD)
     sizes = {}
     for attr in attributes:
         values = manifest.attributes[attr]
         for value in sorted(set(values.values())):
             part = [i for i in images if values.get(item_of[i.file]) == value]
             sizes[str(Slice(attr, value))] = len(part)
-            metrics |= accuracy_metrics(part, names, head=f"eval/slice/{Slice(attr, value)}/")
+            metrics |= accuracy_metrics(part, names, head=f"{EVAL_SLICE_HEAD}{Slice(attr, value)}/")
     metrics |= _latency(yolo, list(path_of.values())[:LATENCY_IMAGES], settings, device)
     return Scores(metrics=dict(sorted(metrics.items())), images=len(items), slices=sizes)
 
@@ -200,4 +204,4 @@ def _latency(yolo: Any, images: Sequence[Path], settings: EvalSettings, device: 
             yolo.predict(str(image), **run)
             times.append((time.perf_counter() - start) * 1000)
     p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
-    return {"eval/latency_ms_p50": statistics.median(times), "eval/latency_ms_p95": p95}
+    return {LATENCY_P50: statistics.median(times), LATENCY_P95: p95}

@@ -20,7 +20,7 @@ from mlflow_cv.registry.facts import VersionFacts
 from mlflow_cv.registry.gate_data import gate_data, recorded_metrics
 from mlflow_cv.registry.gates import GateData, GateScores, beyond_tolerance, metrics_gate
 from mlflow_cv.registry.policy import Policy
-from mlflow_cv.tags import TAG_SNAPSHOT, eval_record_key
+from mlflow_cv.tags import TAG_SNAPSHOT, eval_record_key, sliced_metric
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from mlflow_cv.tracking.refs import RunRef
 
 __all__ = ["Comparison", "Delta", "compare", "entity_of", "gate_scores"]
-
-SLICE_HEAD = "eval/slice/"
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Delta:
     @property
     def slice(self) -> str | None:
         """``time_of_day:night`` for ``eval/slice/time_of_day:night/…``; None for overall metrics."""
-        return self.key.removeprefix(SLICE_HEAD).partition("/")[0] if self.key.startswith(SLICE_HEAD) else None
+        return sliced_metric(self.key)[0]
 
     @property
     def regressed(self) -> bool:
@@ -224,8 +222,8 @@ def compare(scores: GateScores, candidate: VersionFacts, holder: VersionFacts, *
     for key in sorted(old.keys() | new.keys()):
         if "latency" in key:
             continue
-        inner = "eval/" + key.removeprefix(SLICE_HEAD).partition("/")[2] if key.startswith(SLICE_HEAD) else key
-        tolerance = policy.slice_tolerance if key.startswith(SLICE_HEAD) else policy.tolerance
+        piece, inner = sliced_metric(key)
+        tolerance = policy.tolerance if piece is None else policy.slice_tolerance
         deltas.append(Delta(key, old.get(key), new.get(key), tolerance, gated=inner in gated_names))
     deltas.sort(key=lambda d: (not d.regressed, not d.gated, d.delta if d.delta is not None else float("-inf"), d.key))
     verdict = metrics_gate(candidate, holder, policy=policy, scores=scores)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.errors import ConfigError
-from mlflow_cv.tags import EVAL_SPLITS, TAG_POLICY
+from mlflow_cv.tags import EVAL_SPLITS, TAG_POLICY, eval_metric, sliced_metric, val_metric
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -34,8 +34,8 @@ class Policy:
     tolerance: float = 0.01  # absolute: a metric may drop this much against the holder
     protected: tuple[str, ...] = ("production", "staging")  # aliases that only move through the gates
     gates: tuple[str, ...] = GATES  # the gates that apply
-    metrics: tuple[str, ...] = ("val/mAP50-95", "val/mAP50", "val/mask_mAP50-95", "val/accuracy_top1")
-    per_class: tuple[str, ...] = ("val/AP50-95/", "val/mask_AP50-95/", "val/accuracy/")  # metric-name prefixes
+    metrics: tuple[str, ...] = tuple(map(val_metric, ("mAP50-95", "mAP50", "mask_mAP50-95", "accuracy_top1")))
+    per_class: tuple[str, ...] = tuple(map(val_metric, ("AP50-95/", "mask_AP50-95/", "accuracy/")))  # name prefixes
     artifacts: str = "server"  # one of ARTIFACT_CHECKERS
     # What protected moves compare on (DESIGN §4a): {"snapshot": "DS-x.y.z" | "latest", "split": "val" |
     # "test" | "all"}; unset, the newer of the two versions' training snapshots, its test split if it has one.
@@ -143,14 +143,14 @@ class Policy:
     def eval_gate_metrics(self, metrics: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
         """Of an evaluation's metrics (``eval/…``), those the metrics gate compares: the headline ones and
         those per class (with ``tolerance``), and those of every gated slice (with ``slice_tolerance``)."""
-        names = {"eval/" + m.removeprefix("val/") for m in self.metrics}
-        prefixes = tuple("eval/" + p.removeprefix("val/") for p in self.per_class)
+        names = {eval_metric(m) for m in self.metrics}
+        prefixes = tuple(eval_metric(p) for p in self.per_class)
         plain = {k: float(v) for k, v in sorted(metrics.items()) if k in names or k.startswith(prefixes)}
         sliced = {}
         for key, value in sorted(metrics.items()):
-            attr, _, rest = key.removeprefix("eval/slice/").partition(":")
-            inner = "eval/" + rest.partition("/")[2]
-            if key.startswith("eval/slice/") and attr in self.slices and (inner in names or inner.startswith(prefixes)):
+            piece, inner = sliced_metric(key)
+            attr = piece.partition(":")[0] if piece else None
+            if attr in self.slices and (inner in names or inner.startswith(prefixes)):
                 sliced[key] = float(value)
         return plain, sliced
 

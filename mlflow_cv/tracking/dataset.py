@@ -9,61 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# MLflow first: importing mlflow.data registers every `mlflow.dataset_source` entry point, ours
+# (tracking/dataset_source.py) among them, which must not be half-imported at that moment.
 from mlflow.data.dataset import Dataset
-from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.pyfunc_dataset_mixin import PyFuncConvertibleDatasetMixin, PyFuncInputsOutputs
 
 from mlflow_cv.canonical import canonical_json
 from mlflow_cv.data.manifest import Manifest, load_manifest
+from mlflow_cv.tracking.dataset_source import SnapshotSource
 
 if TYPE_CHECKING:
     from mlflow_cv.project import Project
 
-__all__ = ["SnapshotDataset", "SnapshotSource", "snapshot_dataset", "snapshot_datasets"]
+__all__ = ["SnapshotDataset", "snapshot_dataset", "snapshot_datasets"]
 
 DIGEST_LENGTH = 36  # MLflow's limit
-SOURCE_TYPE = "mlflow_cv_snapshot"
-
-
-class SnapshotSource(DatasetSource):
-    """Where a snapshot is defined: its frozen manifest (entry point ``mlflow.dataset_source``)."""
-
-    def __init__(self, *, snapshot_id: str, manifest_sha256: str, uri: str) -> None:
-        self.snapshot_id = snapshot_id
-        self.manifest_sha256 = manifest_sha256
-        self.uri = uri
-
-    @staticmethod
-    def _get_source_type() -> str:
-        return SOURCE_TYPE
-
-    def load(self) -> Manifest:
-        """The manifest, read from ``uri`` and checked against its stored hash."""
-        from urllib.parse import urlparse
-        from urllib.request import url2pathname
-
-        from mlflow_cv.data.manifest import read_manifest
-
-        return read_manifest(Path(url2pathname(urlparse(self.uri).path)))
-
-    @staticmethod
-    def _can_resolve(raw_source: Any) -> bool:
-        return False  # built explicitly from a manifest, never guessed from a string
-
-    @classmethod
-    def _resolve(cls, raw_source: Any) -> SnapshotSource:
-        raise NotImplementedError("build a SnapshotSource from a manifest")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"snapshot_id": self.snapshot_id, "manifest_sha256": self.manifest_sha256, "uri": self.uri}
-
-    @classmethod
-    def from_dict(cls, source_dict: dict[Any, Any]) -> SnapshotSource:
-        return cls(
-            snapshot_id=source_dict["snapshot_id"],
-            manifest_sha256=source_dict["manifest_sha256"],
-            uri=source_dict["uri"],
-        )
 
 
 class SnapshotDataset(Dataset, PyFuncConvertibleDatasetMixin):

@@ -26,7 +26,7 @@ from mlflow_cv.data.splits import describe_gaps
 from mlflow_cv.errors import ConfigError, MlflowCvError, PreflightError
 from mlflow_cv.project import Project
 from mlflow_cv.render import progress_on_stderr
-from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED
+from mlflow_cv.tags import PREFLIGHT_OVERRIDDEN, PREFLIGHT_PASSED, TAG_PREFLIGHT
 from mlflow_cv.tracking.git import GitState, git_state, loaded_code
 from mlflow_cv.tracking.lineage import JobPin, Lineage
 from mlflow_cv.tracking.store import (
@@ -117,7 +117,9 @@ class PreflightReport:
         return self.pinned_run
 
     def table(self) -> str:
-        return render_checks(self.checks, title="preflight:")
+        """The checks; when some were overridden, also the ``cv.preflight`` tag a run would carry."""
+        table = render_checks(self.checks, title="preflight:")
+        return f"{table}\n{TAG_PREFLIGHT} would be: {self.verdict}" if self.overridden else table
 
 
 def check_allow(allow: list[str]) -> frozenset[str]:

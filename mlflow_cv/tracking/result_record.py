@@ -8,11 +8,11 @@ written (atomically) once the run has ended ``FINISHED``, so a failed training l
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from mlflow_cv.canonical import canonical_json
+from mlflow_cv.data.atomic import atomic_write_text
 from mlflow_cv.errors import TrackingError
 
 __all__ = ["RESULT_RECORD", "ResultRecord", "read_result", "write_result"]
@@ -32,10 +32,7 @@ class ResultRecord:
 def write_result(output_dir: Path, record: ResultRecord) -> Path:
     """Write ``record`` to ``output_dir/mlflow-cv/result.json``; its path."""
     path = output_dir / RESULT_RECORD
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(canonical_json(asdict(record)) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write_text(path, canonical_json(asdict(record)) + "\n")
     return path
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow_cv.errors import MlflowCvError, TrainingError
+from mlflow_cv.tags import VAL_SLICE_HEAD
 from mlflow_cv.yolo.scoring import ImageRecorder, metric_name, per_class_metrics, slice_metrics
 from mlflow_cv.yolo.settings import strip_foreign_callbacks
 
@@ -85,7 +86,7 @@ def fit(
     trainer: Any = yolo.trainer
     per_class = per_class_metrics(trainer.validator, class_map)
     if slice_of and task != "classify":
-        per_class |= slice_metrics(recorder.scores(class_map), slice_of, head="val/slice/")
+        per_class |= slice_metrics(recorder.scores(class_map), slice_of, head=VAL_SLICE_HEAD)
     final = {metric_name(k): float(v) for k, v in trainer.metrics.items()} | per_class
     return FitResult(save_dir=Path(trainer.save_dir), metrics=final, per_class=per_class, steps=trainer.epoch + 1)
 

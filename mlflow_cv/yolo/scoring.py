@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow_cv.errors import TrainingError
+from mlflow_cv.tags import VAL_HEAD
 from mlflow_cv.yolo.settings import quiet
 
 __all__ = [
@@ -44,7 +45,7 @@ def metric_name(key: str) -> str:
         for suffix, replacement in _SUFFIX.items():
             if name.endswith(suffix):
                 name, prefix = name[: -len(suffix)], replacement
-        key = f"val/{prefix}{name}"
+        key = f"{VAL_HEAD}{prefix}{name}"
     return _UNSAFE.sub("_", key)
 
 
@@ -62,12 +63,12 @@ def per_class_metrics(validator: Any, names: Mapping[int, str]) -> dict[str, flo
         totals = matrix.sum(0)
         for cid, name in names.items():
             if cid < len(totals) and totals[cid] > 0:
-                out[f"val/accuracy/{_UNSAFE.sub('_', name)}"] = float(matrix[cid, cid] / totals[cid])
+                out[f"{VAL_HEAD}accuracy/{_UNSAFE.sub('_', name)}"] = float(matrix[cid, cid] / totals[cid])
         return out
     return class_metrics(metrics, names)
 
 
-def class_metrics(metrics: Any, names: Mapping[int, str], *, head: str = "val/") -> dict[str, float]:
+def class_metrics(metrics: Any, names: Mapping[int, str], *, head: str = VAL_HEAD) -> dict[str, float]:
     """Per-class precision, recall, AP50 and AP50-95 of a detection-style metrics object (box, and mask or
     pose parts), named ``<head><part><metric>/<class>``; a class without instances has no value."""
     out: dict[str, float] = {}
@@ -83,10 +84,10 @@ def class_metrics(metrics: Any, names: Mapping[int, str], *, head: str = "val/")
     return out
 
 
-def overall_metrics(metrics: Any, *, head: str = "val/") -> dict[str, float]:
+def overall_metrics(metrics: Any, *, head: str = VAL_HEAD) -> dict[str, float]:
     """The headline metrics of a metrics object (``metrics/mAP50(B)`` → ``<head>mAP50``), fitness aside."""
     return {
-        head + metric_name(k).removeprefix("val/"): float(v)
+        head + metric_name(k).removeprefix(VAL_HEAD): float(v)
         for k, v in metrics.results_dict.items()
         if k.startswith("metrics/")
     }
