@@ -6,6 +6,9 @@ also holds ``manifest_sha256``; loading recomputes it, so a hand edit is refused
 
 On disk the manifest is pretty-printed with one file entry per line (sorted keys still), which keeps
 ``git diff`` of two manifests readable; the hash never depends on that layout.
+
+About 410 lines, on purpose: the value, its validation and its file format (read, write, load from a
+project) are one contract (DESIGN §2), and each half alone would have to export the other's privates.
 """
 
 from __future__ import annotations
@@ -43,8 +46,22 @@ __all__ = [
 SCHEMA_VERSION = 1
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _FIELDS = frozenset(
-    "schema_version snapshot_id parent created_at task label_format class_map kpt_shape files splits split stats "
-    "notes tool_version".split()
+    {
+        "schema_version",
+        "snapshot_id",
+        "parent",
+        "created_at",
+        "task",
+        "label_format",
+        "class_map",
+        "kpt_shape",
+        "files",
+        "splits",
+        "split",
+        "stats",
+        "notes",
+        "tool_version",
+    }
 )
 # Present only when set, so a manifest without them hashes as before they existed.
 _OPTIONAL = frozenset({"attributes", "provenance"})
