@@ -18,7 +18,7 @@ from mlflow_cv.errors import DatasetError, SnapshotNotFoundError
 from mlflow_cv.project import Project
 from mlflow_cv.tags import eval_record_key as record_key
 from tests.helpers.data import ShapeStages, age_files
-from tests.helpers.projects import EXPERIMENT, run_id_of, run_train
+from tests.helpers.projects import EXPERIMENT, LEARNS, run_id_of, run_train
 
 NIGHT = "time_of_day:night"
 
@@ -27,19 +27,9 @@ NIGHT = "time_of_day:night"
 def scored_run(train_project: Project) -> str:
     """A training long enough that its detector finds some shapes (mAP above 0), so that equal numbers
     mean something: 8 epochs at 96 px."""
-    overrides = [
-        "data=DS-1.0.0",
-        "model=yolo",
-        "train.epochs=8",
-        "train.imgsz=96",
-        "train.batch=16",
-        "train.plots=false",
-        "train.workers=0",
-        "train.optimizer=AdamW",
-        "train.lr0=0.002",
-        f"tracking.experiment={EXPERIMENT}",
-    ]
-    return run_id_of(run_train(train_project, *overrides))
+    return run_id_of(
+        run_train(train_project, "data=DS-1.0.0", "model=yolo", *LEARNS, f"tracking.experiment={EXPERIMENT}")
+    )
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from mlflow_cv.tracking.result_record import read_result
 from mlflow_cv.training import compose_job, train
 from tests.helpers.data import ShapeStages
 from tests.helpers.projects import (
+    LEARNS,
     RUN_LINE,
     TINY,
     client_for,
@@ -268,17 +269,7 @@ def test_training_logs_slices_of_the_final_validation(tmp_path: Path, shape_stag
     from its own predictions. A slice holding every image scores exactly what Ultralytics reported."""
     rules = ("time_of_day=night:images/shape_00*.jpg", "time_of_day=day:images/shape_01*.jpg", "whole=all:**")
     project = make_train_project(tmp_path / "p", shapes=shape_stages, stages=("1.0.0",), attr_rules=rules)
-    out = run_train(
-        project,
-        "data=DS-1.0.0",
-        "train.epochs=8",
-        "train.imgsz=96",
-        "train.batch=16",
-        "train.plots=false",
-        "train.workers=0",
-        "train.optimizer=AdamW",
-        "train.lr0=0.002",
-    )
+    out = run_train(project, "data=DS-1.0.0", *LEARNS)
     metrics = client_for(project).get_run(run_id_of(out)).data.metrics
     assert metrics["val/mAP50"] > 0
     for key in ("mAP50", "mAP50-95", "precision", "recall", "AP50-95/circle"):

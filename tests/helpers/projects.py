@@ -16,6 +16,8 @@ from tests.helpers.data import ShapeStages
 
 # The smallest training that still exercises everything: one epoch at 64 px, no plots.
 TINY = ["train.epochs=1", "train.imgsz=64", "train.batch=32", "train.plots=false", "train.workers=0"]
+# Long enough that the detector finds some shapes (mAP above 0), so that equal numbers mean something.
+LEARNS = [*TINY[3:], "train.epochs=8", "train.imgsz=96", "train.batch=16", "train.optimizer=AdamW", "train.lr0=0.002"]
 EXPERIMENT = "tests"
 RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) finished", re.M)
 
